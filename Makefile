@@ -1,0 +1,105 @@
+# pwnm - keep Patchwork and a notmuch index in step
+# GNU make.  make, make check, make install [PREFIX=... DESTDIR=...]
+
+VERSION = 0.1
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/pwnm
+MANDIR ?= $(PREFIX)/share/man
+LISPDIR ?= $(PREFIX)/share/emacs/site-lisp
+DESTDIR ?=
+
+BUILD ?= build
+PKGS = libcurl libcjson lmdb
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+
+WARN = -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+       -Wmissing-prototypes -Wwrite-strings -Wcast-qual -Wno-format-nonliteral
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+CFLAGS ?= -O2 -g
+ALL_CPPFLAGS = -D_GNU_SOURCE -DPWNM_VERSION='"$(VERSION)"' -Isrc $(PKG_CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS = $(WARN) $(ALL_CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lnotmuch $(LDLIBS)
+
+LIB_SRC := $(sort $(wildcard src/lib*.c))
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+PROG_SRC := $(sort $(filter-out $(LIB_SRC),$(wildcard src/pwnm*.c)))
+PROGS := $(PROG_SRC:src/%.c=$(BUILD)/%)
+TST_SRC := $(sort $(wildcard tests/tst_*.c))
+TSTS := $(TST_SRC:tests/%.c=$(BUILD)/tests/%)
+MAN := $(wildcard src/*.1 src/*.7)
+
+all: $(PROGS) $(BUILD)/notmuch-pwnm
+
+$(BUILD) $(BUILD)/tests:
+	mkdir -p $@
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libpwnm.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/pwnm%: $(BUILD)/pwnm%.o $(BUILD)/libpwnm.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a $(LDLIBS_ALL)
+
+$(BUILD)/notmuch-pwnm: $(BUILD)/pwnm
+	ln -sf pwnm $@
+
+$(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/tst_%: $(BUILD)/tests/tst_%.o $(BUILD)/libpwnm.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a $(LDLIBS_ALL)
+
+.SECONDARY:
+
+# The whole suite: C unit tests and the scenario scripts, through prove.
+# PWNM_BUILD tells the scripts which binaries to test.
+PROVE ?= prove
+PROVE_FLAGS ?= -v
+TESTS ?= $(TSTS) $(sort $(wildcard tests/T*.t))
+check: all $(TSTS)
+	PWNM_BUILD=$(abspath $(BUILD)) PWNM_SRC=$(CURDIR) $(PROVE) $(PROVE_FLAGS) $(TESTS)
+
+# The same suite on an ASan+UBSan build in its own directory.
+check-asan:
+	$(MAKE) BUILD=build-asan \
+	  EXTRA_CFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
+	  EXTRA_LDFLAGS='-fsanitize=address,undefined' \
+	  ASAN_OPTIONS=detect_leaks=0 check
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --std=c11 -Isrc --suppress=missingIncludeSystem src tests
+	! grep -nwE 'sprintf|strcpy|strcat|gets|atoi' src/*.c src/*.h
+	for m in $(MAN); do groff -mandoc -ww -z $$m || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(LISPDIR)
+	for p in $(PROGS); do install -m 755 $$p $(DESTDIR)$(BINDIR)/; done
+	ln -sf pwnm $(DESTDIR)$(BINDIR)/notmuch-pwnm
+	for h in hooks/*; do install -m 755 $$h $(DESTDIR)$(LIBEXECDIR)/; done
+	for m in $(filter %.1,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/; done
+	for m in $(filter %.7,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man7/; done
+	install -m 644 emacs/pwnm.el $(DESTDIR)$(LISPDIR)/
+
+uninstall:
+	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$${p##*/}; done
+	rm -f $(DESTDIR)$(BINDIR)/notmuch-pwnm
+	rm -rf $(DESTDIR)$(LIBEXECDIR)
+	for m in $(MAN); do rm -f $(DESTDIR)$(MANDIR)/man*/$${m##*/}; done
+	rm -f $(DESTDIR)$(LISPDIR)/pwnm.el
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all check check-asan lint install uninstall clean
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

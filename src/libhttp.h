@@ -1,0 +1,86 @@
+/* libhttp.h - batches of HTTP requests over one libcurl multi handle */
+#ifndef PWNM_LIBHTTP_H
+#define PWNM_LIBHTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libstatus.h"
+#include "libutil.h"
+
+/*
+ * A batch of requests runs concurrently on one CURLM (keep-alive
+ * connections reused across batches of the same http_t, gzip accepted,
+ * HTTP/2 multiplexing where the server offers it), at most
+ * max_parallel in flight.  A request that fails with a network error,
+ * a timeout, HTTP 5xx or 429 is retried with exponential backoff
+ * (Retry-After honoured, capped) up to max_retries times, as long as
+ * the deadline allows.  Redirects are never followed (a 3xx is an
+ * error), so a token cannot leak to another origin.
+ *
+ * The token is sent as "Authorization: Token <t>" only on requests with
+ * auth set AND whose URL starts with the configured origin; it never
+ * appears in any error text or debug output.
+ */
+
+struct http_options {
+	const char *origin;      /* "scheme://host[:port]" of pwnm.url; token only sent there */
+	const char *token;       /* may be NULL: requests go out without Authorization */
+	const char *user_agent;  /* NULL: "pwnm/<version>" */
+	long connect_timeout_ms; /* 0: 10000 */
+	long timeout_ms;         /* per attempt, 0: 60000 */
+	int max_parallel;        /* 0: 4 */
+	int max_retries;         /* extra attempts after the first; -1: 0 */
+	long retry_base_ms;      /* first backoff, doubled each time; 0: 500 */
+	long retry_max_ms;       /* cap for one backoff or Retry-After; 0: 30000 */
+	int64_t deadline_ms;     /* absolute now_ms() after which nothing starts or waits; 0 none */
+	size_t max_body;         /* response size cap in bytes; 0: 64 MiB */
+};
+
+typedef struct http http_t;
+
+struct http_request {
+	/* in (owned by the request; set by http_request_new) */
+	char *method;         /* "GET" or "PATCH" */
+	char *url;
+	char *body;           /* JSON body or NULL; sent with Content-Type: application/json */
+	int auth;             /* send the token (if configured and same origin) */
+	void *user;           /* caller data, untouched */
+	/* out */
+	long code;            /* HTTP status of the last attempt, 0 if no response */
+	struct buf resp;      /* response body of the last attempt, NUL-terminated */
+	char *link;           /* Link response header value, or NULL */
+	long retry_after;     /* seconds from Retry-After, -1 when absent */
+	int attempts;         /* attempts made */
+	/*
+	 * SUCCESS for 2xx.  Otherwise: NETWORK (connect/reset/DNS),
+	 * TIMEOUT, SERVER (5xx or 429 after retries), HTTP (other status,
+	 * see code and resp), PROTOCOL (3xx, body over max_body).
+	 */
+	pwnm_status_t status;
+	char *error;          /* one-line text for a failure, e.g. "GET <url>: HTTP 500", or NULL */
+};
+
+/* Create the client.  Call curl_global_init() in main first. */
+pwnm_status_t http_new(const struct http_options *opt, http_t **out);
+void http_free(http_t *h);
+/* Change the deadline of later batches (hooks have a total time budget). */
+void http_set_deadline(http_t *h, int64_t deadline_ms);
+
+/* New request; method/url/body are copied.  Caller frees with http_request_free. */
+struct http_request *http_request_new(const char *method, const char *url, const char *body);
+void http_request_free(struct http_request *r);
+
+/*
+ * Run the n requests.  Each gets its own status; the return is
+ * SUCCESS when every request completed with 2xx, else the status of
+ * the first failed one (in array order).  Counters for statistics:
+ * http_requests_sent() is the number of attempts made by this handle.
+ */
+pwnm_status_t http_run(http_t *h, struct http_request **reqs, size_t n);
+uint64_t http_requests_sent(const http_t *h);
+
+/* Origin ("scheme://host[:port]", lowercase scheme and host) of a URL; NULL if not http(s). Caller frees. */
+char *http_origin_of(const char *url);
+
+#endif

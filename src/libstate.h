@@ -1,0 +1,167 @@
+/* libstate.h - pwnm's LMDB state store: meta, projects, patches, msgid index, outbox */
+#ifndef PWNM_LIBSTATE_H
+#define PWNM_LIBSTATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libstatus.h"
+
+/*
+ * One LMDB environment per notmuch database (a directory holding
+ * data.mdb and lock.mdb).  Named databases:
+ *
+ *   meta     string key -> string value (schema_version, uuid, revision, url, ...)
+ *   project  u32 BE project id -> project record
+ *   patch    (u32 BE project id, u32 BE patch id) -> patch record
+ *   msgid    notmuch-form msgid (truncated to STATE_MSGID_KEY_MAX bytes)
+ *            -> (u32 BE project id, u32 BE patch id), MDB_DUPSORT|MDB_DUPFIXED
+ *   outbox   (u32 BE project id, u32 BE patch id) -> outbox record
+ *
+ * Rules: transactions are short and never held across HTTP or notmuch
+ * calls; everything read out of a transaction is copied (records handed
+ * out are owned by the caller and freed with the matching _free()).
+ */
+
+#define STATE_SCHEMA_VERSION 1
+#define STATE_MSGID_KEY_MAX 480
+#define STATE_DEFAULT_MAPSIZE ((size_t)4 << 30) /* 4 GiB, sparse */
+
+typedef struct pwnm_state pwnm_state_t;
+typedef struct pwnm_txn pwnm_txn_t;
+
+/*
+ * Open (creating if needed, mode 0700 directory, 0600 files) the store
+ * in directory dir.  mapsize 0 means STATE_DEFAULT_MAPSIZE.  Clears
+ * stale readers.  Checks meta/schema_version: a newer or unreadable
+ * store is PWNM_STATUS_STATE with a message.  On failure *out is NULL
+ * and *err (if err is not NULL) gets a one-line message naming the
+ * directory; caller frees it.
+ */
+pwnm_status_t state_open(const char *dir, size_t mapsize, pwnm_state_t **out, char **err);
+void state_close(pwnm_state_t *st);
+/* Detail of the last failure on this handle (LMDB text, path).  Borrowed. */
+const char *state_last_error(pwnm_state_t *st);
+
+/*
+ * Transactions.  A read transaction (write == 0) or the single write
+ * transaction.  Commit or abort always frees *txn.  A commit that runs
+ * out of map space returns PWNM_STATUS_STATE_FULL and leaves the store
+ * as it was before the transaction.
+ */
+pwnm_status_t state_txn_begin(pwnm_state_t *st, int write, pwnm_txn_t **txn);
+pwnm_status_t state_txn_commit(pwnm_txn_t *txn);
+void state_txn_abort(pwnm_txn_t *txn);
+
+/* meta: *val NULL (and SUCCESS) when absent; caller frees. */
+pwnm_status_t state_meta_get(pwnm_txn_t *txn, const char *key, char **val);
+pwnm_status_t state_meta_put(pwnm_txn_t *txn, const char *key, const char *val);
+pwnm_status_t state_meta_del(pwnm_txn_t *txn, const char *key);
+/* Integers stored as decimal strings; *val = dflt when absent. */
+pwnm_status_t state_meta_get_i64(pwnm_txn_t *txn, const char *key, int64_t dflt, int64_t *val);
+pwnm_status_t state_meta_put_i64(pwnm_txn_t *txn, const char *key, int64_t val);
+
+/* Per-project record. */
+struct project_rec {
+	uint32_t id;
+	char *link_name;      /* Patchwork link_name */
+	char *web_url;        /* project web page, may be "" */
+	char *event_cursor;   /* server date of the newest event handled, "" none */
+	uint64_t event_last_id; /* highest event id handled */
+	uint32_t max_patch_id; /* highest patch id seen */
+	int64_t last_reconcile; /* unix seconds of the last full list, 0 never */
+	int64_t last_poll;      /* unix seconds of the last remote poll, 0 never */
+	char *states_seen;    /* ';'-separated state slugs seen, "" none */
+};
+void project_rec_free(struct project_rec *p); /* frees the strings, not p */
+/* NOT_FOUND when absent. */
+pwnm_status_t state_project_get(pwnm_txn_t *txn, uint32_t id, struct project_rec *out);
+pwnm_status_t state_project_put(pwnm_txn_t *txn, const struct project_rec *p);
+pwnm_status_t state_project_del(pwnm_txn_t *txn, uint32_t id);
+/* All projects, ordered by id.  *out caller frees with state_project_list_free. */
+pwnm_status_t state_project_list(pwnm_txn_t *txn, struct project_rec **out, size_t *n);
+void state_project_list_free(struct project_rec *list, size_t n);
+
+/* Patch flags. */
+#define PATCH_F_TAGGED   0x01u /* its mail carried pw tags written by pwnm */
+#define PATCH_F_NOMAIL   0x02u /* its mail was not in notmuch at the last try */
+#define PATCH_F_CONFLICT 0x04u /* both sides changed differently; pw/conflict */
+#define PATCH_F_DENIED   0x08u /* the server refused our change; pw/denied */
+
+/* Per-patch record: the values both sides last agreed on. */
+struct patch_rec {
+	uint32_t project_id;
+	uint32_t patch_id;
+	uint32_t flags;       /* PATCH_F_* */
+	int archived;         /* agreed archived flag (0/1) */
+	uint32_t delegate_id; /* agreed delegate user id, 0 none */
+	int64_t date;         /* submission date, unix seconds */
+	char *msgid;          /* msgid as Patchwork has it, with brackets */
+	char *state;          /* agreed state slug */
+	char *delegate;       /* agreed delegate username, "" none */
+	char *note;           /* last problem (denied/conflict text), "" none */
+};
+void patch_rec_free(struct patch_rec *p); /* frees the strings, not p */
+/* NOT_FOUND when absent. */
+pwnm_status_t state_patch_get(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id,
+			      struct patch_rec *out);
+/* Insert or replace; keeps the msgid index in step (old msgid entry removed). */
+pwnm_status_t state_patch_put(pwnm_txn_t *txn, const struct patch_rec *p);
+/* Remove the patch, its msgid index entry and its outbox entry; SUCCESS if absent. */
+pwnm_status_t state_patch_del(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id);
+/*
+ * Call cb for every patch of project_id (0: all projects) in key order.
+ * The record is borrowed for the call.  A non-zero return from cb stops
+ * the walk and is returned as the status.
+ */
+typedef int (*state_patch_cb)(const struct patch_rec *p, void *data);
+pwnm_status_t state_patch_foreach(pwnm_txn_t *txn, uint32_t project_id, state_patch_cb cb,
+				  void *data);
+/* Number of patches of project_id (0: all). */
+pwnm_status_t state_patch_count(pwnm_txn_t *txn, uint32_t project_id, size_t *n);
+
+/* (project, patch) pair. */
+struct patch_key {
+	uint32_t project_id;
+	uint32_t patch_id;
+};
+/*
+ * Patches whose msgid, in notmuch form (msgid_to_notmuch), equals
+ * nm_msgid: one mail may be several patches (cross-posts).  Entries
+ * whose index key matched only by truncation are filtered out by
+ * comparing the full msgid of the patch record.  *out NULL and *n 0
+ * when none; caller frees *out.
+ */
+pwnm_status_t state_msgid_lookup(pwnm_txn_t *txn, const char *nm_msgid, struct patch_key **out,
+				 size_t *n);
+
+/* Outbox: a change waiting to be accepted by the server. */
+#define OUT_STATE    0x1u
+#define OUT_ARCHIVED 0x2u
+#define OUT_DELEGATE 0x4u
+struct outbox_rec {
+	uint32_t project_id;
+	uint32_t patch_id;
+	uint32_t fields;      /* OUT_* bits: which values below are wanted */
+	int archived;
+	uint32_t delegate_id; /* 0: no delegate */
+	uint32_t attempts;
+	int64_t queued_at;    /* unix seconds the change was recorded */
+	int64_t next_try;     /* unix seconds; 0 = as soon as possible */
+	char *state;          /* wanted state slug, "" when !(fields & OUT_STATE) */
+	char *delegate;       /* wanted delegate username, "" none */
+	char *last_error;     /* "" none */
+};
+void outbox_rec_free(struct outbox_rec *o);
+pwnm_status_t state_outbox_get(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id,
+			       struct outbox_rec *out);
+pwnm_status_t state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o);
+pwnm_status_t state_outbox_del(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id);
+typedef int (*state_outbox_cb)(const struct outbox_rec *o, void *data);
+pwnm_status_t state_outbox_foreach(pwnm_txn_t *txn, state_outbox_cb cb, void *data);
+pwnm_status_t state_outbox_count(pwnm_txn_t *txn, size_t *n);
+
+/* Drop every record of every named database (a rebuild); meta keeps schema_version. */
+pwnm_status_t state_clear(pwnm_txn_t *txn);
+
+#endif

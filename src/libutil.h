@@ -1,0 +1,90 @@
+/* libutil.h - allocation that never fails, messages, growable buffers, small helpers */
+#ifndef PWNM_LIBUTIL_H
+#define PWNM_LIBUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define ATTR_NORETURN __attribute__((noreturn))
+
+/*
+ * Allocation: these never return NULL.  On failure they print
+ * "<prog>: out of memory" and exit 1.  Caller frees with free().
+ */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) ATTR_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) ATTR_PRINTF(1, 0);
+
+/*
+ * Messages on stderr, prefixed with the program name set by
+ * util_set_progname().  A format ending in ':' gets ": strerror(errno)"
+ * appended.  The name is the only process-wide value here; it is set
+ * once from main.
+ */
+void util_set_progname(const char *argv0);
+const char *util_progname(void);
+void warn(const char *fmt, ...) ATTR_PRINTF(1, 2);
+void fatal(const char *fmt, ...) ATTR_PRINTF(1, 2) ATTR_NORETURN;
+
+/*
+ * Debug output by category: PWNM_DEBUG=http,state,sync (or "all") is
+ * read by main and handed to debug_init().
+ */
+void debug_init(const char *spec);
+int debug_on(const char *category);
+void debug(const char *category, const char *fmt, ...) ATTR_PRINTF(2, 3);
+
+/* Growable byte buffer, always NUL-terminated once anything was added. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+void buf_add(struct buf *b, const void *data, size_t len);
+void buf_adds(struct buf *b, const char *s);
+void buf_addc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) ATTR_PRINTF(2, 3);
+void buf_reset(struct buf *b);  /* len = 0, keeps memory */
+void buf_free(struct buf *b);   /* frees memory, zeroes the struct */
+/* Detach the string; caller frees.  Never NULL (empty string if empty). */
+char *buf_release(struct buf *b);
+
+/* Time. */
+int64_t now_ms(void);     /* monotonic milliseconds */
+int64_t now_unix(void);   /* wall clock seconds */
+
+/*
+ * Message-IDs.  Patchwork keeps the header as it came ("<odd "id" 1@x>");
+ * notmuch stores what is inside the first <...> with every space and
+ * tab removed.  msgid_to_notmuch() maps the former to the latter, the
+ * way notmuch's lib/message-id.c does; without brackets it takes the
+ * whole string, trimmed.  Returns NULL for an empty id.  Caller frees.
+ */
+char *msgid_to_notmuch(const char *msgid);
+
+/* Parse an unsigned decimal without sign or junk; 0 on success, -1 otherwise. */
+int parse_u64(const char *s, uint64_t *out);
+/* Parse "true/false/yes/no/1/0/on/off"; 0 on success, -1 otherwise. */
+int parse_bool(const char *s, int *out);
+/*
+ * Parse a duration: a number with an optional unit s, m, h, d, w
+ * (seconds when none).  0 on success, -1 otherwise.
+ */
+int parse_duration(const char *s, int64_t *seconds);
+
+/* ISO 8601 "YYYY-MM-DDTHH:MM:SS[.ffffff]" (UTC assumed) to unix seconds; -1 on error. */
+int64_t iso_to_unix(const char *iso);
+/* Unix seconds to "YYYY-MM-DDTHH:MM:SS" (UTC) in a caller-freed string. */
+char *unix_to_iso(int64_t t);
+
+/* Create a directory and its parents with the given mode; 0 or -1 with errno. */
+int mkdir_p(const char *path, unsigned mode);
+
+#endif
