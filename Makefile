@@ -46,7 +46,7 @@ $(BUILD)/libpwnm.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/pwnm%: $(BUILD)/pwnm%.o $(BUILD)/libpwnm.a
+$(PROGS): $(BUILD)/%: $(BUILD)/%.o $(BUILD)/libpwnm.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a $(LDLIBS_ALL)
 
 $(BUILD)/notmuch-pwnm: $(BUILD)/pwnm
@@ -55,7 +55,7 @@ $(BUILD)/notmuch-pwnm: $(BUILD)/pwnm
 $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/tst_%: $(BUILD)/tests/tst_%.o $(BUILD)/libpwnm.a
+$(TSTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libpwnm.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a $(LDLIBS_ALL)
 
 .SECONDARY:

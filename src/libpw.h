@@ -39,6 +39,7 @@ struct pw_event {
 	uint32_t current_delegate_id; /* 0: none */
 	char *current_delegate;       /* username, "" none */
 };
+void pw_event_free(struct pw_event *e); /* frees the strings, not e */
 void pw_event_array_free(struct pw_event *a, size_t n);
 
 struct pw_project {

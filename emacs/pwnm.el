@@ -1,0 +1,738 @@
+;;; pwnm.el --- Patchwork states as notmuch tags -*- lexical-binding: t -*-
+
+;; Copyright (C) 2024 pwnm contributors
+
+;; Version: 0.1
+;; Package-Requires: ((emacs "27.1") (notmuch "0.32"))
+;; Keywords: mail
+
+;; This file is not part of GNU Emacs.
+
+;; This program is free software; you can redistribute it and/or modify
+;; it under the terms of the GNU General Public License as published by
+;; the Free Software Foundation, either version 3 of the License, or
+;; (at your option) any later version.
+
+;; This program is distributed in the hope that it will be useful,
+;; but WITHOUT ANY WARRANTY; without even the implied warranty of
+;; MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+;; GNU General Public License for more details.
+
+;; You should have received a copy of the GNU General Public License
+;; along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+;;; Commentary:
+
+;; pwnm keeps Patchwork and a notmuch database in step.  Patch states
+;; live in tags under "pw/":
+;;
+;;   pw/PROJECT                    the mail is a patch in PROJECT
+;;   pw/PROJECT/STATE              its state there (one per project)
+;;   pw/PROJECT/archived           archived on Patchwork
+;;   pw/PROJECT/delegate/USER      delegated to USER
+;;   pw/conflict, pw/denied        need attention
+;;
+;; This file adds to notmuch-emacs:
+;;
+;; * a "Patchwork" section for notmuch-hello, one group per project:
+;;   an "action needed" entry (states in `pwnm-action-states', not
+;;   archived), one entry per state, an "archived" entry, and entries
+;;   for pw/conflict and pw/denied.  By default the state entries
+;;   leave archived patches out, as the Patchwork web list does (see
+;;   `pwnm-hide-archived').  Entries without messages are not shown.
+;;
+;; * `pwnm-saved-searches', the same entries as saved searches with
+;;   keys for `notmuch-jump-search':
+;;     p C        pw/conflict         p D    pw/denied
+;;     p L a      action needed in the project with letter L
+;;     p L X      a state, X being a letter of the state's name
+;;   Project letters are the first unused letter of the project name
+;;   (in sorted order); within a project each entry takes the first
+;;   unused letter of its label ("action needed" gets "a").
+;;
+;; * `pwnm-set-state', which sets the state of the patch at point (in
+;;   search, tree and show buffers) with one `notmuch-tag' call, so
+;;   `notmuch-tag-undo' and `notmuch-after-tag-hook' work as usual.
+;;
+;; * `pwnm-browse-patch', which opens the patch on the Patchwork web
+;;   site.
+;;
+;; * `pwnm--after-tag' on `notmuch-after-tag-hook': a change to a pw/
+;;   tag runs "notmuch-pwnm push --quick" in the background.
+;;
+;; * `notmuch-tag-formats' entries showing "pw/alpha/new" as
+;;   "alpha:new" and hiding the bare "pw/alpha" tag.
+;;
+;; Setup, in your init file:
+;;
+;;   (require 'pwnm)
+;;   (pwnm-enable)          ; hook, tag formats and hello section
+;;   (pwnm-setup-keys)      ; C-c p s: set state, C-c p w: browse
+;;
+;; or, for the hello section alone:
+;;
+;;   (add-to-list 'notmuch-hello-sections #'pwnm-hello-insert-section t)
+;;
+;; and, for the jump keys:
+;;
+;;   (setq notmuch-saved-searches
+;;         (append notmuch-saved-searches (pwnm-saved-searches)))
+;;
+;; `pwnm-disable' undoes `pwnm-enable'.
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'subr-x)
+(require 'notmuch)
+(require 'notmuch-hello)
+(require 'notmuch-tag)
+(require 'notmuch-show)
+(require 'notmuch-tree)
+
+;;; Options
+
+(defgroup pwnm nil
+  "Patchwork states as notmuch tags."
+  :group 'notmuch
+  :prefix "pwnm-")
+
+(defcustom pwnm-command "notmuch-pwnm"
+  "The pwnm command line program.
+It is run as \"push --quick\", \"explain --url ID\" and
+\"states PROJECT\"."
+  :type 'string
+  :group 'pwnm)
+
+(defcustom pwnm-action-states '("new" "under-review")
+  "States of patches that need the maintainer's action.
+The \"action needed\" entry of the hello section counts the
+patches in one of these states that are not archived."
+  :type '(repeat string)
+  :group 'pwnm)
+
+(defcustom pwnm-default-states
+  '("new" "under-review" "accepted" "rejected" "rfc" "not-applicable"
+    "changes-requested" "awaiting-upstream" "superseded" "deferred")
+  "States offered by `pwnm-set-state' for every project.
+These are the states of a stock Patchwork instance; the states
+seen in the database and those listed by \"notmuch-pwnm states\"
+are offered too."
+  :type '(repeat string)
+  :group 'pwnm)
+
+(defcustom pwnm-hide-archived t
+  "Whether the per-state entries of the hello section leave out archived patches.
+When non-nil, as on the Patchwork web list, archived patches are
+counted only in the \"archived\" entry."
+  :type 'boolean
+  :group 'pwnm)
+
+(defcustom pwnm-jump-prefix "p"
+  "Key prefix of the `notmuch-jump-search' keys of `pwnm-saved-searches'.
+Set it to nil to have no keys."
+  :type '(choice (const :tag "No keys" nil) string)
+  :group 'pwnm)
+
+(defcustom pwnm-keymap-prefix (kbd "C-c p")
+  "Prefix key under which `pwnm-setup-keys' puts `pwnm-command-map'."
+  :type 'key-sequence
+  :group 'pwnm)
+
+(defface pwnm-conflict-face
+  '((t :inherit error))
+  "Face for the pw/conflict tag."
+  :group 'pwnm)
+
+(defface pwnm-denied-face
+  '((t :inherit warning))
+  "Face for the pw/denied tag."
+  :group 'pwnm)
+
+;;; Tags
+
+(defconst pwnm--global-tags '("conflict" "denied")
+  "Second components of pw/ tags that do not name a project.")
+
+(defun pwnm--tag-query (tag)
+  "Return a query term matching messages with TAG."
+  (concat "tag:" (notmuch-escape-boolean-term tag)))
+
+(defun pwnm--all-tags (&optional query)
+  "Return the tags of the messages matching QUERY (default: all), excludes ignored."
+  (notmuch-tag-completions (or query "*")))
+
+(defun pwnm--count (query)
+  "Return the number of messages matching QUERY, excludes ignored."
+  (string-to-number
+   (car (process-lines notmuch-command "count" "--exclude=false" query))))
+
+(defun pwnm--pw-tags (tags)
+  "Return the elements of TAGS under \"pw/\"."
+  (cl-remove-if-not (lambda (tag) (string-prefix-p "pw/" tag)) tags))
+
+(defun pwnm--tag-project (tag)
+  "Return the project of TAG when it is the bare \"pw/PROJECT\" tag."
+  (let ((parts (split-string tag "/")))
+    (and (= (length parts) 2)
+	 (equal (car parts) "pw")
+	 (not (string-empty-p (nth 1 parts)))
+	 (not (member (nth 1 parts) pwnm--global-tags))
+	 (nth 1 parts))))
+
+(defun pwnm--tag-state (tag project)
+  "Return the state slug of TAG when it is a state tag of PROJECT."
+  (let ((parts (split-string tag "/")))
+    (and (= (length parts) 3)
+	 (equal (car parts) "pw")
+	 (equal (nth 1 parts) project)
+	 (not (equal (nth 2 parts) "archived"))
+	 (not (string-empty-p (nth 2 parts)))
+	 (nth 2 parts))))
+
+(defun pwnm--projects (tags)
+  "Return the sorted projects named by bare pw/PROJECT tags in TAGS."
+  (sort (delete-dups (delq nil (mapcar #'pwnm--tag-project tags)))
+	#'string<))
+
+(defun pwnm--states (tags project)
+  "Return the state slugs of PROJECT found in TAGS."
+  (delete-dups
+   (delq nil (mapcar (lambda (tag) (pwnm--tag-state tag project)) tags))))
+
+(defun pwnm--sort-states (states)
+  "Return STATES in display order.
+The states of `pwnm-default-states' come first, in that order,
+then the others alphabetically."
+  (let ((known (cl-remove-if-not (lambda (s) (member s states))
+				 pwnm-default-states))
+	(others (sort (cl-remove-if (lambda (s) (member s pwnm-default-states))
+				    (copy-sequence states))
+		      #'string<)))
+    (append known others)))
+
+;;; Running pwnm
+
+(defun pwnm--call (&rest args)
+  "Run `pwnm-command' with ARGS and wait for it.
+Return a list (STATUS STDOUT STDERR).  STATUS is the exit code,
+or a string when the program could not be run."
+  (let ((default-directory (expand-file-name "~/"))
+	(errfile (make-temp-file "pwnm-err")))
+    (unwind-protect
+	(with-temp-buffer
+	  (let ((status (condition-case err
+			    (apply #'call-process pwnm-command nil
+				   (list t errfile) nil args)
+			  (error (error-message-string err)))))
+	    (list status
+		  (buffer-string)
+		  (with-temp-buffer
+		    (insert-file-contents errfile)
+		    (buffer-string)))))
+      (delete-file errfile))))
+
+(defun pwnm--first-line (text)
+  "Return the first non-empty line of TEXT, or nil."
+  (car (split-string (or text "") "[\r\n]+" t "[ \t]+")))
+
+(defun pwnm--lines (text)
+  "Return the non-empty lines of TEXT, trimmed."
+  (split-string (or text "") "[\r\n]+" t "[ \t]+"))
+
+(defun pwnm--error-text (result)
+  "Return a one-line description of the failed `pwnm--call' RESULT."
+  (let ((status (nth 0 result)))
+    (or (pwnm--first-line (nth 2 result))
+	(if (stringp status)
+	    status
+	  (format "%s exited with status %s" pwnm-command status)))))
+
+;;; Hello section and saved searches
+
+(defun pwnm--assign-key (label used)
+  "Return the first character of LABEL (then of a-z, 0-9) not in USED."
+  (let ((candidates (append (downcase label)
+			    "abcdefghijklmnopqrstuvwxyz0123456789"
+			    nil)))
+    (cl-find-if (lambda (c)
+		  (and (or (<= ?a c ?z) (<= ?0 c ?9))
+		       (not (memq c used))))
+		candidates)))
+
+(defun pwnm--entries (tags)
+  "Return the hello entries for the pw/ tags among TAGS.
+Each entry is a plist with :name, :query and :key as in
+`notmuch-saved-searches', plus :pwnm-label (the short name) and
+:pwnm-project (nil for pw/conflict and pw/denied)."
+  (let ((entries nil)
+	(used-projects nil))
+    (dolist (global '(("conflict" . "C") ("denied" . "D")))
+      (let ((tag (concat "pw/" (car global))))
+	(when (member tag tags)
+	  (push (list :name tag
+		      :query (pwnm--tag-query tag)
+		      :key (and pwnm-jump-prefix
+				(concat pwnm-jump-prefix (cdr global)))
+		      :pwnm-label (car global)
+		      :pwnm-project nil)
+		entries))))
+    (dolist (project (pwnm--projects tags))
+      (let* ((pletter (pwnm--assign-key project used-projects))
+	     (used-labels nil)
+	     (ptag (pwnm--tag-query (concat "pw/" project)))
+	     (archived (pwnm--tag-query (concat "pw/" project "/archived")))
+	     (state-query
+	      (lambda (state)
+		(let ((q (pwnm--tag-query (concat "pw/" project "/" state))))
+		  (if pwnm-hide-archived
+		      (concat q " and not " archived)
+		    q))))
+	     (add
+	      (lambda (label query)
+		(let ((letter (pwnm--assign-key label used-labels)))
+		  (push letter used-labels)
+		  (push (list :name (concat project ": " label)
+			      :query query
+			      :key (and pwnm-jump-prefix pletter letter
+					(concat pwnm-jump-prefix
+						(string pletter letter)))
+			      :pwnm-label label
+			      :pwnm-project project)
+			entries)))))
+	(push pletter used-projects)
+	(when pwnm-action-states
+	  (funcall add "action needed"
+		   (concat ptag " and ("
+			   (mapconcat (lambda (s)
+					(pwnm--tag-query
+					 (concat "pw/" project "/" s)))
+				      pwnm-action-states " or ")
+			   ") and not " archived)))
+	(dolist (state (pwnm--sort-states (pwnm--states tags project)))
+	  (funcall add state (funcall state-query state)))
+	(when (member (concat "pw/" project "/archived") tags)
+	  (funcall add "archived" archived))))
+    (nreverse entries)))
+
+;;;###autoload
+(defun pwnm-saved-searches ()
+  "Return a saved search for each Patchwork entry of the hello section.
+The result is a list of plists with :name, :query and :key, in
+the format of `notmuch-saved-searches'; see the Commentary of
+pwnm.el for the keys.  For example:
+
+  (setq notmuch-saved-searches
+        (append notmuch-saved-searches (pwnm-saved-searches)))"
+  (mapcar (lambda (entry)
+	    (let ((plist (list :name (plist-get entry :name)
+			       :query (plist-get entry :query))))
+	      (if (plist-get entry :key)
+		  (append plist (list :key (plist-get entry :key)))
+		plist)))
+	  (pwnm--entries (pwnm--pw-tags (pwnm--all-tags)))))
+
+;;;###autoload
+(defun pwnm-jump-search ()
+  "Jump to a Patchwork search with the keys of `pwnm-saved-searches'."
+  (interactive)
+  (let ((notmuch-saved-searches (pwnm-saved-searches)))
+    (notmuch-jump-search)))
+
+(defun pwnm--insert-group (heading query entries)
+  "Insert HEADING as a button searching QUERY, then buttons for ENTRIES."
+  (when heading
+    (let ((widget-push-button-prefix "")
+	  (widget-push-button-suffix ""))
+      (widget-create 'push-button
+		     :notify #'notmuch-hello-widget-search
+		     :notmuch-search-terms query
+		     :notmuch-search-oldest-first notmuch-search-oldest-first
+		     heading))
+    (widget-insert "\n"))
+  (notmuch-hello-insert-buttons
+   (mapcar (lambda (entry)
+	     (plist-put (copy-sequence entry) :name
+			(plist-get entry :pwnm-label)))
+	   entries)))
+
+;;;###autoload
+(defun pwnm-hello-insert-section ()
+  "Insert the \"Patchwork\" section into the notmuch-hello buffer.
+Add it to `notmuch-hello-sections' with `pwnm-hello-setup' or
+
+  (add-to-list \\='notmuch-hello-sections #\\='pwnm-hello-insert-section t)"
+  (let* ((title "Patchwork")
+	 (tags (pwnm--pw-tags (pwnm--all-tags)))
+	 (searches (and tags (notmuch-hello-query-counts (pwnm--entries tags)))))
+    (when searches
+      (widget-insert title ": ")
+      (let ((is-hidden (member title notmuch-hello-hidden-sections))
+	    (start (point)))
+	(widget-create 'push-button
+		       :notify (lambda (&rest _ignore)
+				 (if (member title notmuch-hello-hidden-sections)
+				     (setq notmuch-hello-hidden-sections
+					   (delete title notmuch-hello-hidden-sections))
+				   (push title notmuch-hello-hidden-sections))
+				 (notmuch-hello-update))
+		       (if is-hidden "show" "hide"))
+	(widget-insert "\n")
+	(unless is-hidden
+	  (widget-insert "\n")
+	  (let ((globals (cl-remove-if (lambda (e) (plist-get e :pwnm-project))
+				       searches)))
+	    (when globals
+	      (pwnm--insert-group nil nil globals)))
+	  (let (projects)
+	    (dolist (entry searches)
+	      (let ((project (plist-get entry :pwnm-project)))
+		(when (and project (not (member project projects)))
+		  (push project projects))))
+	    (dolist (project (nreverse projects))
+	      (pwnm--insert-group
+	       project (pwnm--tag-query (concat "pw/" project))
+	       (cl-remove-if-not (lambda (e)
+				   (equal (plist-get e :pwnm-project) project))
+				 searches))))
+	  (indent-rigidly start (point) notmuch-hello-indent))))))
+
+;;;###autoload
+(defun pwnm-hello-setup ()
+  "Add the Patchwork section to `notmuch-hello-sections'.
+It goes after the saved searches, or at the end."
+  (interactive)
+  (unless (memq #'pwnm-hello-insert-section notmuch-hello-sections)
+    (let ((pos (cl-position #'notmuch-hello-insert-saved-searches
+			    notmuch-hello-sections)))
+      (setq notmuch-hello-sections
+	    (if pos
+		(append (cl-subseq notmuch-hello-sections 0 (1+ pos))
+			(list #'pwnm-hello-insert-section)
+			(nthcdr (1+ pos) notmuch-hello-sections))
+	      (append notmuch-hello-sections
+		      (list #'pwnm-hello-insert-section)))))))
+
+;;; The message at point
+
+(defun pwnm--context ()
+  "Return the messages at point as a plist.
+:mode is `show', `tree' or `search'; :query matches the message
+\(show, tree) or the thread (search); :id is the bare Message-ID
+of the message (show, tree)."
+  (cond
+   ((derived-mode-p 'notmuch-show-mode)
+    (let ((id (notmuch-show-get-message-id t)))
+      (unless id
+	(user-error "No message at point"))
+      (list :mode 'show :query (notmuch-id-to-query id) :id id)))
+   ((derived-mode-p 'notmuch-tree-mode)
+    (let ((id (notmuch-tree-get-message-id t)))
+      (unless id
+	(user-error "No message at point"))
+      (list :mode 'tree :query (notmuch-id-to-query id) :id id)))
+   ((derived-mode-p 'notmuch-search-mode)
+    (let ((thread (notmuch-search-find-thread-id)))
+      (unless thread
+	(user-error "No thread at point"))
+      (list :mode 'search :query thread)))
+   (t
+    (user-error "Not in a notmuch search, tree or show buffer"))))
+
+(defun pwnm--read-project (projects)
+  "Return one of PROJECTS, asking when there are several."
+  (cond
+   ((null projects)
+    (user-error "Not a Patchwork patch (no pw/PROJECT tag)"))
+   ((null (cdr projects))
+    (car projects))
+   (t
+    (completing-read "Project: " projects nil t nil nil (car projects)))))
+
+(defun pwnm--known-states (project &optional tags)
+  "Return the state slugs known for PROJECT.
+They are the states seen in TAGS (default: all tags in the
+database), those printed by \"`pwnm-command' states PROJECT\"
+when it succeeds, and `pwnm-default-states'."
+  (let* ((result (pwnm--call "states" project))
+	 (listed (and (eql (car result) 0) (pwnm--lines (nth 1 result)))))
+    (cl-remove-if
+     (lambda (s) (or (equal s "archived") (string-match-p "[/[:space:]]" s)))
+     (delete-dups
+      (append (pwnm--states (or tags (pwnm--all-tags)) project)
+	      listed
+	      (copy-sequence pwnm-default-states))))))
+
+(defun pwnm--update-display (mode tag-changes)
+  "Show TAG-CHANGES on the message or thread at point in MODE."
+  (pcase mode
+    ('show
+     (notmuch-show-set-tags
+      (notmuch-update-tags (notmuch-show-get-tags) tag-changes)))
+    ('tree
+     (notmuch-tree-tag-update-display tag-changes))
+    ('search
+     (notmuch-search-set-tags
+      (notmuch-update-tags (notmuch-search-get-tags) tag-changes)))))
+
+;;;###autoload
+(defun pwnm-set-state (state &optional project)
+  "Set the Patchwork STATE of the patch at point in PROJECT.
+In a show or tree buffer the patch is the current message; in a
+search buffer it is every message of the thread at point that is
+a patch in PROJECT.  Interactively, ask for PROJECT when the mail
+is a patch in several projects, and for STATE with completion.
+
+The change is one `notmuch-tag' call that adds pw/PROJECT/STATE
+and removes the other state tags of PROJECT, so it can be undone
+with `notmuch-tag-undo' and runs `notmuch-after-tag-hook'."
+  (interactive
+   (let* ((context (pwnm--context))
+	  (tags (pwnm--all-tags (plist-get context :query)))
+	  (project (pwnm--read-project (pwnm--projects tags)))
+	  (current (pwnm--states tags project))
+	  (state (completing-read
+		  (format "State in %s%s: " project
+			  (if current
+			      (format " (now %s)" (string-join current ", "))
+			    ""))
+		  (pwnm--known-states project)
+		  nil 'confirm)))
+     (list state project)))
+  (let* ((context (pwnm--context))
+	 (base (plist-get context :query))
+	 (project (or project
+		      (pwnm--read-project
+		       (pwnm--projects (pwnm--all-tags base))))))
+    (when (or (string-empty-p state)
+	      (string-match-p "[/[:space:]]" state)
+	      (equal state "archived"))
+      (user-error "Not a state: %S" state))
+    (let* ((query (concat "(" base ") and "
+			  (pwnm--tag-query (concat "pw/" project))))
+	   (tags (pwnm--all-tags query))
+	   (present (pwnm--states tags project))
+	   (new-tag (concat "pw/" project "/" state))
+	   (tag-changes
+	    (cons (concat "+" new-tag)
+		  (mapcar (lambda (s) (concat "-pw/" project "/" s))
+			  (remove state present)))))
+      (unless (member (concat "pw/" project) tags)
+	(user-error "Not a patch in %s" project))
+      (if (and (equal present (list state))
+	       (= (pwnm--count (concat query " and not "
+				       (pwnm--tag-query new-tag)))
+		  0))
+	  (message "pwnm: already %s in %s" state project)
+	(notmuch-tag query tag-changes)
+	(pwnm--update-display (plist-get context :mode) tag-changes)))))
+
+(defun pwnm--patch-ids (query)
+  "Return the message ids (without id:) of the pw patches matching QUERY."
+  (let* ((projects (pwnm--projects (pwnm--all-tags query)))
+	 (pq (and projects
+		  (concat "(" query ") and ("
+			  (mapconcat (lambda (p) (pwnm--tag-query (concat "pw/" p)))
+				     projects " or ")
+			  ")"))))
+    (and pq
+	 (notmuch-call-notmuch-sexp "search" "--format=sexp"
+				    "--output=messages" "--exclude=false" pq))))
+
+;;;###autoload
+(defun pwnm-browse-patch ()
+  "Open the Patchwork web page of the patch at point.
+The URL comes from \"`pwnm-command' explain --url ID\"; when the
+mail is a patch in several projects, ask which page to open."
+  (interactive)
+  (let* ((context (pwnm--context))
+	 (ids (if (eq (plist-get context :mode) 'search)
+		  (pwnm--patch-ids (plist-get context :query))
+		(list (plist-get context :id))))
+	 (id (cond ((null ids) (user-error "No Patchwork patch in this thread"))
+		   ((null (cdr ids)) (car ids))
+		   (t (completing-read "Message: " ids nil t))))
+	 (result (pwnm--call "explain" "--url" id))
+	 (urls (and (eql (car result) 0) (pwnm--lines (nth 1 result)))))
+    (unless (eql (car result) 0)
+      (user-error "Cannot get the patch URL: %s" (pwnm--error-text result)))
+    (unless urls
+      (user-error "No patch URL for %s" id))
+    (browse-url (if (cdr urls)
+		    (completing-read "Patch: " urls nil t nil nil (car urls))
+		  (car urls)))))
+
+;;; Keys
+
+(defvar pwnm-command-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map "s" #'pwnm-set-state)
+    (define-key map "w" #'pwnm-browse-patch)
+    (define-key map "j" #'pwnm-jump-search)
+    (define-key map "p" #'pwnm-push)
+    map)
+  "Keymap of the pwnm commands, bound to `pwnm-keymap-prefix' by `pwnm-setup-keys'.")
+
+;;;###autoload
+(defun pwnm-setup-keys ()
+  "Bind `pwnm-command-map' to `pwnm-keymap-prefix' in notmuch buffers.
+The buffers are those of search, tree and show mode.  After the
+prefix, s sets the state, w opens the patch on the web, j jumps
+to a Patchwork search and p pushes now."
+  (interactive)
+  (dolist (map (list notmuch-search-mode-map notmuch-tree-mode-map
+		     notmuch-show-mode-map))
+    (define-key map pwnm-keymap-prefix pwnm-command-map)))
+
+;;; Pushing after tagging
+
+(defvar pwnm--push-process nil
+  "The running \"push --quick\" process, or nil.")
+
+(defvar pwnm--push-again nil
+  "Non-nil when a push was asked for while one was running.")
+
+(defun pwnm--push-start ()
+  "Start \"`pwnm-command' push --quick\" in the background."
+  (let ((out (generate-new-buffer " *pwnm-push*"))
+	(err (generate-new-buffer " *pwnm-push-stderr*"))
+	(default-directory (expand-file-name "~/"))
+	errproc)
+    (condition-case failure
+	(progn
+	  (setq errproc (make-pipe-process :name "pwnm-push-stderr"
+					   :buffer err
+					   :noquery t
+					   :sentinel #'ignore))
+	  (setq pwnm--push-process
+		(make-process :name "pwnm-push"
+			      :buffer out
+			      :stderr errproc
+			      :command (list pwnm-command "push" "--quick")
+			      :connection-type 'pipe
+			      :noquery t
+			      :sentinel #'pwnm--push-sentinel))
+	  (process-put pwnm--push-process 'pwnm-stderr errproc))
+      (error
+       (setq pwnm--push-process nil)
+       (when errproc
+	 (delete-process errproc))
+       (kill-buffer out)
+       (kill-buffer err)
+       (message "pwnm: push failed: %s" (error-message-string failure))))))
+
+(defun pwnm--push-sentinel (proc _event)
+  "Report the end of the push process PROC and start the next one if asked."
+  (unless (process-live-p proc)
+    (let* ((errproc (process-get proc 'pwnm-stderr))
+	   (errbuf (process-buffer errproc))
+	   (outbuf (process-buffer proc))
+	   (tries 0))
+      (while (and (process-live-p errproc) (< tries 20))
+	(accept-process-output errproc 0.05)
+	(cl-incf tries))
+      (let ((ok (and (eq (process-status proc) 'exit)
+		     (= (process-exit-status proc) 0)))
+	    (out (and (buffer-live-p outbuf)
+		      (with-current-buffer outbuf (buffer-string))))
+	    (err (and (buffer-live-p errbuf)
+		      (with-current-buffer errbuf (buffer-string)))))
+	(delete-process errproc)
+	(when (buffer-live-p outbuf) (kill-buffer outbuf))
+	(when (buffer-live-p errbuf) (kill-buffer errbuf))
+	(when (eq pwnm--push-process proc)
+	  (setq pwnm--push-process nil))
+	(if ok
+	    (let ((summary (pwnm--first-line out)))
+	      (message "pwnm: pushed%s" (if summary (format " (%s)" summary) "")))
+	  (message "pwnm: push failed: %s"
+		   (or (pwnm--first-line err)
+		       (format "%s %s" pwnm-command
+			       (pwnm--process-end proc)))))
+	(when (and pwnm--push-again (not pwnm--push-process))
+	  (setq pwnm--push-again nil)
+	  (pwnm--push-start))))))
+
+(defun pwnm--process-end (proc)
+  "Return a short description of how PROC ended."
+  (if (eq (process-status proc) 'exit)
+      (format "exited with status %d" (process-exit-status proc))
+    (format "ended by signal %d" (process-exit-status proc))))
+
+;;;###autoload
+(defun pwnm-push ()
+  "Send the local pw/ tag edits to Patchwork now, in the background.
+If a push is running, another one follows when it ends."
+  (interactive)
+  (if (process-live-p pwnm--push-process)
+      (setq pwnm--push-again t)
+    (setq pwnm--push-process nil)
+    (pwnm--push-start)))
+
+(defun pwnm--after-tag ()
+  "Start a push when a pw/ tag was edited; for `notmuch-after-tag-hook'.
+Reads the dynamically bound `tag-changes'.  Never signals."
+  (defvar tag-changes)
+  (condition-case failure
+      (let ((changes (and (boundp 'tag-changes) tag-changes)))
+	(when (cl-some (lambda (change)
+			 (and (stringp change)
+			      (or (string-prefix-p "+pw/" change)
+				  (string-prefix-p "-pw/" change))))
+		       changes)
+	  (pwnm-push)))
+    (error (message "pwnm: %s" (error-message-string failure)))))
+
+;;; Tag formats
+
+(defun pwnm--format-tag (tag)
+  "Return the short display form of the pw/ TAG.
+\"pw/alpha/new\" becomes \"alpha:new\", \"pw/alpha/delegate/jo\"
+becomes \"alpha:@jo\"."
+  (let ((parts (split-string tag "/")))
+    (cond
+     ((and (= (length parts) 4) (equal (nth 2 parts) "delegate"))
+      (concat (nth 1 parts) ":@" (nth 3 parts)))
+     ((>= (length parts) 3)
+      (concat (nth 1 parts) ":" (string-join (nthcdr 2 parts) "/")))
+     (t tag))))
+
+(defconst pwnm--tag-formats
+  '(("pw/conflict" (propertize tag 'face 'pwnm-conflict-face))
+    ("pw/denied" (propertize tag 'face 'pwnm-denied-face))
+    ("pw/[^/]+")
+    ("pw/[^/]+/.+" (pwnm--format-tag tag)))
+  "Entries added to the front of `notmuch-tag-formats' by `pwnm-enable'.")
+
+;;; Enable and disable
+
+;;;###autoload
+(defun pwnm-enable ()
+  "Turn on the pwnm helpers.
+Add `pwnm--after-tag' to `notmuch-after-tag-hook', the pw/ tag
+formats to `notmuch-tag-formats' and the Patchwork section to
+`notmuch-hello-sections'."
+  (interactive)
+  (add-hook 'notmuch-after-tag-hook #'pwnm--after-tag)
+  (setq notmuch-tag-formats
+	(append pwnm--tag-formats
+		(cl-remove-if (lambda (e) (member e pwnm--tag-formats))
+			      notmuch-tag-formats)))
+  (notmuch-tag-clear-cache)
+  (pwnm-hello-setup))
+
+;;;###autoload
+(defun pwnm-disable ()
+  "Undo `pwnm-enable'."
+  (interactive)
+  (remove-hook 'notmuch-after-tag-hook #'pwnm--after-tag)
+  (setq notmuch-tag-formats
+	(cl-remove-if (lambda (e) (member e pwnm--tag-formats))
+		      notmuch-tag-formats))
+  (notmuch-tag-clear-cache)
+  (setq notmuch-hello-sections
+	(remq #'pwnm-hello-insert-section notmuch-hello-sections)))
+
+(provide 'pwnm)
+
+;;; pwnm.el ends here

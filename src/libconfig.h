@@ -1,0 +1,71 @@
+/* libconfig.h - pwnm.* settings read from the notmuch configuration, and the API token */
+#ifndef PWNM_LIBCONFIG_H
+#define PWNM_LIBCONFIG_H
+
+#include <stdint.h>
+
+#include <notmuch.h>
+
+#include "libstatus.h"
+
+enum conflict_policy {
+	CONFLICT_PATCHWORK, /* the server's value wins (default) */
+	CONFLICT_NOTMUCH,   /* the tags win: pushed */
+	CONFLICT_REPORT,    /* neither: pw/conflict, until the user decides */
+};
+
+enum hook_mode {
+	HOOK_FOREGROUND,
+	HOOK_BACKGROUND,
+	HOOK_OFF,
+};
+
+/*
+ * Settings, all under "pwnm." in the notmuch configuration, read through
+ * libnotmuch (so NOTMUCH_CONFIG, --config and profiles behave as in
+ * notmuch).  Strings are owned by the struct (config_free).
+ */
+struct pwnm_config {
+	char *config_path;      /* notmuch config file in use, "" when none */
+	char *db_path;          /* notmuch database path */
+	char *url;              /* pwnm.url, no trailing '/' */
+	char **projects;        /* pwnm.projects (';'-list of link_names) */
+	size_t nprojects;
+	enum conflict_policy conflict; /* pwnm.conflict */
+	enum hook_mode hook_mode;      /* pwnm.hook_mode */
+	int64_t window;         /* pwnm.window: how far back a first sync reaches, seconds; 0 = all */
+	int64_t poll_interval;  /* pwnm.poll_interval, seconds (hooks poll the server at most this often) */
+	int64_t hook_timeout;   /* pwnm.hook_timeout, seconds */
+	int64_t reconcile_interval; /* pwnm.reconcile_interval, seconds; 0 = never automatically */
+	int jobs;               /* pwnm.jobs: requests in flight */
+	int tag_archived;       /* pwnm.tag_archived */
+	int tag_delegate;       /* pwnm.tag_delegate */
+	int allow_insecure;     /* pwnm.allow_insecure_http: token over plain http to a non-loopback host */
+	int64_t push_limit;     /* pwnm.push_limit: most changes one run pushes without --force; 0 = no limit */
+	char *state_dir;        /* pwnm.state_dir or $XDG_STATE_HOME/pwnm/<db> */
+	char *token_command;    /* pwnm.token_command, "" none */
+	char *token_file;       /* pwnm.token_file or $XDG_CONFIG_HOME/pwnm/token */
+	int sync_maildir_flags; /* maildir.synchronize_flags */
+};
+
+/*
+ * Read the settings from an open database.  need_url: a missing pwnm.url
+ * or pwnm.projects is an error.  On error *err is one line naming the
+ * key and the command that sets it; caller frees.
+ */
+pwnm_status_t config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg,
+			  char **err);
+void config_free(struct pwnm_config *cfg);
+
+/*
+ * The API token: $PWNM_TOKEN, else the first line of pwnm.token_command's
+ * output, else the token file (refused unless mode 0600 or stricter).
+ * *token NULL (and SUCCESS) when none is configured.  On error *err is a
+ * one-line message that never contains the token.  Caller frees both.
+ */
+pwnm_status_t config_token(const struct pwnm_config *cfg, char **token, char **err);
+
+/* True when url's host is 127.0.0.0/8, ::1 or localhost. */
+int url_is_loopback(const char *url);
+
+#endif

@@ -1,0 +1,58 @@
+/* libmerge.h - the pure parts of a sync: tags of a patch, values read back from tags, three-way merge */
+#ifndef PWNM_LIBMERGE_H
+#define PWNM_LIBMERGE_H
+
+#include "libnm.h"
+
+/* The three fields pwnm keeps in step.  Strings borrowed. */
+struct pw_values {
+	const char *state;    /* slug */
+	int archived;
+	const char *delegate; /* username, "" none */
+};
+
+/* Which optional tags are written (pwnm.tag_archived, pwnm.tag_delegate). */
+struct tag_opts {
+	int archived;
+	int delegate;
+};
+
+/*
+ * Add the tags that show v for project to out: pw/<project>,
+ * pw/<project>/<state>, and (when enabled) pw/<project>/archived and
+ * pw/<project>/delegate/<username>.
+ */
+void merge_patch_tags(const char *project, const struct pw_values *v, const struct tag_opts *o,
+		      struct tagset *out);
+
+/* Drop every tag of project (pw/<project> and pw/<project>/...) from s. */
+void merge_drop_project_tags(struct tagset *s, const char *project);
+
+/*
+ * Read back the values the tags of one mail say for project, against
+ * the agreed values base.  Fields whose tags are absent or ambiguous
+ * keep the base value and set *repair (the tags should be rewritten):
+ *   - no tag of the project at all (the user removed them): base, repair;
+ *   - no state tag: base state, repair;
+ *   - several state tags: the one that differs from base wins when it
+ *     is the only one, else base; repair either way;
+ *   - several delegate tags: likewise.
+ * Strings in out point into tags or base.  *note (may be NULL) is set
+ * to a static explanation when something was ambiguous.
+ */
+void merge_local_values(const struct tagset *tags, const char *project, const struct pw_values *base,
+			const struct tag_opts *o, struct pw_values *out, int *repair,
+			const char **note);
+
+enum merge_action {
+	MERGE_NONE,        /* nobody moved */
+	MERGE_TAKE_REMOTE, /* only Patchwork moved: tags follow */
+	MERGE_PUSH_LOCAL,  /* only the tags moved: push */
+	MERGE_AGREE,       /* both moved to the same value */
+	MERGE_CONFLICT,    /* both moved differently */
+};
+/* One field, compared as strings (NULL is ""). */
+enum merge_action merge_field(const char *base, const char *local, const char *remote);
+const char *merge_action_name(enum merge_action a);
+
+#endif

@@ -1,0 +1,235 @@
+/* libnm.c - notmuch glue: opening with lock waits, pw/ tag sets, diff-only tag writes */
+#include "libnm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "libutil.h"
+
+static size_t
+tagset_find(const struct tagset *s, const char *tag, int *found)
+{
+	size_t lo = 0, hi = s->n;
+
+	*found = 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->v[mid], tag);
+
+		if (c == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void
+tagset_add(struct tagset *s, const char *tag)
+{
+	int found;
+	size_t i = tagset_find(s, tag, &found);
+
+	if (found)
+		return;
+	s->v = xreallocarray(s->v, s->n + 1, sizeof(char *));
+	memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof(char *));
+	s->v[i] = xstrdup(tag);
+	s->n++;
+}
+
+void
+tagset_del(struct tagset *s, const char *tag)
+{
+	int found;
+	size_t i = tagset_find(s, tag, &found);
+
+	if (!found)
+		return;
+	free(s->v[i]);
+	memmove(s->v + i, s->v + i + 1, (s->n - i - 1) * sizeof(char *));
+	s->n--;
+}
+
+int
+tagset_has(const struct tagset *s, const char *tag)
+{
+	int found;
+
+	tagset_find(s, tag, &found);
+	return found;
+}
+
+int
+tagset_equal(const struct tagset *a, const struct tagset *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return 0;
+	return 1;
+}
+
+void
+tagset_copy(struct tagset *dst, const struct tagset *src)
+{
+	size_t i;
+
+	dst->v = src->n ? xcalloc(src->n, sizeof(char *)) : NULL;
+	for (i = 0; i < src->n; i++)
+		dst->v[i] = xstrdup(src->v[i]);
+	dst->n = src->n;
+}
+
+void
+tagset_free(struct tagset *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+char *
+tagset_join(const struct tagset *s, const char *sep)
+{
+	struct buf b = { 0 };
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		if (i)
+			buf_adds(&b, sep);
+		buf_adds(&b, s->v[i]);
+	}
+	return buf_release(&b);
+}
+
+static int
+is_lock_error(notmuch_status_t st, const char *msg)
+{
+	return st == NOTMUCH_STATUS_XAPIAN_EXCEPTION && msg &&
+	       (strstr(msg, "lock") || strstr(msg, "Lock"));
+}
+
+pwnm_status_t
+nm_open(const char *config_path, const char *profile, int write, int64_t wait_ms,
+	notmuch_database_t **db, char **err)
+{
+	int64_t until = now_ms() + wait_ms;
+	notmuch_status_t st;
+	char *msg = NULL;
+
+	*db = NULL;
+	*err = NULL;
+	for (;;) {
+		st = notmuch_database_open_with_config(
+			NULL, write ? NOTMUCH_DATABASE_MODE_READ_WRITE : NOTMUCH_DATABASE_MODE_READ_ONLY,
+			config_path, profile, db, &msg);
+		if (st == NOTMUCH_STATUS_SUCCESS) {
+			free(msg);
+			return PWNM_STATUS_SUCCESS;
+		}
+		if (!write || !is_lock_error(st, msg) || now_ms() >= until)
+			break;
+		free(msg);
+		msg = NULL;
+		nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
+	}
+	if (msg) {
+		size_t n = strlen(msg);
+
+		while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+			msg[--n] = '\0';
+	}
+	if (write && is_lock_error(st, msg)) {
+		*err = xasprintf("the notmuch database is locked by another writer (waited %lld ms)",
+				 (long long)wait_ms);
+		free(msg);
+		return PWNM_STATUS_NOTMUCH_LOCKED;
+	}
+	*err = xasprintf("cannot open the notmuch database: %s",
+			 msg && *msg ? msg : notmuch_status_to_string(st));
+	free(msg);
+	return PWNM_STATUS_NOTMUCH;
+}
+
+void
+nm_message_pw_tags(notmuch_message_t *msg, struct tagset *out)
+{
+	notmuch_tags_t *tags = notmuch_message_get_tags(msg);
+
+	for (; notmuch_tags_valid(tags); notmuch_tags_move_to_next(tags)) {
+		const char *t = notmuch_tags_get(tags);
+
+		if (strncmp(t, "pw/", 3) == 0)
+			tagset_add(out, t);
+	}
+	notmuch_tags_destroy(tags);
+}
+
+pwnm_status_t
+nm_message_set_pw_tags(notmuch_message_t *msg, const struct tagset *cur, const struct tagset *want,
+		       int sync_flags, int *changed, char **err)
+{
+	notmuch_status_t st = NOTMUCH_STATUS_SUCCESS;
+	size_t i;
+
+	*changed = 0;
+	*err = NULL;
+	if (tagset_equal(cur, want))
+		return PWNM_STATUS_SUCCESS;
+	st = notmuch_message_freeze(msg);
+	if (st)
+		goto fail;
+	for (i = 0; i < cur->n && !st; i++)
+		if (!tagset_has(want, cur->v[i]))
+			st = notmuch_message_remove_tag(msg, cur->v[i]);
+	for (i = 0; i < want->n && !st; i++)
+		if (!tagset_has(cur, want->v[i]))
+			st = notmuch_message_add_tag(msg, want->v[i]);
+	if (st) {
+		notmuch_message_thaw(msg);
+		goto fail;
+	}
+	st = notmuch_message_thaw(msg);
+	if (st)
+		goto fail;
+	*changed = 1;
+	if (sync_flags) {
+		st = notmuch_message_tags_to_maildir_flags(msg);
+		if (st)
+			goto fail;
+	}
+	return PWNM_STATUS_SUCCESS;
+fail:
+	*err = xasprintf("cannot change the tags of <%s>: %s", notmuch_message_get_message_id(msg),
+			 notmuch_status_to_string(st));
+	return PWNM_STATUS_NOTMUCH;
+}
+
+char *
+nm_id_query(const char *nm_msgid)
+{
+	struct buf b = { 0 };
+	const char *p;
+
+	buf_adds(&b, "id:\"");
+	for (p = nm_msgid; *p; p++) {
+		if (*p == '"')
+			buf_addc(&b, '"');
+		buf_addc(&b, *p);
+	}
+	buf_addc(&b, '"');
+	return buf_release(&b);
+}

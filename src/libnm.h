@@ -1,0 +1,52 @@
+/* libnm.h - notmuch glue: opening with lock waits, pw/ tag sets, diff-only tag writes */
+#ifndef PWNM_LIBNM_H
+#define PWNM_LIBNM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <notmuch.h>
+
+#include "libstatus.h"
+
+/* A sorted set of strings (tags).  Owned strings; tagset_free releases them. */
+struct tagset {
+	char **v;
+	size_t n;
+};
+void tagset_add(struct tagset *s, const char *tag);
+void tagset_del(struct tagset *s, const char *tag);
+int tagset_has(const struct tagset *s, const char *tag);
+int tagset_equal(const struct tagset *a, const struct tagset *b);
+void tagset_copy(struct tagset *dst, const struct tagset *src); /* dst must be empty */
+void tagset_free(struct tagset *s);
+/* "a b c" (for messages and --dry-run); caller frees. */
+char *tagset_join(const struct tagset *s, const char *sep);
+
+/*
+ * Open the notmuch database the way notmuch does (config_path NULL:
+ * NOTMUCH_CONFIG or the default; profile NULL: NOTMUCH_PROFILE).  In
+ * write mode a database locked by another writer is retried every 50 ms
+ * until wait_ms has passed, then PWNM_STATUS_NOTMUCH_LOCKED.  On failure
+ * *db is NULL and *err a one-line message (caller frees).
+ */
+pwnm_status_t nm_open(const char *config_path, const char *profile, int write, int64_t wait_ms,
+		      notmuch_database_t **db, char **err);
+
+/* The pw/ tags of a message into out (which must be empty). */
+void nm_message_pw_tags(notmuch_message_t *msg, struct tagset *out);
+
+/*
+ * Make the pw/ tags of msg equal to want: only the differences are
+ * written, inside freeze/thaw, then maildir flags are synced when
+ * sync_flags.  *changed is set when anything was written.  Tags outside
+ * pw/ are never touched.
+ */
+pwnm_status_t nm_message_set_pw_tags(notmuch_message_t *msg, const struct tagset *cur,
+				     const struct tagset *want, int sync_flags, int *changed,
+				     char **err);
+
+/* Quote a notmuch-form msgid as an id: query term (doubling quotes).  Caller frees. */
+char *nm_id_query(const char *nm_msgid);
+
+#endif

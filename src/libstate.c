@@ -1,0 +1,1457 @@
+/* libstate.c - pwnm's LMDB state store: meta, projects, patches, msgid index, outbox */
+#include "libstate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "libutil.h"
+
+/*
+ * Record encoding (all integers big-endian, fixed width):
+ *
+ *   u8 record version (REC_VERSION), then the record's fixed fields in
+ *   the order below, then its strings, each as u32 length, the bytes
+ *   and a terminating NUL (so a string can be used in place).  The key
+ *   holds the ids; they are not repeated in the value.
+ *
+ *   project: u64 event_last_id, u32 max_patch_id, i64 last_reconcile,
+ *            i64 last_poll; link_name, web_url, event_cursor, states_seen
+ *   patch:   u32 flags, u8 archived, u32 delegate_id, i64 date;
+ *            msgid, state, delegate, note
+ *   outbox:  u32 fields, u8 archived, u32 delegate_id, u32 attempts,
+ *            i64 queued_at, i64 next_try; state, delegate, last_error
+ *
+ * A value whose version, lengths, terminators or total size do not add
+ * up is corrupt (PWNM_STATUS_STATE); the decoder never reads past it.
+ */
+#define REC_VERSION 1
+#define STATE_MAXDBS 8
+#define ERRBUF_SIZE 1024
+
+#define PROJECT_FIXED (1 + 8 + 4 + 8 + 8)
+#define PATCH_FIXED (1 + 4 + 1 + 4 + 8)
+#define OUTBOX_FIXED (1 + 4 + 1 + 4 + 4 + 8 + 8)
+
+struct pwnm_state {
+	MDB_env *env;
+	MDB_dbi meta, project, patch, msgid, outbox;
+	char *dir;
+	int writing; /* the write transaction is open */
+	char err[ERRBUF_SIZE];
+};
+
+struct pwnm_txn {
+	MDB_txn *txn;
+	pwnm_state_t *st;
+	int write;
+	/* First failed LMDB write: LMDB refuses to commit after it, so do we. */
+	pwnm_status_t failed;
+};
+
+/* A string inside an LMDB value: len bytes then a NUL at s[len]. */
+struct sref {
+	const char *s;
+	size_t len;
+};
+
+/* Reusable string storage for the records handed to foreach callbacks. */
+struct scratch {
+	char *data;
+	size_t cap;
+};
+
+/* ---- big-endian integers ---- */
+
+static void
+be32_put(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static void
+be64_put(unsigned char *p, uint64_t v)
+{
+	be32_put(p, (uint32_t)(v >> 32));
+	be32_put(p + 4, (uint32_t)v);
+}
+
+static uint32_t
+be32_get(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint64_t
+be64_get(const unsigned char *p)
+{
+	return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
+}
+
+static void
+pair_key(unsigned char k[8], uint32_t project_id, uint32_t patch_id)
+{
+	be32_put(k, project_id);
+	be32_put(k + 4, patch_id);
+}
+
+/* ---- errors ---- */
+
+static void ATTR_PRINTF(2, 3)
+set_err(pwnm_state_t *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->err, sizeof(st->err), fmt, ap);
+	va_end(ap);
+	debug("state", "%s", st->err);
+}
+
+static pwnm_status_t
+rc_status(int rc)
+{
+	return rc == MDB_MAP_FULL ? PWNM_STATUS_STATE_FULL : PWNM_STATUS_STATE;
+}
+
+/* An LMDB call failed with rc while doing what (a short phrase). */
+static pwnm_status_t
+lmdb_fail(pwnm_txn_t *t, int rc, const char *what)
+{
+	pwnm_status_t status = rc_status(rc);
+
+	set_err(t->st, "%s in '%s': %s", what, t->st->dir, mdb_strerror(rc));
+	if (t->write && t->failed == PWNM_STATUS_SUCCESS)
+		t->failed = status;
+	return status;
+}
+
+static pwnm_status_t
+corrupt(pwnm_txn_t *t, const char *what, const MDB_val *key, const MDB_val *val)
+{
+	char kbuf[40];
+	const unsigned char *k = key->mv_data;
+
+	if (key->mv_size == 8)
+		snprintf(kbuf, sizeof(kbuf), "%" PRIu32 "/%" PRIu32, be32_get(k), be32_get(k + 4));
+	else if (key->mv_size == 4)
+		snprintf(kbuf, sizeof(kbuf), "%" PRIu32, be32_get(k));
+	else
+		snprintf(kbuf, sizeof(kbuf), "(%zu-byte key)", key->mv_size);
+	set_err(t->st, "corrupt %s record %s (%zu bytes) in '%s'", what, kbuf,
+		val ? val->mv_size : (size_t)0, t->st->dir);
+	return PWNM_STATUS_STATE;
+}
+
+static pwnm_status_t
+need_write(pwnm_txn_t *t, const char *what)
+{
+	if (t->write)
+		return PWNM_STATUS_SUCCESS;
+	set_err(t->st, "%s: not allowed in a read transaction", what);
+	return PWNM_STATUS_STATE;
+}
+
+const char *
+state_last_error(pwnm_state_t *st)
+{
+	return st ? st->err : "";
+}
+
+/* ---- encoding ---- */
+
+struct wr {
+	unsigned char *p;
+	size_t off;
+};
+
+static void
+w_u8(struct wr *w, unsigned v)
+{
+	w->p[w->off++] = (unsigned char)v;
+}
+
+static void
+w_u32(struct wr *w, uint32_t v)
+{
+	be32_put(w->p + w->off, v);
+	w->off += 4;
+}
+
+static void
+w_u64(struct wr *w, uint64_t v)
+{
+	be64_put(w->p + w->off, v);
+	w->off += 8;
+}
+
+static void
+w_str(struct wr *w, const struct sref *s)
+{
+	w_u32(w, (uint32_t)s->len);
+	memcpy(w->p + w->off, s->s, s->len);
+	w->off += s->len;
+	w->p[w->off++] = '\0';
+}
+
+/* Fill refs from C strings (NULL is ""); add their encoded size to *size. */
+static int
+strs_prepare(struct sref *refs, const char *const *strs, size_t n, size_t *size)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		refs[i].s = strs[i] ? strs[i] : "";
+		refs[i].len = strlen(refs[i].s);
+		if (refs[i].len > UINT32_MAX - 1 || refs[i].len > SIZE_MAX / 2 - *size)
+			return -1;
+		*size += 4 + refs[i].len + 1;
+	}
+	return 0;
+}
+
+/* ---- decoding ---- */
+
+struct rd {
+	const unsigned char *p;
+	size_t len, off;
+	int bad;
+};
+
+static int
+rd_have(struct rd *r, size_t n)
+{
+	if (r->bad || r->len - r->off < n) {
+		r->bad = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static unsigned
+rd_u8(struct rd *r)
+{
+	if (!rd_have(r, 1))
+		return 0;
+	return r->p[r->off++];
+}
+
+static uint32_t
+rd_u32(struct rd *r)
+{
+	uint32_t v;
+
+	if (!rd_have(r, 4))
+		return 0;
+	v = be32_get(r->p + r->off);
+	r->off += 4;
+	return v;
+}
+
+static uint64_t
+rd_u64(struct rd *r)
+{
+	uint64_t v;
+
+	if (!rd_have(r, 8))
+		return 0;
+	v = be64_get(r->p + r->off);
+	r->off += 8;
+	return v;
+}
+
+static void
+rd_str(struct rd *r, struct sref *s)
+{
+	size_t len = rd_u32(r);
+
+	s->s = "";
+	s->len = 0;
+	/* len bytes and the NUL; written so that len + 1 cannot wrap. */
+	if (r->bad || len >= r->len - r->off) {
+		r->bad = 1;
+		return;
+	}
+	s->s = (const char *)r->p + r->off;
+	/* The terminator must be there and be the first NUL. */
+	if (s->s[len] != '\0' || memchr(s->s, '\0', len)) {
+		r->bad = 1;
+		s->s = "";
+		return;
+	}
+	s->len = len;
+	r->off += len + 1;
+}
+
+static void
+rd_init(struct rd *r, const MDB_val *val)
+{
+	r->p = val->mv_data;
+	r->len = val->mv_size;
+	r->off = 0;
+	r->bad = 0;
+	if (rd_u8(r) != REC_VERSION)
+		r->bad = 1;
+}
+
+static int
+rd_done(const struct rd *r)
+{
+	return !r->bad && r->off == r->len;
+}
+
+/*
+ * Give the n strings in refs to *dst[i]: separately allocated copies
+ * when sc is NULL (caller frees), else copies in sc (borrowed).
+ */
+static void
+strs_give(const struct sref *refs, char **const *dst, size_t n, struct scratch *sc)
+{
+	size_t i, total = 0, off = 0;
+
+	if (!sc) {
+		for (i = 0; i < n; i++) {
+			*dst[i] = xmalloc(refs[i].len + 1);
+			memcpy(*dst[i], refs[i].s, refs[i].len + 1);
+		}
+		return;
+	}
+	for (i = 0; i < n; i++)
+		total += refs[i].len + 1;
+	if (total > sc->cap) {
+		sc->cap = total > 2 * sc->cap ? total : 2 * sc->cap;
+		sc->data = xrealloc(sc->data, sc->cap);
+	}
+	for (i = 0; i < n; i++) {
+		memcpy(sc->data + off, refs[i].s, refs[i].len + 1);
+		*dst[i] = sc->data + off;
+		off += refs[i].len + 1;
+	}
+}
+
+/* ---- records ---- */
+
+void
+project_rec_free(struct project_rec *p)
+{
+	if (!p)
+		return;
+	free(p->link_name);
+	free(p->web_url);
+	free(p->event_cursor);
+	free(p->states_seen);
+	p->link_name = p->web_url = p->event_cursor = p->states_seen = NULL;
+}
+
+void
+patch_rec_free(struct patch_rec *p)
+{
+	if (!p)
+		return;
+	free(p->msgid);
+	free(p->state);
+	free(p->delegate);
+	free(p->note);
+	p->msgid = p->state = p->delegate = p->note = NULL;
+}
+
+void
+outbox_rec_free(struct outbox_rec *o)
+{
+	if (!o)
+		return;
+	free(o->state);
+	free(o->delegate);
+	free(o->last_error);
+	o->state = o->delegate = o->last_error = NULL;
+}
+
+static int
+project_decode(const MDB_val *key, const MDB_val *val, struct project_rec *out,
+	       struct scratch *sc)
+{
+	struct rd r;
+	struct sref refs[4];
+	char **const dst[4] = { &out->link_name, &out->web_url, &out->event_cursor,
+				&out->states_seen };
+	size_t i;
+
+	if (key->mv_size != 4)
+		return -1;
+	rd_init(&r, val);
+	out->id = be32_get(key->mv_data);
+	out->event_last_id = rd_u64(&r);
+	out->max_patch_id = rd_u32(&r);
+	out->last_reconcile = (int64_t)rd_u64(&r);
+	out->last_poll = (int64_t)rd_u64(&r);
+	for (i = 0; i < 4; i++)
+		rd_str(&r, &refs[i]);
+	if (!rd_done(&r))
+		return -1;
+	strs_give(refs, dst, 4, sc);
+	return 0;
+}
+
+static int
+patch_decode(const MDB_val *key, const MDB_val *val, struct patch_rec *out, struct scratch *sc)
+{
+	struct rd r;
+	struct sref refs[4];
+	char **const dst[4] = { &out->msgid, &out->state, &out->delegate, &out->note };
+	size_t i;
+
+	if (key->mv_size != 8)
+		return -1;
+	rd_init(&r, val);
+	out->project_id = be32_get(key->mv_data);
+	out->patch_id = be32_get((const unsigned char *)key->mv_data + 4);
+	out->flags = rd_u32(&r);
+	out->archived = rd_u8(&r) != 0;
+	out->delegate_id = rd_u32(&r);
+	out->date = (int64_t)rd_u64(&r);
+	for (i = 0; i < 4; i++)
+		rd_str(&r, &refs[i]);
+	if (!rd_done(&r))
+		return -1;
+	strs_give(refs, dst, 4, sc);
+	return 0;
+}
+
+/* The msgid of an encoded patch record, in place (borrowed from val); NULL if corrupt. */
+static const char *
+patch_msgid_ref(const MDB_val *val)
+{
+	struct rd r;
+	struct sref s;
+
+	rd_init(&r, val);
+	r.off = PATCH_FIXED;
+	if (r.bad || r.len < PATCH_FIXED)
+		return NULL;
+	rd_str(&r, &s);
+	return r.bad ? NULL : s.s;
+}
+
+static int
+outbox_decode(const MDB_val *key, const MDB_val *val, struct outbox_rec *out,
+	      struct scratch *sc)
+{
+	struct rd r;
+	struct sref refs[3];
+	char **const dst[3] = { &out->state, &out->delegate, &out->last_error };
+	size_t i;
+
+	if (key->mv_size != 8)
+		return -1;
+	rd_init(&r, val);
+	out->project_id = be32_get(key->mv_data);
+	out->patch_id = be32_get((const unsigned char *)key->mv_data + 4);
+	out->fields = rd_u32(&r);
+	out->archived = rd_u8(&r) != 0;
+	out->delegate_id = rd_u32(&r);
+	out->attempts = rd_u32(&r);
+	out->queued_at = (int64_t)rd_u64(&r);
+	out->next_try = (int64_t)rd_u64(&r);
+	for (i = 0; i < 3; i++)
+		rd_str(&r, &refs[i]);
+	if (!rd_done(&r))
+		return -1;
+	strs_give(refs, dst, 3, sc);
+	return 0;
+}
+
+/* mdb_put with MDB_RESERVE: *dst is where the size bytes of the value go. */
+static pwnm_status_t
+put_reserve(pwnm_txn_t *t, MDB_dbi dbi, MDB_val *key, size_t size, unsigned char **dst,
+	    const char *what)
+{
+	MDB_val val = { size, NULL };
+	int rc;
+
+	*dst = NULL;
+	rc = mdb_put(t->txn, dbi, key, &val, MDB_RESERVE);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(t, rc, what);
+	*dst = val.mv_data;
+	return PWNM_STATUS_SUCCESS;
+}
+
+static pwnm_status_t
+too_long(pwnm_txn_t *t, const char *what)
+{
+	set_err(t->st, "%s: a string field is too long", what);
+	return PWNM_STATUS_STATE;
+}
+
+/* ---- open / close ---- */
+
+/* The data file must hold every page the current meta page claims. */
+static int
+check_size(MDB_env *env, const char *dir, char *msg, size_t msgsz)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	struct stat sb;
+	char *path;
+	unsigned long long need;
+	int rc = 0;
+
+	if (mdb_env_info(env, &info) != MDB_SUCCESS || mdb_env_stat(env, &ms) != MDB_SUCCESS) {
+		snprintf(msg, msgsz, "%s", mdb_strerror(MDB_INVALID));
+		return -1;
+	}
+	path = xasprintf("%s/data.mdb", dir);
+	if (stat(path, &sb) < 0) {
+		snprintf(msg, msgsz, "%s: %s", path, strerror(errno));
+		rc = -1;
+		goto out;
+	}
+	need = ((unsigned long long)info.me_last_pgno + 1) * ms.ms_psize;
+	if ((unsigned long long)sb.st_size < need) {
+		snprintf(msg, msgsz, "data.mdb is truncated (%lld bytes, needs %llu)",
+			 (long long)sb.st_size, need);
+		rc = -1;
+	}
+out:
+	free(path);
+	return rc;
+}
+
+/* Open the named databases and check or write the schema version. */
+static pwnm_status_t
+open_dbs(pwnm_state_t *st, char *msg, size_t msgsz)
+{
+	MDB_txn *txn = NULL;
+	MDB_val key = { sizeof("schema_version") - 1, (void *)(uintptr_t)"schema_version" };
+	MDB_val val;
+	char vbuf[32];
+	uint64_t version;
+	int rc;
+
+	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	if (rc != MDB_SUCCESS)
+		goto lmdb_err;
+	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
+	if (rc == MDB_SUCCESS)
+		rc = mdb_dbi_open(txn, "project", MDB_CREATE, &st->project);
+	if (rc == MDB_SUCCESS)
+		rc = mdb_dbi_open(txn, "patch", MDB_CREATE, &st->patch);
+	if (rc == MDB_SUCCESS)
+		rc = mdb_dbi_open(txn, "msgid", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &st->msgid);
+	if (rc == MDB_SUCCESS)
+		rc = mdb_dbi_open(txn, "outbox", MDB_CREATE, &st->outbox);
+	if (rc != MDB_SUCCESS)
+		goto lmdb_err;
+
+	rc = mdb_get(txn, st->meta, &key, &val);
+	if (rc == MDB_NOTFOUND) {
+		snprintf(vbuf, sizeof(vbuf), "%d", STATE_SCHEMA_VERSION);
+		val.mv_size = strlen(vbuf);
+		val.mv_data = vbuf;
+		rc = mdb_put(txn, st->meta, &key, &val, 0);
+		if (rc != MDB_SUCCESS)
+			goto lmdb_err;
+	} else if (rc != MDB_SUCCESS) {
+		goto lmdb_err;
+	} else {
+		snprintf(vbuf, sizeof(vbuf), "%.*s",
+			 (int)(val.mv_size < sizeof(vbuf) ? val.mv_size : sizeof(vbuf) - 1),
+			 (const char *)val.mv_data);
+		if (val.mv_size >= sizeof(vbuf) || parse_u64(vbuf, &version) < 0 ||
+		    version == 0) {
+			snprintf(msg, msgsz,
+				 "state database '%s' has an unreadable schema version '%s' "
+				 "(this pwnm has %d)",
+				 st->dir, vbuf, STATE_SCHEMA_VERSION);
+			mdb_txn_abort(txn);
+			return PWNM_STATUS_STATE;
+		}
+		if (version > STATE_SCHEMA_VERSION) {
+			snprintf(msg, msgsz,
+				 "state database '%s' has schema version %" PRIu64
+				 ", newer than this pwnm (%d)",
+				 st->dir, version, STATE_SCHEMA_VERSION);
+			mdb_txn_abort(txn);
+			return PWNM_STATUS_STATE;
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != MDB_SUCCESS)
+		goto lmdb_err;
+	return PWNM_STATUS_SUCCESS;
+
+lmdb_err:
+	if (txn)
+		mdb_txn_abort(txn);
+	snprintf(msg, msgsz, "cannot open state database '%s': %s", st->dir, mdb_strerror(rc));
+	return rc_status(rc);
+}
+
+pwnm_status_t
+state_open(const char *dir, size_t mapsize, pwnm_state_t **out, char **err)
+{
+	pwnm_state_t *st;
+	pwnm_status_t status = PWNM_STATUS_STATE;
+	char msg[ERRBUF_SIZE], detail[512];
+	int rc;
+
+	*out = NULL;
+	if (err)
+		*err = NULL;
+	msg[0] = '\0';
+	st = xcalloc(1, sizeof(*st));
+	st->dir = xstrdup(dir);
+
+	if (mkdir_p(dir, 0700) < 0) {
+		snprintf(msg, sizeof(msg), "cannot create state directory '%s': %s", dir,
+			 strerror(errno));
+		status = PWNM_STATUS_IO;
+		goto fail;
+	}
+	rc = mdb_env_create(&st->env);
+	if (rc != MDB_SUCCESS) {
+		st->env = NULL;
+		goto lmdb_err;
+	}
+	rc = mdb_env_set_maxdbs(st->env, STATE_MAXDBS);
+	if (rc == MDB_SUCCESS)
+		rc = mdb_env_set_mapsize(st->env, mapsize ? mapsize : STATE_DEFAULT_MAPSIZE);
+	if (rc != MDB_SUCCESS)
+		goto lmdb_err;
+	/* MDB_NOTLS: a read transaction may be open while another one begins. */
+	rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
+	if (rc != MDB_SUCCESS)
+		goto lmdb_err;
+	/* A truncated data file would be read past its end (SIGBUS): refuse it. */
+	if (check_size(st->env, dir, detail, sizeof(detail)) < 0) {
+		snprintf(msg, sizeof(msg), "cannot open state database '%s': %s", dir, detail);
+		goto fail;
+	}
+	rc = mdb_reader_check(st->env, NULL);
+	if (rc != MDB_SUCCESS)
+		goto lmdb_err;
+	status = open_dbs(st, msg, sizeof(msg));
+	if (status != PWNM_STATUS_SUCCESS)
+		goto fail;
+	debug("state", "opened '%s'", dir);
+	*out = st;
+	return PWNM_STATUS_SUCCESS;
+
+lmdb_err:
+	snprintf(msg, sizeof(msg), "cannot open state database '%s': %s", dir, mdb_strerror(rc));
+	status = rc_status(rc);
+fail:
+	debug("state", "%s", msg);
+	if (err)
+		*err = xstrdup(msg);
+	if (st->env)
+		mdb_env_close(st->env);
+	free(st->dir);
+	free(st);
+	return status;
+}
+
+void
+state_close(pwnm_state_t *st)
+{
+	if (!st)
+		return;
+	mdb_env_close(st->env);
+	free(st->dir);
+	free(st);
+}
+
+/* ---- transactions ---- */
+
+pwnm_status_t
+state_txn_begin(pwnm_state_t *st, int write, pwnm_txn_t **txn)
+{
+	MDB_txn *mt = NULL;
+	pwnm_txn_t *t;
+	int rc;
+
+	*txn = NULL;
+	if (write && st->writing) {
+		set_err(st, "a write transaction is already open on '%s'", st->dir);
+		return PWNM_STATUS_STATE;
+	}
+	rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &mt);
+	if (rc == MDB_MAP_RESIZED) {
+		/* Another process grew the map: adopt its size and retry. */
+		rc = mdb_env_set_mapsize(st->env, 0);
+		if (rc == MDB_SUCCESS)
+			rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &mt);
+	}
+	if (rc != MDB_SUCCESS) {
+		set_err(st, "cannot begin a transaction on '%s': %s", st->dir, mdb_strerror(rc));
+		return PWNM_STATUS_STATE;
+	}
+	t = xmalloc(sizeof(*t));
+	t->txn = mt;
+	t->st = st;
+	t->write = write != 0;
+	t->failed = PWNM_STATUS_SUCCESS;
+	if (t->write)
+		st->writing = 1;
+	*txn = t;
+	return PWNM_STATUS_SUCCESS;
+}
+
+static void
+txn_free(pwnm_txn_t *t)
+{
+	if (t->write)
+		t->st->writing = 0;
+	free(t);
+}
+
+pwnm_status_t
+state_txn_commit(pwnm_txn_t *txn)
+{
+	pwnm_status_t status = PWNM_STATUS_SUCCESS;
+	int rc;
+
+	if (!txn)
+		return PWNM_STATUS_STATE;
+	if (txn->failed != PWNM_STATUS_SUCCESS) {
+		/* The error text of the failed write stays in last_error. */
+		mdb_txn_abort(txn->txn);
+		status = txn->failed;
+		goto out;
+	}
+	rc = mdb_txn_commit(txn->txn);
+	if (rc != MDB_SUCCESS) {
+		set_err(txn->st, "cannot commit to '%s': %s", txn->st->dir, mdb_strerror(rc));
+		status = rc_status(rc);
+	}
+out:
+	txn_free(txn);
+	return status;
+}
+
+void
+state_txn_abort(pwnm_txn_t *txn)
+{
+	if (!txn)
+		return;
+	mdb_txn_abort(txn->txn);
+	txn_free(txn);
+}
+
+/* ---- meta ---- */
+
+static pwnm_status_t
+meta_key(pwnm_txn_t *t, const char *key, MDB_val *k)
+{
+	size_t len = key ? strlen(key) : 0;
+
+	if (len == 0 || len > (size_t)mdb_env_get_maxkeysize(t->st->env)) {
+		set_err(t->st, "invalid meta key '%s'", key ? key : "(null)");
+		return PWNM_STATUS_STATE;
+	}
+	k->mv_size = len;
+	k->mv_data = (void *)(uintptr_t)key;
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_meta_get(pwnm_txn_t *txn, const char *key, char **val)
+{
+	MDB_val k, v;
+	pwnm_status_t status;
+	int rc;
+
+	*val = NULL;
+	status = meta_key(txn, key, &k);
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	rc = mdb_get(txn->txn, txn->st->meta, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return PWNM_STATUS_SUCCESS;
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_get(meta)");
+	*val = xmalloc(v.mv_size + 1);
+	memcpy(*val, v.mv_data, v.mv_size);
+	(*val)[v.mv_size] = '\0';
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_meta_put(pwnm_txn_t *txn, const char *key, const char *val)
+{
+	MDB_val k, v;
+	pwnm_status_t status;
+	int rc;
+
+	status = need_write(txn, "state_meta_put");
+	if (status == PWNM_STATUS_SUCCESS)
+		status = meta_key(txn, key, &k);
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	if (!val)
+		val = "";
+	v.mv_size = strlen(val);
+	v.mv_data = (void *)(uintptr_t)val;
+	rc = mdb_put(txn->txn, txn->st->meta, &k, &v, 0);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_put(meta)");
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_meta_del(pwnm_txn_t *txn, const char *key)
+{
+	MDB_val k;
+	pwnm_status_t status;
+	int rc;
+
+	status = need_write(txn, "state_meta_del");
+	if (status == PWNM_STATUS_SUCCESS)
+		status = meta_key(txn, key, &k);
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	rc = mdb_del(txn->txn, txn->st->meta, &k, NULL);
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		return lmdb_fail(txn, rc, "mdb_del(meta)");
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_meta_get_i64(pwnm_txn_t *txn, const char *key, int64_t dflt, int64_t *val)
+{
+	char *s = NULL, *end;
+	long long v;
+	pwnm_status_t status;
+
+	*val = 0;
+	status = state_meta_get(txn, key, &s);
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	if (!s) {
+		*val = dflt;
+		return PWNM_STATUS_SUCCESS;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (!*s || *end || errno != 0 || end == s) {
+		set_err(txn->st, "meta '%s' in '%s' is not an integer: '%s'", key, txn->st->dir, s);
+		status = PWNM_STATUS_STATE;
+	} else {
+		*val = (int64_t)v;
+	}
+	free(s);
+	return status;
+}
+
+pwnm_status_t
+state_meta_put_i64(pwnm_txn_t *txn, const char *key, int64_t val)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, val);
+	return state_meta_put(txn, key, buf);
+}
+
+/* ---- projects ---- */
+
+pwnm_status_t
+state_project_get(pwnm_txn_t *txn, uint32_t id, struct project_rec *out)
+{
+	unsigned char kb[4];
+	MDB_val k = { 4, kb }, v;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	be32_put(kb, id);
+	rc = mdb_get(txn->txn, txn->st->project, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		set_err(txn->st, "project %" PRIu32 " not found", id);
+		return PWNM_STATUS_NOT_FOUND;
+	}
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_get(project)");
+	if (project_decode(&k, &v, out, NULL) < 0) {
+		memset(out, 0, sizeof(*out));
+		return corrupt(txn, "project", &k, &v);
+	}
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_project_put(pwnm_txn_t *txn, const struct project_rec *p)
+{
+	unsigned char kb[4], *dst;
+	MDB_val k = { 4, kb };
+	const char *const strs[4] = { p->link_name, p->web_url, p->event_cursor, p->states_seen };
+	struct sref refs[4];
+	struct wr w;
+	size_t size = PROJECT_FIXED, i;
+	pwnm_status_t status;
+
+	status = need_write(txn, "state_project_put");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	if (strs_prepare(refs, strs, 4, &size) < 0)
+		return too_long(txn, "state_project_put");
+	be32_put(kb, p->id);
+	status = put_reserve(txn, txn->st->project, &k, size, &dst, "mdb_put(project)");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	w.p = dst;
+	w.off = 0;
+	w_u8(&w, REC_VERSION);
+	w_u64(&w, p->event_last_id);
+	w_u32(&w, p->max_patch_id);
+	w_u64(&w, (uint64_t)p->last_reconcile);
+	w_u64(&w, (uint64_t)p->last_poll);
+	for (i = 0; i < 4; i++)
+		w_str(&w, &refs[i]);
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_project_del(pwnm_txn_t *txn, uint32_t id)
+{
+	unsigned char kb[4];
+	MDB_val k = { 4, kb };
+	pwnm_status_t status;
+	int rc;
+
+	status = need_write(txn, "state_project_del");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	be32_put(kb, id);
+	rc = mdb_del(txn->txn, txn->st->project, &k, NULL);
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		return lmdb_fail(txn, rc, "mdb_del(project)");
+	return PWNM_STATUS_SUCCESS;
+}
+
+void
+state_project_list_free(struct project_rec *list, size_t n)
+{
+	size_t i;
+
+	if (!list)
+		return;
+	for (i = 0; i < n; i++)
+		project_rec_free(&list[i]);
+	free(list);
+}
+
+pwnm_status_t
+state_project_list(pwnm_txn_t *txn, struct project_rec **out, size_t *n)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	struct project_rec *list = NULL;
+	size_t len = 0, cap = 0;
+	pwnm_status_t status = PWNM_STATUS_SUCCESS;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = mdb_cursor_open(txn->txn, txn->st->project, &cur);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_cursor_open(project)");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (len == cap) {
+			cap = cap ? 2 * cap : 8;
+			list = xreallocarray(list, cap, sizeof(*list));
+		}
+		memset(&list[len], 0, sizeof(*list));
+		if (project_decode(&k, &v, &list[len], NULL) < 0) {
+			status = corrupt(txn, "project", &k, &v);
+			goto fail;
+		}
+		len++;
+	}
+	if (rc != MDB_NOTFOUND) {
+		status = lmdb_fail(txn, rc, "mdb_cursor_get(project)");
+		goto fail;
+	}
+	mdb_cursor_close(cur);
+	*out = list;
+	*n = len;
+	return PWNM_STATUS_SUCCESS;
+
+fail:
+	mdb_cursor_close(cur);
+	state_project_list_free(list, len);
+	return status;
+}
+
+/* ---- patches and the msgid index ---- */
+
+/* Index key of a notmuch-form msgid: its first STATE_MSGID_KEY_MAX bytes. */
+static void
+msgid_key(MDB_val *k, const char *nm)
+{
+	size_t len = strlen(nm);
+
+	k->mv_size = len > STATE_MSGID_KEY_MAX ? STATE_MSGID_KEY_MAX : len;
+	k->mv_data = (void *)(uintptr_t)nm;
+}
+
+static pwnm_status_t
+index_del(pwnm_txn_t *t, const char *nm, unsigned char pk[8])
+{
+	MDB_val k, v = { 8, pk };
+	int rc;
+
+	if (!nm)
+		return PWNM_STATUS_SUCCESS;
+	msgid_key(&k, nm);
+	rc = mdb_del(t->txn, t->st->msgid, &k, &v);
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		return lmdb_fail(t, rc, "mdb_del(msgid)");
+	return PWNM_STATUS_SUCCESS;
+}
+
+static pwnm_status_t
+index_add(pwnm_txn_t *t, const char *nm, unsigned char pk[8])
+{
+	MDB_val k, v = { 8, pk };
+	int rc;
+
+	if (!nm)
+		return PWNM_STATUS_SUCCESS;
+	msgid_key(&k, nm);
+	rc = mdb_put(t->txn, t->st->msgid, &k, &v, MDB_NODUPDATA);
+	if (rc != MDB_SUCCESS && rc != MDB_KEYEXIST)
+		return lmdb_fail(t, rc, "mdb_put(msgid)");
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_patch_get(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id, struct patch_rec *out)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, v;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pair_key(kb, project_id, patch_id);
+	rc = mdb_get(txn->txn, txn->st->patch, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		set_err(txn->st, "patch %" PRIu32 "/%" PRIu32 " not found", project_id, patch_id);
+		return PWNM_STATUS_NOT_FOUND;
+	}
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_get(patch)");
+	if (patch_decode(&k, &v, out, NULL) < 0) {
+		memset(out, 0, sizeof(*out));
+		return corrupt(txn, "patch", &k, &v);
+	}
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_patch_put(pwnm_txn_t *txn, const struct patch_rec *p)
+{
+	unsigned char kb[8], *dst;
+	MDB_val k = { 8, kb }, old;
+	const char *const strs[4] = { p->msgid, p->state, p->delegate, p->note };
+	struct sref refs[4];
+	struct wr w;
+	size_t size = PATCH_FIXED, i;
+	const char *old_msgid = NULL;
+	char *old_nm = NULL, *new_nm = NULL;
+	pwnm_status_t status;
+	int rc;
+
+	status = need_write(txn, "state_patch_put");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	if (strs_prepare(refs, strs, 4, &size) < 0)
+		return too_long(txn, "state_patch_put");
+	pair_key(kb, p->project_id, p->patch_id);
+
+	rc = mdb_get(txn->txn, txn->st->patch, &k, &old);
+	if (rc == MDB_SUCCESS) {
+		/* A corrupt old record is simply replaced; lookups verify hits. */
+		old_msgid = patch_msgid_ref(&old);
+	} else if (rc != MDB_NOTFOUND) {
+		return lmdb_fail(txn, rc, "mdb_get(patch)");
+	}
+	/* Same msgid as stored: the index entry is already there. */
+	if (!old_msgid || strcmp(old_msgid, refs[0].s) != 0) {
+		/* Convert before any write: old points into the page. */
+		old_nm = old_msgid ? msgid_to_notmuch(old_msgid) : NULL;
+		new_nm = msgid_to_notmuch(refs[0].s);
+		if (!old_nm || !new_nm || strcmp(old_nm, new_nm) != 0) {
+			status = index_del(txn, old_nm, kb);
+			if (status == PWNM_STATUS_SUCCESS)
+				status = index_add(txn, new_nm, kb);
+			if (status != PWNM_STATUS_SUCCESS)
+				goto out;
+		}
+	}
+
+	status = put_reserve(txn, txn->st->patch, &k, size, &dst, "mdb_put(patch)");
+	if (status != PWNM_STATUS_SUCCESS)
+		goto out;
+	w.p = dst;
+	w.off = 0;
+	w_u8(&w, REC_VERSION);
+	w_u32(&w, p->flags);
+	w_u8(&w, p->archived ? 1 : 0);
+	w_u32(&w, p->delegate_id);
+	w_u64(&w, (uint64_t)p->date);
+	for (i = 0; i < 4; i++)
+		w_str(&w, &refs[i]);
+out:
+	free(old_nm);
+	free(new_nm);
+	return status;
+}
+
+pwnm_status_t
+state_patch_del(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, old;
+	const char *old_msgid;
+	char *old_nm = NULL;
+	pwnm_status_t status;
+	int rc;
+
+	status = need_write(txn, "state_patch_del");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	pair_key(kb, project_id, patch_id);
+	rc = mdb_get(txn->txn, txn->st->patch, &k, &old);
+	if (rc == MDB_SUCCESS) {
+		old_msgid = patch_msgid_ref(&old);
+		old_nm = old_msgid ? msgid_to_notmuch(old_msgid) : NULL;
+		status = index_del(txn, old_nm, kb);
+		if (status != PWNM_STATUS_SUCCESS)
+			goto out;
+		rc = mdb_del(txn->txn, txn->st->patch, &k, NULL);
+		if (rc != MDB_SUCCESS) {
+			status = lmdb_fail(txn, rc, "mdb_del(patch)");
+			goto out;
+		}
+	} else if (rc != MDB_NOTFOUND) {
+		status = lmdb_fail(txn, rc, "mdb_get(patch)");
+		goto out;
+	}
+	rc = mdb_del(txn->txn, txn->st->outbox, &k, NULL);
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		status = lmdb_fail(txn, rc, "mdb_del(outbox)");
+out:
+	free(old_nm);
+	return status;
+}
+
+pwnm_status_t
+state_patch_foreach(pwnm_txn_t *txn, uint32_t project_id, state_patch_cb cb, void *data)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, v;
+	MDB_cursor *cur = NULL;
+	struct scratch sc = { NULL, 0 };
+	struct patch_rec rec;
+	pwnm_status_t status = PWNM_STATUS_SUCCESS;
+	int rc, r;
+
+	rc = mdb_cursor_open(txn->txn, txn->st->patch, &cur);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_cursor_open(patch)");
+	pair_key(kb, project_id, 0);
+	rc = mdb_cursor_get(cur, &k, &v, project_id ? MDB_SET_RANGE : MDB_FIRST);
+	for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (project_id && (k.mv_size < 4 || be32_get(k.mv_data) != project_id))
+			break;
+		memset(&rec, 0, sizeof(rec));
+		if (patch_decode(&k, &v, &rec, &sc) < 0) {
+			status = corrupt(txn, "patch", &k, &v);
+			goto out;
+		}
+		r = cb(&rec, data);
+		if (r != 0) {
+			status = (pwnm_status_t)r;
+			goto out;
+		}
+	}
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		status = lmdb_fail(txn, rc, "mdb_cursor_get(patch)");
+out:
+	mdb_cursor_close(cur);
+	free(sc.data);
+	return status;
+}
+
+pwnm_status_t
+state_patch_count(pwnm_txn_t *txn, uint32_t project_id, size_t *n)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, v;
+	MDB_cursor *cur = NULL;
+	MDB_stat ms;
+	size_t count = 0;
+	int rc;
+
+	*n = 0;
+	if (project_id == 0) {
+		rc = mdb_stat(txn->txn, txn->st->patch, &ms);
+		if (rc != MDB_SUCCESS)
+			return lmdb_fail(txn, rc, "mdb_stat(patch)");
+		*n = ms.ms_entries;
+		return PWNM_STATUS_SUCCESS;
+	}
+	rc = mdb_cursor_open(txn->txn, txn->st->patch, &cur);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_cursor_open(patch)");
+	pair_key(kb, project_id, 0);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < 4 || be32_get(k.mv_data) != project_id)
+			break;
+		count++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		return lmdb_fail(txn, rc, "mdb_cursor_get(patch)");
+	*n = count;
+	return PWNM_STATUS_SUCCESS;
+}
+
+/* Does patch pk exist with a msgid whose notmuch form is nm? */
+static pwnm_status_t
+patch_has_msgid(pwnm_txn_t *t, const unsigned char pk[8], const char *nm, int *yes)
+{
+	MDB_val k = { 8, (void *)(uintptr_t)pk }, v;
+	const char *raw;
+	char *conv;
+	int rc;
+
+	*yes = 0;
+	rc = mdb_get(t->txn, t->st->patch, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return PWNM_STATUS_SUCCESS;
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(t, rc, "mdb_get(patch)");
+	raw = patch_msgid_ref(&v);
+	if (!raw)
+		return corrupt(t, "patch", &k, &v);
+	conv = msgid_to_notmuch(raw);
+	*yes = conv && strcmp(conv, nm) == 0;
+	free(conv);
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_msgid_lookup(pwnm_txn_t *txn, const char *nm_msgid, struct patch_key **out, size_t *n)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	size_t dups;
+	struct patch_key *list = NULL;
+	size_t len = 0;
+	pwnm_status_t status = PWNM_STATUS_SUCCESS;
+	int rc, yes;
+
+	*out = NULL;
+	*n = 0;
+	if (!nm_msgid || !*nm_msgid)
+		return PWNM_STATUS_SUCCESS;
+	rc = mdb_cursor_open(txn->txn, txn->st->msgid, &cur);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_cursor_open(msgid)");
+	msgid_key(&k, nm_msgid);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+	if (rc == MDB_NOTFOUND)
+		goto out;
+	if (rc == MDB_SUCCESS)
+		rc = mdb_cursor_count(cur, &dups);
+	if (rc != MDB_SUCCESS) {
+		status = lmdb_fail(txn, rc, "mdb_cursor_get(msgid)");
+		goto out;
+	}
+	list = xreallocarray(NULL, dups, sizeof(*list));
+	for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+		if (v.mv_size != 8) {
+			status = corrupt(txn, "msgid index", &k, &v);
+			goto out;
+		}
+		status = patch_has_msgid(txn, v.mv_data, nm_msgid, &yes);
+		if (status != PWNM_STATUS_SUCCESS)
+			goto out;
+		if (!yes)
+			continue;
+		list[len].project_id = be32_get(v.mv_data);
+		list[len].patch_id = be32_get((const unsigned char *)v.mv_data + 4);
+		len++;
+	}
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		status = lmdb_fail(txn, rc, "mdb_cursor_get(msgid)");
+out:
+	mdb_cursor_close(cur);
+	if (status != PWNM_STATUS_SUCCESS || len == 0) {
+		free(list);
+		return status;
+	}
+	*out = list;
+	*n = len;
+	return PWNM_STATUS_SUCCESS;
+}
+
+/* ---- outbox ---- */
+
+pwnm_status_t
+state_outbox_get(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id, struct outbox_rec *out)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, v;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pair_key(kb, project_id, patch_id);
+	rc = mdb_get(txn->txn, txn->st->outbox, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		set_err(txn->st, "outbox entry %" PRIu32 "/%" PRIu32 " not found", project_id,
+			patch_id);
+		return PWNM_STATUS_NOT_FOUND;
+	}
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_get(outbox)");
+	if (outbox_decode(&k, &v, out, NULL) < 0) {
+		memset(out, 0, sizeof(*out));
+		return corrupt(txn, "outbox", &k, &v);
+	}
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o)
+{
+	unsigned char kb[8], *dst;
+	MDB_val k = { 8, kb };
+	const char *const strs[3] = { o->state, o->delegate, o->last_error };
+	struct sref refs[3];
+	struct wr w;
+	size_t size = OUTBOX_FIXED, i;
+	pwnm_status_t status;
+
+	status = need_write(txn, "state_outbox_put");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	if (strs_prepare(refs, strs, 3, &size) < 0)
+		return too_long(txn, "state_outbox_put");
+	pair_key(kb, o->project_id, o->patch_id);
+	status = put_reserve(txn, txn->st->outbox, &k, size, &dst, "mdb_put(outbox)");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	w.p = dst;
+	w.off = 0;
+	w_u8(&w, REC_VERSION);
+	w_u32(&w, o->fields);
+	w_u8(&w, o->archived ? 1 : 0);
+	w_u32(&w, o->delegate_id);
+	w_u32(&w, o->attempts);
+	w_u64(&w, (uint64_t)o->queued_at);
+	w_u64(&w, (uint64_t)o->next_try);
+	for (i = 0; i < 3; i++)
+		w_str(&w, &refs[i]);
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_outbox_del(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb };
+	pwnm_status_t status;
+	int rc;
+
+	status = need_write(txn, "state_outbox_del");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	pair_key(kb, project_id, patch_id);
+	rc = mdb_del(txn->txn, txn->st->outbox, &k, NULL);
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		return lmdb_fail(txn, rc, "mdb_del(outbox)");
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_outbox_foreach(pwnm_txn_t *txn, state_outbox_cb cb, void *data)
+{
+	MDB_val k, v;
+	MDB_cursor *cur = NULL;
+	struct scratch sc = { NULL, 0 };
+	struct outbox_rec rec;
+	pwnm_status_t status = PWNM_STATUS_SUCCESS;
+	int rc, r;
+
+	rc = mdb_cursor_open(txn->txn, txn->st->outbox, &cur);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_cursor_open(outbox)");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		memset(&rec, 0, sizeof(rec));
+		if (outbox_decode(&k, &v, &rec, &sc) < 0) {
+			status = corrupt(txn, "outbox", &k, &v);
+			goto out;
+		}
+		r = cb(&rec, data);
+		if (r != 0) {
+			status = (pwnm_status_t)r;
+			goto out;
+		}
+	}
+	if (rc != MDB_NOTFOUND)
+		status = lmdb_fail(txn, rc, "mdb_cursor_get(outbox)");
+out:
+	mdb_cursor_close(cur);
+	free(sc.data);
+	return status;
+}
+
+pwnm_status_t
+state_outbox_count(pwnm_txn_t *txn, size_t *n)
+{
+	MDB_stat ms;
+	int rc;
+
+	*n = 0;
+	rc = mdb_stat(txn->txn, txn->st->outbox, &ms);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_stat(outbox)");
+	*n = ms.ms_entries;
+	return PWNM_STATUS_SUCCESS;
+}
+
+/* ---- clear ---- */
+
+pwnm_status_t
+state_clear(pwnm_txn_t *txn)
+{
+	const MDB_dbi dbis[5] = { txn->st->meta, txn->st->project, txn->st->patch,
+				  txn->st->msgid, txn->st->outbox };
+	pwnm_status_t status;
+	size_t i;
+	int rc;
+
+	status = need_write(txn, "state_clear");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	for (i = 0; i < 5; i++) {
+		rc = mdb_drop(txn->txn, dbis[i], 0);
+		if (rc != MDB_SUCCESS)
+			return lmdb_fail(txn, rc, "mdb_drop");
+	}
+	return state_meta_put_i64(txn, "schema_version", STATE_SCHEMA_VERSION);
+}

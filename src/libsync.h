@@ -1,0 +1,61 @@
+/* libsync.h - one sync run: local scan, remote poll, merge, push, tag writes, state commit */
+#ifndef PWNM_LIBSYNC_H
+#define PWNM_LIBSYNC_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "libconfig.h"
+#include "libstate.h"
+#include "libstatus.h"
+
+struct sync_opts {
+	int pull;               /* ask the server for remote changes */
+	int push;               /* send local changes */
+	int full;               /* re-list every patch in the window and rescan all known mail */
+	int all_history;        /* with full: ignore pwnm.window */
+	int dry_run;            /* print what would change; write and send nothing */
+	int force;              /* push even past pwnm.push_limit */
+	int hook;               /* inside a notmuch hook: no first sync, poll only when due */
+	int jobs;               /* requests in flight (0: cfg->jobs) */
+	int verbose;            /* report lines for every change */
+	int progress;           /* progress lines on stderr (a terminal) */
+	const char *project;    /* only this project, or NULL */
+	const char *nm_config;  /* --config for libnotmuch, or NULL */
+	const char *nm_profile; /* --profile, or NULL */
+	int64_t deadline_ms;    /* absolute now_ms() budget end; 0 none */
+	FILE *out;              /* report lines; NULL: stdout */
+};
+
+struct sync_result {
+	unsigned pulled;        /* remote changes applied to tags */
+	unsigned new_patches;   /* patches first seen */
+	unsigned pushed;        /* changes accepted by the server */
+	unsigned queued;        /* changes left in the outbox */
+	unsigned denied;        /* changes refused (403/400), tags reverted */
+	unsigned conflicts;     /* both sides changed differently */
+	unsigned messages_written; /* mails whose tags were changed */
+	unsigned skipped;       /* mails changed by the user during the run (next run takes them) */
+	unsigned missing;       /* patches whose mail is not in notmuch */
+	unsigned long requests; /* HTTP attempts made */
+	int polled;             /* the server was asked */
+};
+
+/*
+ * Take the run lock (state_dir/lock, flock).  wait: block until free
+ * (printing a note once on stderr when it has to wait); else
+ * PWNM_STATUS_LOCKED at once.  *fd is the open lock file (close to
+ * release).
+ */
+pwnm_status_t sync_lock(const char *state_dir, int wait, int *fd, char **err);
+
+/*
+ * Run one sync with the store st open.  token may be NULL (read-only:
+ * pushes are held with a message).  On failure *err is a one-line
+ * message (caller frees); partial progress that is safe to keep is
+ * committed (e.g. one project's pull failed, another's worked).
+ */
+pwnm_status_t sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
+		       const struct sync_opts *o, struct sync_result *res, char **err);
+
+#endif

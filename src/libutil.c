@@ -1,0 +1,462 @@
+/* libutil.c - allocation that never fails, messages, buffers, parsing helpers */
+#include "libutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const char *progname = "pwnm";
+
+void
+util_set_progname(const char *argv0)
+{
+	const char *slash;
+
+	if (!argv0 || !*argv0)
+		return;
+	slash = strrchr(argv0, '/');
+	progname = slash ? slash + 1 : argv0;
+}
+
+const char *
+util_progname(void)
+{
+	return progname;
+}
+
+static void
+vwarn(const char *fmt, va_list ap)
+{
+	int saved = errno;
+	size_t n = strlen(fmt);
+
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	if (n > 0 && fmt[n - 1] == ':')
+		fprintf(stderr, " %s", strerror(saved));
+	fputc('\n', stderr);
+}
+
+void
+warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+static void ATTR_NORETURN
+oom(void)
+{
+	fprintf(stderr, "%s: out of memory\n", progname);
+	exit(1);
+}
+
+void *
+xmalloc(size_t size)
+{
+	void *p = malloc(size ? size : 1);
+
+	if (!p)
+		oom();
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		oom();
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t size)
+{
+	p = realloc(p, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		oom();
+	return xrealloc(p, n * size);
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *
+xvasprintf(const char *fmt, va_list ap)
+{
+	va_list ap2;
+	int n;
+	char *p;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		oom();
+	p = xmalloc((size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	va_start(ap, fmt);
+	p = xvasprintf(fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+/* ---- debug ---- */
+
+static char *debug_spec;
+
+void
+debug_init(const char *spec)
+{
+	free(debug_spec);
+	debug_spec = spec && *spec ? xstrdup(spec) : NULL;
+}
+
+int
+debug_on(const char *category)
+{
+	const char *p;
+	size_t n = strlen(category);
+
+	if (!debug_spec)
+		return 0;
+	for (p = debug_spec; *p;) {
+		size_t len = strcspn(p, ",");
+
+		if ((len == n && strncmp(p, category, n) == 0) ||
+		    (len == 3 && strncmp(p, "all", 3) == 0))
+			return 1;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+void
+debug(const char *category, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!debug_on(category))
+		return;
+	fprintf(stderr, "%s: [%s] ", progname, category);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- buffers ---- */
+
+static void
+buf_grow(struct buf *b, size_t extra)
+{
+	size_t want;
+
+	if (extra > SIZE_MAX - b->len - 1)
+		oom();
+	want = b->len + extra + 1;
+	if (want <= b->cap)
+		return;
+	if (b->cap < 64)
+		b->cap = 64;
+	while (b->cap < want)
+		b->cap = b->cap > SIZE_MAX / 2 ? want : b->cap * 2;
+	b->data = xrealloc(b->data, b->cap);
+}
+
+void
+buf_add(struct buf *b, const void *data, size_t len)
+{
+	buf_grow(b, len);
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void
+buf_addc(struct buf *b, char c)
+{
+	buf_add(b, &c, 1);
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	buf_adds(b, s);
+	free(s);
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+char *
+buf_release(struct buf *b)
+{
+	char *s = b->data ? b->data : xstrdup("");
+
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return s;
+}
+
+/* ---- time ---- */
+
+int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+now_unix(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* ---- msgid ---- */
+
+char *
+msgid_to_notmuch(const char *msgid)
+{
+	const char *start, *end, *lt;
+	struct buf b = { 0 };
+
+	if (!msgid)
+		return NULL;
+	lt = strchr(msgid, '<');
+	if (lt) {
+		start = lt + 1;
+		end = strchr(start, '>');
+		if (!end)
+			end = start + strlen(start);
+	} else {
+		start = msgid;
+		end = msgid + strlen(msgid);
+	}
+	for (; start < end; start++) {
+		if (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n')
+			continue;
+		buf_addc(&b, *start);
+	}
+	if (b.len == 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_release(&b);
+}
+
+/* ---- parsing ---- */
+
+int
+parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!s || !*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int
+parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "true", "yes", "1", "on" };
+	static const char *const no[] = { "false", "no", "0", "off" };
+	size_t i;
+
+	if (!s)
+		return -1;
+	for (i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+parse_duration(const char *s, int64_t *seconds)
+{
+	uint64_t v;
+	char num[32];
+	size_t n;
+	int64_t mult = 1;
+
+	if (!s)
+		return -1;
+	n = strspn(s, "0123456789");
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (parse_u64(num, &v) < 0)
+		return -1;
+	switch (s[n]) {
+	case '\0':
+	case 's': mult = 1; break;
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	case 'w': mult = 7 * 86400; break;
+	default: return -1;
+	}
+	if (s[n] && s[n + 1])
+		return -1;
+	if (v > (uint64_t)INT64_MAX / (uint64_t)mult)
+		return -1;
+	*seconds = (int64_t)v * mult;
+	return 0;
+}
+
+int64_t
+iso_to_unix(const char *iso)
+{
+	struct tm tm = { 0 };
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+
+	if (!iso || sscanf(iso, "%4d-%2d-%2d", &y, &mo, &d) != 3)
+		return -1;
+	if (strlen(iso) > 10 && (iso[10] == 'T' || iso[10] == ' ')) {
+		if (sscanf(iso + 11, "%2d:%2d:%2d", &h, &mi, &sec) < 2)
+			return -1;
+	}
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -1;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	return (int64_t)timegm(&tm);
+}
+
+char *
+unix_to_iso(int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	char s[64];
+
+	gmtime_r(&tt, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+	return xstrdup(s);
+}
+
+int
+mkdir_p(const char *path, unsigned mode)
+{
+	char *p = xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			rc = -1;
+			goto out;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		rc = -1;
+out:
+	free(p);
+	return rc;
+}

@@ -1,0 +1,854 @@
+/* pwnm.c - the pwnm command line (also installed as notmuch-pwnm) */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <notmuch.h>
+
+#include "libconfig.h"
+#include "libhttp.h"
+#include "libnm.h"
+#include "libpw.h"
+#include "libstate.h"
+#include "libstatus.h"
+#include "libsync.h"
+#include "libutil.h"
+
+struct globals {
+	const char *config;  /* --config */
+	const char *profile; /* --profile */
+	int verbose;
+};
+
+static struct globals g;
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *args;
+	const char *summary;
+};
+
+static int cmd_sync(int argc, char **argv);
+static int cmd_pull(int argc, char **argv);
+static int cmd_push(int argc, char **argv);
+static int cmd_status(int argc, char **argv);
+static int cmd_explain(int argc, char **argv);
+static int cmd_states(int argc, char **argv);
+static int cmd_projects(int argc, char **argv);
+static int cmd_hook(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+	{ "sync", cmd_sync, "[--full [--all]] [--dry-run] [--project P] [--jobs N] [--force] [--no-wait]",
+	  "pull Patchwork's states into tags and push tag changes back" },
+	{ "pull", cmd_pull, "[--full [--all]] [--dry-run] [--project P] [--jobs N] [--no-wait]",
+	  "only pull (local changes are recorded, not sent)" },
+	{ "push", cmd_push, "[--quick] [--dry-run] [--force] [--no-wait]",
+	  "only push local tag changes (--quick: without asking the server for news)" },
+	{ "status", cmd_status, "", "what is tracked, waiting, denied or in conflict" },
+	{ "explain", cmd_explain, "[--url] <message-id|patch-id>",
+	  "everything pwnm knows about one mail or patch" },
+	{ "states", cmd_states, "<project>", "the state slugs known for a project" },
+	{ "projects", cmd_projects, "", "the projects on the server" },
+	{ "hook", cmd_hook, "pre-new|post-new|post-insert", "run as a notmuch hook (see pwnm-hooks(7))" },
+	{ "help", cmd_help, "[command]", "this text" },
+};
+
+static const struct command *
+find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static int
+usage_error(const char *cmd)
+{
+	const struct command *c = find_command(cmd);
+
+	if (c)
+		fprintf(stderr, "usage: pwnm %s %s\n", c->name, c->args);
+	else
+		fprintf(stderr, "usage: pwnm [--config FILE] [--profile NAME] COMMAND [ARGS]; see 'pwnm help'\n");
+	return 2;
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc > 1) {
+		const struct command *c = find_command(argv[1]);
+
+		if (!c) {
+			warn("no command '%s'; see 'pwnm help'", argv[1]);
+			return 2;
+		}
+		printf("pwnm %s %s\n    %s\n", c->name, c->args, c->summary);
+		return 0;
+	}
+	printf("usage: pwnm [--config FILE] [--profile NAME] [-v] COMMAND [ARGS]\n\n");
+	for (i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+		printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+	printf("\nSee pwnm(1).  Settings live in the notmuch config under pwnm.*\n");
+	return 0;
+}
+
+/* ---- shared setup ---- */
+
+struct env {
+	struct pwnm_config cfg;
+	pwnm_state_t *st;
+	int lock_fd;
+	char *token;
+};
+
+static size_t
+state_mapsize(void)
+{
+	const char *s = getenv("PWNM_STATE_MAPSIZE");
+	uint64_t v;
+
+	if (s && parse_u64(s, &v) == 0 && v >= 65536)
+		return (size_t)v;
+	return 0;
+}
+
+/*
+ * Read the configuration (through libnotmuch), optionally take the run
+ * lock, open the store.  Returns an exit code (0 on success).
+ */
+static int
+env_open(struct env *e, int need_url, int lock, int wait, int quiet_lock)
+{
+	notmuch_database_t *db = NULL;
+	char *err = NULL;
+	pwnm_status_t rc;
+
+	memset(e, 0, sizeof(*e));
+	e->lock_fd = -1;
+	rc = nm_open(g.config, g.profile, 0, 0, &db, &err);
+	if (rc) {
+		warn("%s", err);
+		free(err);
+		return pwnm_status_to_exit(rc);
+	}
+	rc = config_load(db, need_url, &e->cfg, &err);
+	notmuch_database_destroy(db);
+	if (rc) {
+		warn("%s", err);
+		free(err);
+		return pwnm_status_to_exit(rc);
+	}
+	if (lock) {
+		rc = sync_lock(e->cfg.state_dir, wait, &e->lock_fd, &err);
+		if (rc) {
+			if (!quiet_lock)
+				warn("%s", err);
+			free(err);
+			config_free(&e->cfg);
+			return pwnm_status_to_exit(rc);
+		}
+	}
+	rc = state_open(e->cfg.state_dir, state_mapsize(), &e->st, &err);
+	if (rc) {
+		warn("%s; if it cannot be repaired, move it away and run 'pwnm sync --full' "
+		     "(check first with 'pwnm sync --full --dry-run')",
+		     err ? err : "cannot open the state database");
+		free(err);
+		if (e->lock_fd >= 0)
+			close(e->lock_fd);
+		config_free(&e->cfg);
+		return pwnm_status_to_exit(rc);
+	}
+	return 0;
+}
+
+static void
+env_close(struct env *e)
+{
+	if (e->st)
+		state_close(e->st);
+	if (e->lock_fd >= 0)
+		close(e->lock_fd);
+	if (e->token) {
+		memset(e->token, 0, strlen(e->token));
+		free(e->token);
+	}
+	config_free(&e->cfg);
+}
+
+static void
+print_summary(const struct sync_result *res, int dry_run)
+{
+	fprintf(stderr, "pwnm: %s%u new patch%s, %u pulled, %u pushed, %u queued, %u denied, %u "
+			"conflict%s, %u mail%s tagged%s%u without mail (%lu requests)\n",
+		dry_run ? "dry run: " : "", res->new_patches, res->new_patches == 1 ? "" : "es",
+		res->pulled, res->pushed, res->queued, res->denied, res->conflicts,
+		res->conflicts == 1 ? "" : "s", res->messages_written,
+		res->messages_written == 1 ? "" : "s", ", ", res->missing, res->requests);
+}
+
+enum { OPT_FULL = 256, OPT_ALL, OPT_DRY, OPT_PROJECT, OPT_JOBS, OPT_FORCE, OPT_NOWAIT, OPT_QUICK };
+
+static int
+run_sync_cmd(int argc, char **argv, int pull, int push)
+{
+	static const struct option longopts[] = {
+		{ "full", no_argument, NULL, OPT_FULL },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "dry-run", no_argument, NULL, OPT_DRY },
+		{ "project", required_argument, NULL, OPT_PROJECT },
+		{ "jobs", required_argument, NULL, OPT_JOBS },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "no-wait", no_argument, NULL, OPT_NOWAIT },
+		{ "quick", no_argument, NULL, OPT_QUICK },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sync_opts o = { 0 };
+	struct sync_result res;
+	struct env e;
+	char *err = NULL;
+	int c, code, nowait = 0, quick = 0;
+	pwnm_status_t rc;
+
+	o.pull = pull;
+	o.push = push;
+	o.verbose = g.verbose;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_FULL: o.full = 1; break;
+		case OPT_ALL: o.all_history = 1; break;
+		case OPT_DRY: o.dry_run = 1; break;
+		case OPT_PROJECT: o.project = optarg; break;
+		case OPT_JOBS: {
+			uint64_t j;
+
+			if (parse_u64(optarg, &j) < 0 || j < 1 || j > 64) {
+				warn("--jobs takes a number from 1 to 64");
+				return 2;
+			}
+			o.jobs = (int)j;
+			break;
+		}
+		case OPT_FORCE: o.force = 1; break;
+		case OPT_NOWAIT: nowait = 1; break;
+		case OPT_QUICK: quick = 1; break;
+		case 'v': o.verbose = 1; break;
+		default: return usage_error(argv[0]);
+		}
+	}
+	if (optind != argc)
+		return usage_error(argv[0]);
+	if (quick && !(push && !pull)) {
+		warn("--quick goes with 'pwnm push'");
+		return 2;
+	}
+	if (o.all_history && !o.full) {
+		warn("--all goes with --full");
+		return 2;
+	}
+	if (push && !pull && !quick)
+		o.pull = 1, o.push = 1; /* a push asks the server first, so conflicts are seen */
+	o.progress = isatty(2) && !o.dry_run;
+	o.nm_config = g.config;
+	o.nm_profile = g.profile;
+	if ((code = env_open(&e, 1, 1, !nowait, 0)))
+		return code;
+	if (!o.dry_run || 1) {
+		rc = config_token(&e.cfg, &e.token, &err);
+		if (rc) {
+			warn("%s", err);
+			free(err);
+			err = NULL;
+			if (push) {
+				env_close(&e);
+				return pwnm_status_to_exit(rc);
+			}
+		}
+	}
+	if (!push)
+		o.push = 0;
+	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
+	if (rc)
+		warn("%s", err ? err : pwnm_status_to_string(rc));
+	if (o.verbose || o.dry_run || isatty(2))
+		print_summary(&res, o.dry_run);
+	free(err);
+	env_close(&e);
+	return pwnm_status_to_exit(rc);
+}
+
+static int
+cmd_sync(int argc, char **argv)
+{
+	return run_sync_cmd(argc, argv, 1, 1);
+}
+
+static int
+cmd_pull(int argc, char **argv)
+{
+	return run_sync_cmd(argc, argv, 1, 0);
+}
+
+static int
+cmd_push(int argc, char **argv)
+{
+	return run_sync_cmd(argc, argv, 0, 1);
+}
+
+/* ---- status ---- */
+
+struct stat_counts {
+	uint32_t project;
+	size_t total, nomail, conflicts, denied;
+	char **states;
+	size_t *counts;
+	size_t nstates;
+};
+
+static int
+count_cb(const struct patch_rec *p, void *data)
+{
+	struct stat_counts *s = data;
+	size_t i;
+
+	s->total++;
+	if (p->flags & PATCH_F_NOMAIL)
+		s->nomail++;
+	if (p->flags & PATCH_F_CONFLICT)
+		s->conflicts++;
+	if (p->flags & PATCH_F_DENIED)
+		s->denied++;
+	for (i = 0; i < s->nstates; i++) {
+		if (strcmp(s->states[i], p->state) == 0) {
+			s->counts[i]++;
+			return 0;
+		}
+	}
+	s->states = xreallocarray(s->states, s->nstates + 1, sizeof(char *));
+	s->counts = xreallocarray(s->counts, s->nstates + 1, sizeof(size_t));
+	s->states[s->nstates] = xstrdup(p->state);
+	s->counts[s->nstates] = 1;
+	s->nstates++;
+	return 0;
+}
+
+static char *
+when(int64_t t)
+{
+	int64_t ago;
+
+	if (t <= 0)
+		return xstrdup("never");
+	ago = now_unix() - t;
+	{
+		char *iso = unix_to_iso(t), *s;
+
+		if (ago < 120)
+			s = xasprintf("%s UTC (%lld s ago)", iso, (long long)ago);
+		else if (ago < 7200)
+			s = xasprintf("%s UTC (%lld min ago)", iso, (long long)(ago / 60));
+		else if (ago < 3 * 86400)
+			s = xasprintf("%s UTC (%lld h ago)", iso, (long long)(ago / 3600));
+		else
+			s = xasprintf("%s UTC (%lld days ago)", iso, (long long)(ago / 86400));
+		free(iso);
+		return s;
+	}
+}
+
+static int
+outbox_cb(const struct outbox_rec *o, void *data)
+{
+	size_t *n = data;
+
+	if (o->next_try == INT64_MAX || strncmp(o->last_error, "held", 4) == 0)
+		n[1]++;
+	else if (*o->last_error)
+		n[2]++;
+	n[0]++;
+	return 0;
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	struct env e;
+	pwnm_txn_t *txn;
+	struct project_rec *pl = NULL;
+	size_t np = 0, i, j, ob[3] = { 0, 0, 0 };
+	char *v = NULL;
+	int64_t t = 0, rev = 0;
+	int code;
+
+	if (argc > 1)
+		return usage_error(argv[0]);
+	if ((code = env_open(&e, 0, 0, 0, 0)))
+		return code;
+	if (state_txn_begin(e.st, 0, &txn)) {
+		warn("cannot read the state database: %s", state_last_error(e.st));
+		env_close(&e);
+		return 1;
+	}
+	printf("notmuch database: %s\n", e.cfg.db_path);
+	printf("state:            %s\n", e.cfg.state_dir);
+	printf("server:           %s", e.cfg.url ? e.cfg.url : "(pwnm.url not set)");
+	state_meta_get(txn, "api_version", &v);
+	if (v)
+		printf(" (API %s)", v);
+	printf("\n");
+	free(v);
+	v = NULL;
+	state_meta_get_i64(txn, "revision", 0, &rev);
+	state_meta_get_i64(txn, "last_sync_time", 0, &t);
+	state_meta_get(txn, "last_sync_result", &v);
+	{
+		char *w = when(t);
+
+		printf("last sync:        %s%s%s\n", w, v ? ": " : "", v ? v : "");
+		free(w);
+	}
+	free(v);
+	v = NULL;
+	state_meta_get(txn, "last_hook_error", &v);
+	if (v && *v)
+		printf("last hook error:  %s\n", v);
+	free(v);
+	printf("notmuch revision: %lld handled\n", (long long)rev);
+	state_project_list(txn, &pl, &np);
+	for (i = 0; i < np; i++) {
+		struct stat_counts sc = { 0 };
+		char *w1, *w2;
+
+		sc.project = pl[i].id;
+		state_patch_foreach(txn, pl[i].id, count_cb, &sc);
+		printf("\nproject %s (id %u): %zu patches tracked", pl[i].link_name, pl[i].id, sc.total);
+		if (sc.nomail)
+			printf(", %zu without mail", sc.nomail);
+		printf("\n ");
+		for (j = 0; j < sc.nstates; j++) {
+			printf(" %s %zu", *sc.states[j] ? sc.states[j] : "(unknown)", sc.counts[j]);
+			free(sc.states[j]);
+		}
+		printf("\n");
+		if (sc.conflicts || sc.denied)
+			printf("  conflicts %zu, denied %zu\n", sc.conflicts, sc.denied);
+		w1 = when(pl[i].last_poll);
+		w2 = when(pl[i].last_reconcile);
+		printf("  events up to #%llu (%s), newest patch #%u\n  last poll %s\n  last full list %s\n",
+		       (unsigned long long)pl[i].event_last_id,
+		       *pl[i].event_cursor ? pl[i].event_cursor : "none", pl[i].max_patch_id, w1, w2);
+		free(w1);
+		free(w2);
+		free(sc.states);
+		free(sc.counts);
+	}
+	state_outbox_foreach(txn, outbox_cb, ob);
+	printf("\noutbox: %zu change%s waiting", ob[0], ob[0] == 1 ? "" : "s");
+	if (ob[1])
+		printf(", %zu held (conflict or push limit)", ob[1]);
+	if (ob[2])
+		printf(", %zu failed before and will be retried", ob[2]);
+	printf("\n");
+	state_project_list_free(pl, np);
+	state_txn_abort(txn);
+	env_close(&e);
+	return 0;
+}
+
+/* ---- explain ---- */
+
+static void
+print_flags(uint32_t f)
+{
+	printf("  flags:     %s%s%s%s%s\n", f & PATCH_F_TAGGED ? "tagged " : "",
+	       f & PATCH_F_NOMAIL ? "mail-missing " : "", f & PATCH_F_CONFLICT ? "conflict " : "",
+	       f & PATCH_F_DENIED ? "denied " : "", f ? "" : "none");
+}
+
+static int
+cmd_explain(int argc, char **argv)
+{
+	struct env e;
+	pwnm_txn_t *txn;
+	struct patch_key *keys = NULL;
+	size_t nk = 0, i;
+	int url_only = 0, code, argi = 1;
+	const char *arg;
+	uint64_t pid;
+
+	if (argc > 1 && strcmp(argv[1], "--url") == 0) {
+		url_only = 1;
+		argi = 2;
+	}
+	if (argc != argi + 1)
+		return usage_error(argv[0]);
+	arg = argv[argi];
+	if ((code = env_open(&e, 0, 0, 0, 0)))
+		return code;
+	if (state_txn_begin(e.st, 0, &txn)) {
+		warn("cannot read the state database: %s", state_last_error(e.st));
+		env_close(&e);
+		return 1;
+	}
+	if (parse_u64(arg, &pid) == 0 && pid > 0 && pid <= UINT32_MAX) {
+		struct project_rec *pl = NULL;
+		size_t np = 0;
+
+		state_project_list(txn, &pl, &np);
+		for (i = 0; i < np; i++) {
+			struct patch_rec p;
+
+			if (state_patch_get(txn, pl[i].id, (uint32_t)pid, &p) == PWNM_STATUS_SUCCESS) {
+				keys = xreallocarray(keys, nk + 1, sizeof(*keys));
+				keys[nk].project_id = pl[i].id;
+				keys[nk].patch_id = (uint32_t)pid;
+				nk++;
+				patch_rec_free(&p);
+			}
+		}
+		state_project_list_free(pl, np);
+	} else {
+		const char *id = strncmp(arg, "id:", 3) == 0 ? arg + 3 : arg;
+		char *nmid = msgid_to_notmuch(id);
+
+		if (nmid)
+			state_msgid_lookup(txn, nmid, &keys, &nk);
+		free(nmid);
+	}
+	if (nk == 0) {
+		state_txn_abort(txn);
+		env_close(&e);
+		warn("'%s' is not a patch pwnm knows (run 'pwnm sync' first, or check the id)", arg);
+		return 1;
+	}
+	for (i = 0; i < nk; i++) {
+		struct patch_rec p;
+		struct outbox_rec o;
+		struct project_rec pr;
+		const char *pname = "?";
+
+		if (state_patch_get(txn, keys[i].project_id, keys[i].patch_id, &p))
+			continue;
+		if (state_project_get(txn, p.project_id, &pr) == PWNM_STATUS_SUCCESS)
+			pname = pr.link_name;
+		if (url_only) {
+			printf("%s/patch/%u/\n", e.cfg.url ? e.cfg.url : "", p.patch_id);
+		} else {
+			printf("patch %u in %s\n", p.patch_id, pname);
+			printf("  msgid:     %s\n", p.msgid);
+			printf("  agreed:    state %s, %s, delegate %s\n", *p.state ? p.state : "(unknown)",
+			       p.archived ? "archived" : "not archived", *p.delegate ? p.delegate : "none");
+			print_flags(p.flags);
+			if (*p.note)
+				printf("  note:      %s\n", p.note);
+			if (state_outbox_get(txn, p.project_id, p.patch_id, &o) == PWNM_STATUS_SUCCESS) {
+				printf("  outbox:   %s%s%s%s%s%s, %u attempt%s%s%s\n",
+				       o.fields & OUT_STATE ? " state " : "", o.fields & OUT_STATE ? o.state : "",
+				       o.fields & OUT_ARCHIVED ? (o.archived ? " archive" : " unarchive") : "",
+				       o.fields & OUT_DELEGATE ? " delegate " : "",
+				       o.fields & OUT_DELEGATE ? (*o.delegate ? o.delegate : "none") : "",
+				       "", o.attempts, o.attempts == 1 ? "" : "s",
+				       *o.last_error ? "; last error: " : "", o.last_error);
+				outbox_rec_free(&o);
+			}
+			if (e.cfg.url)
+				printf("  web:       %s/patch/%u/\n", e.cfg.url, p.patch_id);
+		}
+		if (pname != (const char *)"?")
+			project_rec_free(&pr);
+		patch_rec_free(&p);
+	}
+	state_txn_abort(txn);
+	if (!url_only) {
+		/* The mail's tags, read from notmuch. */
+		notmuch_database_t *db = NULL;
+		char *err = NULL;
+		const char *id = strncmp(arg, "id:", 3) == 0 ? arg + 3 : arg;
+		char *nmid = NULL;
+
+		if (parse_u64(arg, &pid) == 0) {
+			struct patch_rec p;
+
+			if (state_txn_begin(e.st, 0, &txn) == PWNM_STATUS_SUCCESS) {
+				if (state_patch_get(txn, keys[0].project_id, keys[0].patch_id, &p) == 0) {
+					nmid = msgid_to_notmuch(p.msgid);
+					patch_rec_free(&p);
+				}
+				state_txn_abort(txn);
+			}
+		} else {
+			nmid = msgid_to_notmuch(id);
+		}
+		if (nmid && nm_open(g.config, g.profile, 0, 0, &db, &err) == PWNM_STATUS_SUCCESS) {
+			notmuch_message_t *m = NULL;
+
+			if (notmuch_database_find_message(db, nmid, &m) == NOTMUCH_STATUS_SUCCESS && m) {
+				struct tagset t = { 0 };
+				char *s;
+
+				nm_message_pw_tags(m, &t);
+				s = tagset_join(&t, " ");
+				printf("mail tags:   %s\n", *s ? s : "(no pw/ tags)");
+				free(s);
+				tagset_free(&t);
+				notmuch_message_destroy(m);
+			} else {
+				printf("mail:        not in the notmuch database\n");
+			}
+			notmuch_database_destroy(db);
+		}
+		free(err);
+		free(nmid);
+	}
+	free(keys);
+	env_close(&e);
+	return 0;
+}
+
+/* ---- states, projects ---- */
+
+static int
+cmd_states(int argc, char **argv)
+{
+	struct env e;
+	pwnm_txn_t *txn;
+	struct project_rec *pl = NULL;
+	size_t np = 0, i;
+	int code, found = 0;
+
+	if (argc != 2)
+		return usage_error(argv[0]);
+	if ((code = env_open(&e, 0, 0, 0, 0)))
+		return code;
+	if (state_txn_begin(e.st, 0, &txn) == PWNM_STATUS_SUCCESS) {
+		state_project_list(txn, &pl, &np);
+		state_txn_abort(txn);
+	}
+	for (i = 0; i < np; i++) {
+		if (strcmp(pl[i].link_name, argv[1]) == 0) {
+			char *s = xstrdup(pl[i].states_seen), *p, *save = NULL;
+
+			for (p = strtok_r(s, ";", &save); p; p = strtok_r(NULL, ";", &save))
+				printf("%s\n", p);
+			free(s);
+			found = 1;
+		}
+	}
+	state_project_list_free(pl, np);
+	env_close(&e);
+	if (!found) {
+		warn("project '%s' is not tracked; see pwnm.projects", argv[1]);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_projects(int argc, char **argv)
+{
+	struct env e;
+	struct http_options ho = { 0 };
+	http_t *http = NULL;
+	pw_client_t *c;
+	struct pw_project *pl = NULL;
+	size_t np = 0, i;
+	const char *ver;
+	char *origin;
+	int code;
+	pwnm_status_t rc;
+
+	if (argc != 1)
+		return usage_error(argv[0]);
+	if ((code = env_open(&e, 0, 0, 0, 0)))
+		return code;
+	if (!e.cfg.url) {
+		warn("pwnm.url is not set: run 'notmuch config set pwnm.url https://patchwork.example.org'");
+		env_close(&e);
+		return 1;
+	}
+	origin = http_origin_of(e.cfg.url);
+	ho.origin = origin;
+	rc = http_new(&ho, &http);
+	free(origin);
+	if (rc) {
+		env_close(&e);
+		return 1;
+	}
+	c = pw_client_new(http, e.cfg.url);
+	rc = pw_discover(c, &ver);
+	if (!rc)
+		rc = pw_list_projects(c, &pl, &np);
+	if (rc) {
+		warn("%s", pw_client_error(c));
+	} else {
+		for (i = 0; i < np; i++)
+			printf("%-24s %s\n", pl[i].link_name, pl[i].name);
+	}
+	pw_project_array_free(pl, np);
+	pw_client_free(c);
+	http_free(http);
+	env_close(&e);
+	return pwnm_status_to_exit(rc);
+}
+
+/* ---- hooks ---- */
+
+static void
+hook_log(struct env *e, const char *which, const char *msg)
+{
+	char *path = xasprintf("%s/hook.log", e->cfg.state_dir);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd >= 0) {
+		char *iso = unix_to_iso(now_unix());
+		char *line = xasprintf("%s %s: %s\n", iso, which, msg);
+		ssize_t w = write(fd, line, strlen(line));
+
+		(void)w;
+		free(line);
+		free(iso);
+		close(fd);
+	}
+	free(path);
+	if (e->st) {
+		pwnm_txn_t *txn;
+
+		if (state_txn_begin(e->st, 1, &txn) == PWNM_STATUS_SUCCESS) {
+			char *v = xasprintf("%s: %s", which, msg);
+
+			if (state_meta_put(txn, "last_hook_error", v) == PWNM_STATUS_SUCCESS)
+				state_txn_commit(txn);
+			else
+				state_txn_abort(txn);
+			free(v);
+		}
+	}
+}
+
+/*
+ * A hook never fails notmuch new because of the network, the server or
+ * a busy lock: it logs and exits 0.  Only local corruption (a broken
+ * state database) gives a non-zero exit, which for pre-new stops
+ * notmuch new, as it should.
+ */
+static int
+cmd_hook(int argc, char **argv)
+{
+	struct sync_opts o = { 0 };
+	struct sync_result res;
+	struct env e;
+	char *err = NULL;
+	const char *which;
+	int code;
+	pwnm_status_t rc;
+
+	if (argc != 2)
+		return usage_error(argv[0]);
+	which = argv[1];
+	if (strcmp(which, "pre-new") != 0 && strcmp(which, "post-new") != 0 &&
+	    strcmp(which, "post-insert") != 0)
+		return usage_error(argv[0]);
+	code = env_open(&e, 1, 1, 0, 1);
+	if (code == PWNM_EXIT_TEMPFAIL || code == 1) {
+		/* Busy (another run) or not configured: nothing to do here. */
+		return code == 1 && strcmp(which, "pre-new") == 0 ? 0 : 0;
+	}
+	if (code)
+		return 0;
+	if (e.cfg.hook_mode == HOOK_OFF) {
+		env_close(&e);
+		return 0;
+	}
+	o.hook = 1;
+	o.nm_config = g.config;
+	o.nm_profile = g.profile;
+	o.deadline_ms = now_ms() + e.cfg.hook_timeout * 1000;
+	o.verbose = g.verbose;
+	if (strcmp(which, "pre-new") == 0) {
+		o.push = 1; /* the outbox and local changes, without asking for news */
+	} else if (strcmp(which, "post-insert") == 0) {
+		o.push = 0; /* tag the inserted mail from what the store knows */
+	} else {
+		o.pull = 1;
+		o.push = 1;
+	}
+	if (config_token(&e.cfg, &e.token, &err)) {
+		hook_log(&e, which, err);
+		free(err);
+		err = NULL;
+	}
+	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
+	if (rc) {
+		hook_log(&e, which, err ? err : pwnm_status_to_string(rc));
+		if (rc == PWNM_STATUS_STATE && strcmp(which, "pre-new") == 0) {
+			free(err);
+			env_close(&e);
+			return 1;
+		}
+	}
+	if (g.verbose)
+		print_summary(&res, 0);
+	free(err);
+	env_close(&e);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct command *c;
+	int i, code;
+
+	util_set_progname("pwnm");
+	debug_init(getenv("PWNM_DEBUG"));
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			g.config = argv[++i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			g.config = argv[i] + 9;
+		} else if (strcmp(argv[i], "--profile") == 0 && i + 1 < argc) {
+			g.profile = argv[++i];
+		} else if (strncmp(argv[i], "--profile=", 10) == 0) {
+			g.profile = argv[i] + 10;
+		} else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
+			g.verbose = 1;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("pwnm %s\n", PWNM_VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			return cmd_help(1, argv);
+		} else {
+			break;
+		}
+	}
+	if (i >= argc)
+		return usage_error(NULL);
+	c = find_command(argv[i]);
+	if (!c) {
+		warn("unknown command '%s'; see 'pwnm help'", argv[i]);
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatal("cannot initialise libcurl");
+	code = c->fn(argc - i, argv + i);
+	curl_global_cleanup();
+	return code;
+}

@@ -1,0 +1,627 @@
+;;; pwnm-tests.el --- ERT tests for pwnm.el -*- lexical-binding: t -*-
+
+;;; Commentary:
+
+;; Run by tests/T500-emacs.t, which builds the notmuch database (see
+;; there for the messages and their tags) and exports:
+;;   NOTMUCH_CONFIG       the throwaway notmuch configuration
+;;   PWNM_TEST_TMP        a scratch directory (the stubs log to stub.log)
+;;   PWNM_TEST_STUB_OK    a notmuch-pwnm stand-in that succeeds
+;;   PWNM_TEST_STUB_FAIL  one that fails with "server said no"
+;;
+;; Every test that changes tags restores the database afterwards.
+
+;;; Code:
+
+(require 'ert)
+(require 'cl-lib)
+(require 'pwnm)
+
+(setq notmuch-command "notmuch")
+
+(defvar pwnm-tests--tmp (getenv "PWNM_TEST_TMP"))
+(defvar pwnm-tests--stub-ok (getenv "PWNM_TEST_STUB_OK"))
+(defvar pwnm-tests--stub-fail (getenv "PWNM_TEST_STUB_FAIL"))
+
+(unless (and pwnm-tests--tmp pwnm-tests--stub-ok pwnm-tests--stub-fail
+	     (getenv "NOTMUCH_CONFIG"))
+  (error "Run these tests through tests/T500-emacs.t"))
+
+;;; Helpers
+
+(defun pwnm-tests--notmuch (&rest args)
+  "Run notmuch with ARGS; return its output, fail the test on error."
+  (with-temp-buffer
+    (let ((status (apply #'call-process "notmuch" nil t nil args)))
+      (unless (eql status 0)
+	(error "notmuch %S failed (%s): %s" args status (buffer-string)))
+      (buffer-string))))
+
+(defun pwnm-tests--pw-tags (id)
+  "Return the sorted pw/ tags of the message with ID."
+  (sort (cl-remove-if-not
+	 (lambda (tag) (string-prefix-p "pw/" tag))
+	 (split-string (pwnm-tests--notmuch "search" "--output=tags"
+					    "--exclude=false"
+					    (concat "id:" id))
+		       "\n" t))
+	#'string<))
+
+(defmacro pwnm-tests--with-db (&rest body)
+  "Run BODY, then restore the tags of the database and kill notmuch buffers."
+  (declare (indent 0) (debug t))
+  (let ((dump (make-symbol "dump")))
+    `(let ((,dump (make-temp-file "pwnm-dump")))
+       (unwind-protect
+	   (progn
+	     (pwnm-tests--notmuch "dump" "--format=batch-tag"
+				  (concat "--output=" ,dump))
+	     ,@body)
+	 (pwnm-tests--notmuch "restore" "--format=batch-tag"
+			      (concat "--input=" ,dump))
+	 (delete-file ,dump)
+	 (pwnm-tests--kill-buffers)))))
+
+(defun pwnm-tests--kill-buffers ()
+  "Kill the notmuch buffers the tests made."
+  (dolist (buf (buffer-list))
+    (when (string-prefix-p "*notmuch-" (buffer-name buf))
+      (let ((proc (get-buffer-process buf)))
+	(when proc (delete-process proc)))
+      (kill-buffer buf))))
+
+(defun pwnm-tests--wait-buffer (buf)
+  "Wait until the process of BUF (notmuch search or tree) ends."
+  (let ((deadline (+ (float-time) 10)))
+    (while (and (get-buffer-process buf) (< (float-time) deadline))
+      (accept-process-output nil 0.05))
+    (should-not (get-buffer-process buf))))
+
+(defun pwnm-tests--wait-push ()
+  "Wait until no push process runs (10 s at most)."
+  (let ((deadline (+ (float-time) 10)))
+    (while (and pwnm--push-process (< (float-time) deadline))
+      (accept-process-output nil 0.05))
+    (should-not pwnm--push-process)))
+
+(defun pwnm-tests--stub-log ()
+  "Return the lines the stubs logged (their arguments), then clear the log."
+  (let ((file (expand-file-name "stub.log" pwnm-tests--tmp)))
+    (prog1 (and (file-exists-p file)
+		(with-temp-buffer
+		  (insert-file-contents file)
+		  (split-string (buffer-string) "\n" t)))
+      (when (file-exists-p file) (delete-file file)))))
+
+(defmacro pwnm-tests--capture-messages (var &rest body)
+  "Run BODY collecting the echo area messages in VAR, newest first."
+  (declare (indent 1) (debug t))
+  `(cl-letf (((symbol-function 'message)
+	      (lambda (fmt &rest args)
+		(when fmt
+		  (push (apply #'format-message fmt args) ,var))
+		nil)))
+     ,@body))
+
+(defmacro pwnm-tests--count-tag-calls (var &rest body)
+  "Run BODY counting the calls of `notmuch-tag' in VAR."
+  (declare (indent 1) (debug t))
+  (let ((advice (make-symbol "advice")))
+    `(let ((,advice (lambda (&rest _) (setq ,var (1+ ,var)))))
+       (advice-add 'notmuch-tag :before ,advice)
+       (unwind-protect (progn ,@body)
+	 (advice-remove 'notmuch-tag ,advice)))))
+
+(defun pwnm-tests--hello-text ()
+  "Return the text of notmuch-hello made of the Patchwork section only."
+  (let ((notmuch-hello-sections (list #'pwnm-hello-insert-section))
+	(notmuch-hello-hidden-sections nil)
+	(notmuch-hello-auto-refresh nil))
+    (notmuch-hello)
+    (prog1 (buffer-substring-no-properties (point-min) (point-max))
+      (kill-buffer))))
+
+(defun pwnm-tests--group (text heading)
+  "Return the entries under HEADING in the hello TEXT.
+The result is a sorted list of (LABEL . COUNT); HEADING nil means
+the entries before the first project heading."
+  (let ((lines (split-string text "\n"))
+	(in (null heading))
+	(entries nil))
+    ;; Skip the title and the blank line.
+    (while (and lines
+		(not (if heading
+			 (string-match-p
+			  (concat "^[ \t]+" (regexp-quote heading) "$")
+			  (car lines))
+		       (string-match-p "^[ \t]*[0-9]" (car lines)))))
+      (setq lines (cdr lines)))
+    (when (and heading lines)
+      (setq lines (cdr lines)
+	    in t))
+    (while (and in lines (string-match-p "^[ \t]+[0-9]" (car lines)))
+      (let ((line (car lines))
+	    (start 0))
+	(while (string-match "\\([0-9]+\\) \\(action needed\\|[^ ]+\\)"
+			     line start)
+	  (push (cons (match-string 2 line)
+		      (string-to-number (match-string 1 line)))
+		entries)
+	  (setq start (match-end 0))))
+      (setq lines (cdr lines)))
+    (sort entries (lambda (a b) (string< (car a) (car b))))))
+
+(defun pwnm-tests--sorted (alist)
+  "Return ALIST sorted by key."
+  (sort (copy-sequence alist) (lambda (a b) (string< (car a) (car b)))))
+
+;;; The hello section
+
+(ert-deftest pwnm-hello-section-counts ()
+  (let ((text (pwnm-tests--hello-text)))
+    (should (string-match-p "\\`Patchwork: \\[hide\\]\n" text))
+    ;; pw/conflict comes before the projects; pw/denied has no mail.
+    (should (equal (pwnm-tests--group text nil) '(("conflict" . 1))))
+    ;; a3 is new but archived: counted under "archived" only.
+    (should (equal (pwnm-tests--group text "alpha")
+		   (pwnm-tests--sorted
+		    '(("action needed" . 2) ("new" . 1) ("under-review" . 1)
+		      ("accepted" . 1) ("queued" . 1) ("archived" . 1)))))
+    (should (equal (pwnm-tests--group text "beta")
+		   (pwnm-tests--sorted
+		    '(("action needed" . 1) ("new" . 1) ("accepted" . 1)))))
+    ;; alpha comes before beta.
+    (should (< (string-match "^[ \t]+alpha$" text)
+	       (string-match "^[ \t]+beta$" text)))))
+
+(ert-deftest pwnm-hello-section-archived-shown ()
+  (let* ((pwnm-hide-archived nil)
+	 (text (pwnm-tests--hello-text)))
+    (should (equal (pwnm-tests--group text "alpha")
+		   (pwnm-tests--sorted
+		    '(("action needed" . 2) ("new" . 2) ("under-review" . 1)
+		      ("accepted" . 1) ("queued" . 1) ("archived" . 1)))))))
+
+(ert-deftest pwnm-hello-section-custom-action-states ()
+  (let* ((pwnm-action-states '("queued" "new"))
+	 (text (pwnm-tests--hello-text)))
+    (should (equal (cdr (assoc "action needed" (pwnm-tests--group text "alpha")))
+		   2))
+    (should (equal (cdr (assoc "action needed" (pwnm-tests--group text "beta")))
+		   1))))
+
+(ert-deftest pwnm-hello-section-hides-empty-entries ()
+  (pwnm-tests--with-db
+    (pwnm-tests--notmuch "tag" "+pw/alpha/archived" "--" "tag:pw/alpha")
+    (pwnm-tests--notmuch "tag" "-pw/conflict" "+pw/denied" "--" "id:a4@example.org")
+    (let ((text (pwnm-tests--hello-text)))
+      (should (equal (pwnm-tests--group text nil) '(("denied" . 1))))
+      (should (equal (pwnm-tests--group text "alpha") '(("archived" . 5))))
+      (should (equal (length (pwnm-tests--group text "beta")) 3)))))
+
+(ert-deftest pwnm-hello-section-absent-without-pw-tags ()
+  (pwnm-tests--with-db
+    (let ((changes (mapcar (lambda (tag) (concat "-" tag))
+			   (pwnm--pw-tags (pwnm--all-tags)))))
+      (should changes)
+      (apply #'pwnm-tests--notmuch "tag" (append changes (list "--" "*"))))
+    (should (equal (pwnm--pw-tags (pwnm--all-tags)) nil))
+    (should (equal (pwnm-tests--hello-text) ""))
+    (should (equal (pwnm-saved-searches) nil))
+    ;; With the stock sections the page is drawn, without ours.
+    (let ((notmuch-hello-sections (list #'notmuch-hello-insert-saved-searches
+					#'pwnm-hello-insert-section
+					#'notmuch-hello-insert-footer)))
+      (notmuch-hello)
+      (should (string-match-p "Saved searches" (buffer-string)))
+      (should-not (string-match-p "Patchwork" (buffer-string)))
+      (kill-buffer))))
+
+(ert-deftest pwnm-hello-section-button-runs-search ()
+  (let ((notmuch-hello-sections (list #'pwnm-hello-insert-section))
+	(notmuch-hello-hidden-sections nil)
+	(searched nil))
+    (notmuch-hello)
+    (goto-char (point-min))
+    (should (re-search-forward "[0-9] \\(queued\\)" nil t))
+    (goto-char (match-beginning 1))
+    (cl-letf (((symbol-function 'notmuch-search)
+	       (lambda (query &rest _) (setq searched query))))
+      (widget-button-press (point)))
+    (kill-buffer)
+    (should (equal searched
+		   "tag:pw/alpha/queued and not tag:pw/alpha/archived"))
+    (should (equal (notmuch-saved-search-count searched) "1"))))
+
+(ert-deftest pwnm-hello-section-hide-button ()
+  (let ((notmuch-hello-sections (list #'pwnm-hello-insert-section))
+	(notmuch-hello-hidden-sections nil))
+    (notmuch-hello)
+    (goto-char (point-min))
+    (should (search-forward "[hide]" nil t))
+    (widget-button-press (- (point) 2))
+    (should (member "Patchwork" notmuch-hello-hidden-sections))
+    (should (equal (buffer-substring-no-properties (point-min) (point-max))
+		   "Patchwork: [show]\n\n"))
+    (kill-buffer)))
+
+;;; Saved searches
+
+(ert-deftest pwnm-saved-searches-plists ()
+  (let ((na " and not tag:pw/alpha/archived")
+	(nb " and not tag:pw/beta/archived"))
+    (should
+     (equal
+      (pwnm-saved-searches)
+      `((:name "pw/conflict" :query "tag:pw/conflict" :key "pC")
+	(:name "alpha: action needed"
+	       :query ,(concat "tag:pw/alpha and (tag:pw/alpha/new"
+			       " or tag:pw/alpha/under-review)" na)
+	       :key "paa")
+	(:name "alpha: new" :query ,(concat "tag:pw/alpha/new" na) :key "pan")
+	(:name "alpha: under-review"
+	       :query ,(concat "tag:pw/alpha/under-review" na) :key "pau")
+	(:name "alpha: accepted"
+	       :query ,(concat "tag:pw/alpha/accepted" na) :key "pac")
+	(:name "alpha: queued" :query ,(concat "tag:pw/alpha/queued" na)
+	       :key "paq")
+	(:name "alpha: archived" :query "tag:pw/alpha/archived" :key "par")
+	(:name "beta: action needed"
+	       :query ,(concat "tag:pw/beta and (tag:pw/beta/new"
+			       " or tag:pw/beta/under-review)" nb)
+	       :key "pba")
+	(:name "beta: new" :query ,(concat "tag:pw/beta/new" nb) :key "pbn")
+	(:name "beta: accepted" :query ,(concat "tag:pw/beta/accepted" nb)
+	       :key "pbc"))))))
+
+(ert-deftest pwnm-saved-searches-queries-count ()
+  (let ((by-key (mapcar (lambda (s) (cons (plist-get s :key)
+					  (notmuch-saved-search-count
+					   (plist-get s :query))))
+			(pwnm-saved-searches))))
+    (should (equal (cdr (assoc "paa" by-key)) "2"))
+    (should (equal (cdr (assoc "pan" by-key)) "1"))
+    (should (equal (cdr (assoc "par" by-key)) "1"))
+    (should (equal (cdr (assoc "pba" by-key)) "1"))
+    (should (equal (cdr (assoc "pC" by-key)) "1"))))
+
+(ert-deftest pwnm-saved-searches-no-keys ()
+  (let ((pwnm-jump-prefix nil))
+    (should (cl-notany (lambda (s) (plist-member s :key))
+		       (pwnm-saved-searches)))))
+
+;;; Setting the state
+
+(ert-deftest pwnm-set-state-show ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-ok)
+	  (notmuch-after-tag-hook nil)
+	  (calls 0))
+      (notmuch-show "id:a1@example.org")
+      (goto-char (point-min))
+      (should (equal (notmuch-show-get-message-id t) "a1@example.org"))
+      (pwnm-tests--count-tag-calls calls
+	(pwnm-set-state "accepted" "alpha"))
+      (should (= calls 1))
+      (should (equal (pwnm-tests--pw-tags "a1@example.org")
+		     '("pw/alpha" "pw/alpha/accepted")))
+      (should (equal (pwnm-tests--pw-tags "r1@example.org") nil))
+      (should (equal (pwnm-tests--pw-tags "a3@example.org")
+		     '("pw/alpha" "pw/alpha/archived" "pw/alpha/new")))
+      ;; The buffer shows it, and the change is in the undo history.
+      (should (member "pw/alpha/accepted" (notmuch-show-get-tags)))
+      (should-not (member "pw/alpha/new" (notmuch-show-get-tags)))
+      (should (equal (plist-get (car notmuch-tag-history) :tag-changes)
+		     '("+pw/alpha/accepted" "-pw/alpha/new")))
+      (notmuch-tag-undo)
+      (should (equal (pwnm-tests--pw-tags "a1@example.org")
+		     '("pw/alpha" "pw/alpha/new"))))))
+
+(ert-deftest pwnm-set-state-other-project-untouched ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-ok)
+	  (notmuch-after-tag-hook nil)
+	  (offered nil))
+      (notmuch-show "id:x1@example.org")
+      (goto-char (point-min))
+      ;; A mail that is a patch in two projects: ask which one.
+      (cl-letf (((symbol-function 'completing-read)
+		 (lambda (_prompt collection &rest _)
+		   (setq offered collection)
+		   "beta")))
+	(pwnm-set-state "changes-requested"))
+      (should (equal offered '("alpha" "beta")))
+      (should (equal (pwnm-tests--pw-tags "x1@example.org")
+		     '("pw/alpha" "pw/alpha/accepted"
+		       "pw/beta" "pw/beta/changes-requested"))))))
+
+(ert-deftest pwnm-set-state-interactive ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-ok)
+	  (notmuch-after-tag-hook nil)
+	  (offered nil))
+      (notmuch-show "id:a4@example.org")
+      (goto-char (point-min))
+      (cl-letf (((symbol-function 'completing-read)
+		 (lambda (_prompt collection &rest _)
+		   (setq offered collection)
+		   "handled-elsewhere")))
+	(call-interactively #'pwnm-set-state))
+      ;; Offered: seen in the database, listed by the program, defaults.
+      (dolist (state '("queued" "accepted" "handled-elsewhere" "rfc" "new"))
+	(should (member state offered)))
+      (should-not (member "archived" offered))
+      (should (equal offered (delete-dups (copy-sequence offered))))
+      (should (equal (pwnm-tests--pw-tags "a4@example.org")
+		     '("pw/alpha" "pw/alpha/handled-elsewhere" "pw/conflict"))))))
+
+(ert-deftest pwnm-set-state-search-thread ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-ok)
+	  (notmuch-after-tag-hook nil))
+      ;; The thread of a1 holds the patch and a reply without pw tags.
+      (notmuch-search "id:r1@example.org")
+      (pwnm-tests--wait-buffer (current-buffer))
+      (goto-char (point-min))
+      (should (equal (notmuch-search-find-thread-id)
+		     (concat "thread:"
+			     (string-trim
+			      (pwnm-tests--notmuch "search" "--output=threads"
+						   "id:a1@example.org")
+			      "thread:"))))
+      (pwnm-set-state "under-review" "alpha")
+      (should (equal (pwnm-tests--pw-tags "a1@example.org")
+		     '("pw/alpha" "pw/alpha/under-review")))
+      (should (equal (pwnm-tests--pw-tags "r1@example.org") nil))
+      (should (member "pw/alpha/under-review" (notmuch-search-get-tags)))
+      (should-not (member "pw/alpha/new" (notmuch-search-get-tags))))))
+
+(ert-deftest pwnm-set-state-tree ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-ok)
+	  (notmuch-after-tag-hook nil))
+      (notmuch-tree "id:a2@example.org")
+      (pwnm-tests--wait-buffer (current-buffer))
+      (goto-char (point-min))
+      (should (equal (notmuch-tree-get-message-id t) "a2@example.org"))
+      (pwnm-set-state "accepted" "alpha")
+      ;; The delegate tag is not a state: it stays.
+      (should (equal (pwnm-tests--pw-tags "a2@example.org")
+		     '("pw/alpha" "pw/alpha/accepted" "pw/alpha/delegate/maint")))
+      (should (member "pw/alpha/accepted" (notmuch-tree-get-tags))))))
+
+(ert-deftest pwnm-set-state-no-op-and-errors ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-ok)
+	  (notmuch-after-tag-hook nil)
+	  (calls 0))
+      (notmuch-show "id:a1@example.org")
+      (goto-char (point-min))
+      (pwnm-tests--count-tag-calls calls
+	(pwnm-set-state "new" "alpha"))
+      (should (= calls 0))
+      (should-error (pwnm-set-state "archived" "alpha") :type 'user-error)
+      (should-error (pwnm-set-state "a/b" "alpha") :type 'user-error)
+      (should-error (pwnm-set-state "new" "beta") :type 'user-error)
+      (should (equal (pwnm-tests--pw-tags "a1@example.org")
+		     '("pw/alpha" "pw/alpha/new")))
+      (notmuch-show "id:n1@example.org")
+      (goto-char (point-min))
+      (should-error (pwnm-set-state "new") :type 'user-error)
+      (with-temp-buffer
+	(should-error (pwnm-set-state "new" "alpha") :type 'user-error)))))
+
+(ert-deftest pwnm-known-states ()
+  (pwnm-tests--stub-log)
+  (let ((pwnm-command pwnm-tests--stub-ok))
+    (let ((states (pwnm--known-states "alpha")))
+      (dolist (state '("new" "under-review" "accepted" "queued"
+		       "handled-elsewhere" "rfc" "superseded"))
+	(should (member state states)))
+      (should-not (member "archived" states)))
+    (should (equal (pwnm-tests--stub-log) '("states alpha"))))
+  (let ((pwnm-command pwnm-tests--stub-fail))
+    (let ((states (pwnm--known-states "alpha")))
+      (should (member "queued" states))
+      (should (member "rfc" states))
+      (should-not (member "handled-elsewhere" states))))
+  (pwnm-tests--stub-log)
+  (let ((pwnm-command "/nonexistent/notmuch-pwnm"))
+    (should (member "queued" (pwnm--known-states "alpha")))))
+
+;;; Browsing
+
+(ert-deftest pwnm-browse-patch-urls ()
+  (let ((pwnm-command pwnm-tests--stub-ok)
+	(browsed nil))
+    (pwnm-tests--stub-log)
+    (unwind-protect
+	(cl-letf (((symbol-function 'browse-url)
+		   (lambda (url &rest _) (setq browsed url))))
+	  (notmuch-show "id:a1@example.org")
+	  (goto-char (point-min))
+	  (pwnm-browse-patch)
+	  (should (equal browsed
+			 "https://pw.example.org/project/alpha/patch/a1@example.org/"))
+	  (should (equal (pwnm-tests--stub-log) '("explain --url a1@example.org")))
+	  ;; Two projects: choose.
+	  (notmuch-show "id:x1@example.org")
+	  (goto-char (point-min))
+	  (cl-letf (((symbol-function 'completing-read)
+		     (lambda (_prompt collection &rest _) (nth 1 collection))))
+	    (pwnm-browse-patch))
+	  (should (equal browsed
+			 "https://pw.example.org/project/beta/patch/x1@example.org/"))
+	  ;; In a search buffer: the patch of the thread, not the reply.
+	  (notmuch-search "id:r1@example.org")
+	  (pwnm-tests--wait-buffer (current-buffer))
+	  (goto-char (point-min))
+	  (setq browsed nil)
+	  (pwnm-browse-patch)
+	  (should (equal browsed
+			 "https://pw.example.org/project/alpha/patch/a1@example.org/")))
+      (pwnm-tests--kill-buffers))))
+
+(ert-deftest pwnm-browse-patch-failure ()
+  (let ((pwnm-command pwnm-tests--stub-fail)
+	(browsed nil))
+    (unwind-protect
+	(cl-letf (((symbol-function 'browse-url)
+		   (lambda (url &rest _) (setq browsed url))))
+	  (notmuch-show "id:a1@example.org")
+	  (goto-char (point-min))
+	  (let ((err (should-error (pwnm-browse-patch) :type 'user-error)))
+	    (should (string-match-p "server said no" (cadr err))))
+	  (should-not browsed))
+      (pwnm-tests--stub-log)
+      (pwnm-tests--kill-buffers))))
+
+;;; Pushing after tagging
+
+(ert-deftest pwnm-after-tag-pushes ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-ok)
+	  (notmuch-after-tag-hook (list #'pwnm--after-tag))
+	  (messages nil))
+      (pwnm-tests--stub-log)
+      (pwnm-tests--capture-messages messages
+	;; Not a pw/ tag: nothing runs.
+	(notmuch-tag "id:b1@example.org" '("+todo"))
+	(should-not pwnm--push-process)
+	(notmuch-tag "id:b1@example.org" '("+pw/beta/new" "-pw/beta/accepted"))
+	;; Started in the background: notmuch-tag did not wait for it.
+	(should (process-live-p pwnm--push-process))
+	(should (equal (process-command pwnm--push-process)
+		       (list pwnm-tests--stub-ok "push" "--quick")))
+	(pwnm-tests--wait-push))
+      (should (equal (pwnm-tests--stub-log) '("push --quick")))
+      (should (member "pwnm: pushed (pushed 1 change)" messages))
+      (should (equal (pwnm-tests--pw-tags "b1@example.org")
+		     '("pw/beta" "pw/beta/new"))))))
+
+(ert-deftest pwnm-after-tag-one-at-a-time ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-ok)
+	  (notmuch-after-tag-hook (list #'pwnm--after-tag))
+	  (process-environment (cons "PWNM_STUB_SLEEP=0.5" process-environment))
+	  (messages nil))
+      (pwnm-tests--stub-log)
+      (pwnm-tests--capture-messages messages
+	(notmuch-tag "id:b1@example.org" '("+pw/beta/new" "-pw/beta/accepted"))
+	(let ((first pwnm--push-process))
+	  (notmuch-tag "id:b1@example.org" '("-pw/beta/new" "+pw/beta/rfc"))
+	  (notmuch-tag "id:a1@example.org" '("-pw/alpha/new" "+pw/alpha/rfc"))
+	  (should (eq pwnm--push-process first)))
+	(pwnm-tests--wait-push))
+      ;; One run, then one more for the changes made meanwhile.
+      (should (equal (pwnm-tests--stub-log) '("push --quick" "push --quick")))
+      (should (= (cl-count "pwnm: pushed (pushed 1 change)" messages
+			   :test #'equal)
+		 2)))))
+
+(ert-deftest pwnm-after-tag-push-fails ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-fail)
+	  (notmuch-after-tag-hook (list #'pwnm--after-tag))
+	  (messages nil))
+      (pwnm-tests--stub-log)
+      (pwnm-tests--capture-messages messages
+	(notmuch-tag "id:b1@example.org" '("-pw/beta/accepted" "+pw/beta/rfc"))
+	(pwnm-tests--wait-push))
+      (should (equal (pwnm-tests--stub-log) '("push --quick")))
+      (should (member "pwnm: push failed: notmuch-pwnm: server said no" messages))
+      ;; The tagging itself went through.
+      (should (equal (pwnm-tests--pw-tags "b1@example.org")
+		     '("pw/beta" "pw/beta/rfc"))))))
+
+(ert-deftest pwnm-after-tag-program-missing ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command "/nonexistent/notmuch-pwnm")
+	  (notmuch-after-tag-hook (list #'pwnm--after-tag))
+	  (messages nil))
+      (pwnm-tests--capture-messages messages
+	;; Reported at once or by the sentinel, never signalled.
+	(notmuch-tag "id:b1@example.org" '("-pw/beta/accepted" "+pw/beta/rfc"))
+	(pwnm-tests--wait-push))
+      (should (cl-some (lambda (m) (string-prefix-p "pwnm: push failed: " m))
+		       messages)))))
+
+;;; Tag formats, enable, disable, keys
+
+(ert-deftest pwnm-tag-formats ()
+  (let ((notmuch-tag-formats (copy-sequence notmuch-tag-formats))
+	(notmuch-after-tag-hook nil)
+	(notmuch-hello-sections (copy-sequence notmuch-hello-sections))
+	(tags '("inbox" "pw/alpha" "pw/alpha/new" "pw/alpha/delegate/maint"
+		"pw/alpha/archived" "pw/conflict" "pw/denied")))
+    (unwind-protect
+	(progn
+	  (pwnm-enable)
+	  (should (equal (notmuch-tag-format-tag tags tags "pw/alpha/new")
+			 "alpha:new"))
+	  (should (equal (notmuch-tag-format-tag tags tags "pw/alpha") nil))
+	  (should (equal (notmuch-tag-format-tag tags tags "pw/alpha/delegate/maint")
+			 "alpha:@maint"))
+	  (should (equal (notmuch-tag-format-tag tags tags "pw/alpha/archived")
+			 "alpha:archived"))
+	  (should (equal (notmuch-tag-format-tag tags tags "inbox") "inbox"))
+	  (let ((conflict (notmuch-tag-format-tag tags tags "pw/conflict"))
+		(denied (notmuch-tag-format-tag tags tags "pw/denied")))
+	    (should (equal (substring-no-properties conflict) "pw/conflict"))
+	    (should (eq (get-text-property 0 'face conflict) 'pwnm-conflict-face))
+	    (should (eq (get-text-property 0 'face denied) 'pwnm-denied-face)))
+	  (should (equal (substring-no-properties
+			  (notmuch-tag-format-tags '("pw/alpha" "pw/alpha/new" "inbox")
+						   '("pw/alpha" "pw/alpha/new" "inbox")))
+			 "inbox alpha:new"))
+	  (pwnm-disable)
+	  (should (equal (notmuch-tag-format-tag tags tags "pw/alpha/new")
+			 "pw/alpha/new"))
+	  (should (equal (notmuch-tag-format-tag tags tags "pw/alpha") "pw/alpha")))
+      (notmuch-tag-clear-cache))))
+
+(ert-deftest pwnm-enable-disable ()
+  (let ((notmuch-tag-formats (copy-sequence notmuch-tag-formats))
+	(notmuch-after-tag-hook nil)
+	(notmuch-hello-sections (list #'notmuch-hello-insert-header
+				      #'notmuch-hello-insert-saved-searches
+				      #'notmuch-hello-insert-footer)))
+    (unwind-protect
+	(progn
+	  (pwnm-enable)
+	  (pwnm-enable)
+	  (should (equal notmuch-after-tag-hook (list #'pwnm--after-tag)))
+	  (should (equal notmuch-hello-sections
+			 (list #'notmuch-hello-insert-header
+			       #'notmuch-hello-insert-saved-searches
+			       #'pwnm-hello-insert-section
+			       #'notmuch-hello-insert-footer)))
+	  (should (= (cl-count "pw/[^/]+" notmuch-tag-formats
+			       :key #'car :test #'equal)
+		     1))
+	  (pwnm-disable)
+	  (should (equal notmuch-after-tag-hook nil))
+	  (should (equal notmuch-hello-sections
+			 (list #'notmuch-hello-insert-header
+			       #'notmuch-hello-insert-saved-searches
+			       #'notmuch-hello-insert-footer)))
+	  (should-not (assoc "pw/[^/]+" notmuch-tag-formats)))
+      (notmuch-tag-clear-cache))))
+
+(ert-deftest pwnm-loading-has-no-side-effects ()
+  (should-not (memq #'pwnm--after-tag (default-value 'notmuch-after-tag-hook)))
+  (should-not (memq #'pwnm-hello-insert-section
+		    (default-value 'notmuch-hello-sections)))
+  (should-not (assoc "pw/[^/]+" (default-value 'notmuch-tag-formats))))
+
+(ert-deftest pwnm-keys ()
+  (should-not (eq (lookup-key notmuch-show-mode-map (kbd "C-c p s")) #'pwnm-set-state))
+  (pwnm-setup-keys)
+  (dolist (map (list notmuch-search-mode-map notmuch-tree-mode-map
+		     notmuch-show-mode-map))
+    (should (eq (lookup-key map (kbd "C-c p s")) #'pwnm-set-state))
+    (should (eq (lookup-key map (kbd "C-c p w")) #'pwnm-browse-patch)))
+  ;; Stock bindings stay.
+  (should (eq (lookup-key notmuch-search-mode-map "+") #'notmuch-search-add-tag)))
+
+;;; pwnm-tests.el ends here

@@ -1,0 +1,305 @@
+# tests/lib.sh - TAP helpers, a throwaway notmuch world and the Patchwork stand-in
+#
+# Source it from a tests/T###-name.t script (run by prove from the top
+# directory; make check sets PWNM_BUILD to the directory of the binaries).
+# Every test gets its own $TMP with HOME, NOTMUCH_CONFIG and a maildir.
+
+set -u
+exec </dev/null
+
+PWNM_SRC=${PWNM_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
+PWNM_BUILD=${PWNM_BUILD:-$PWNM_SRC/build}
+TESTS_DIR=$PWNM_SRC/tests
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pwnm-test.XXXXXX")
+export HOME=$TMP/home
+export NOTMUCH_CONFIG=$TMP/notmuch-config
+export XDG_STATE_HOME=$HOME/.local/state
+export XDG_CONFIG_HOME=$HOME/.config
+export MAILDIR=$TMP/mail
+export PATH=$PWNM_BUILD:$PATH
+unset PWNM_TOKEN PWNM_DEBUG
+mkdir -p "$HOME" "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp"
+
+test_count=0
+test_failed=0
+test_subtest=""
+STANDIN_PID=""
+
+# Output of commands run by a test goes to $TMP/log; shown on failure.
+test_log=$TMP/log
+: >"$test_log"
+
+test_cleanup() {
+	standin_stop
+	if [ "$test_failed" -eq 0 ] && [ -z "${PWNM_KEEP_TMP:-}" ]; then
+		rm -rf "$TMP"
+	else
+		echo "# files kept in $TMP"
+	fi
+}
+trap test_cleanup EXIT
+
+test_begin_subtest() {
+	test_subtest=$1
+}
+
+test_pass_() {
+	test_count=$((test_count + 1))
+	echo "ok $test_count - $test_subtest"
+}
+
+test_fail_() {
+	test_count=$((test_count + 1))
+	test_failed=$((test_failed + 1))
+	echo "not ok $test_count - $test_subtest"
+	[ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/#   /'
+	if [ -s "$test_log" ]; then
+		echo "#   --- last lines of $test_log"
+		tail -n 20 "$test_log" | sed 's/^/#   /'
+	fi
+}
+
+# test_expect_equal GOT WANT
+test_expect_equal() {
+	if [ "$1" = "$2" ]; then
+		test_pass_
+	else
+		test_fail_ "got:  $1" "want: $2"
+	fi
+}
+
+# test_expect_equal_file GOT_FILE WANT_FILE
+test_expect_equal_file() {
+	if cmp -s "$1" "$2"; then
+		test_pass_
+	else
+		test_fail_ "$(diff -u "$2" "$1" | head -n 40)"
+	fi
+}
+
+# test_expect_code CODE command...
+test_expect_code() {
+	local want=$1 got
+	shift
+	"$@" >>"$test_log" 2>&1
+	got=$?
+	if [ "$got" = "$want" ]; then
+		test_pass_
+	else
+		test_fail_ "command: $*" "exit code $got, want $want"
+	fi
+}
+
+# test_expect_success command...  (exit 0)
+test_expect_success() {
+	test_expect_code 0 "$@"
+}
+
+# test_expect_true "description of why" test-expression...
+test_expect_true() {
+	if "$@"; then
+		test_pass_
+	else
+		test_fail_ "condition failed: $*"
+	fi
+}
+
+test_done() {
+	echo "1..$test_count"
+	[ "$test_failed" -eq 0 ]
+	exit $?
+}
+
+test_skip_all() {
+	echo "1..0 # SKIP $1"
+	exit 0
+}
+
+# ---- the notmuch world ----
+
+# notmuch_setup: write the config and create an empty database.
+notmuch_setup() {
+	cat >"$NOTMUCH_CONFIG" <<EOC
+[database]
+path=$MAILDIR
+[user]
+name=Test Maintainer
+primary_email=maint@example.org
+[new]
+tags=unread;inbox
+ignore=
+[maildir]
+synchronize_flags=true
+EOC
+	notmuch new >>"$test_log" 2>&1
+}
+
+# add_message MSGID [SUBJECT] [LIST]: write one mail into the maildir
+# (not indexed until notmuch new).  MSGID is the header value as sent,
+# with its angle brackets.
+gen_msg_n=0
+add_message() {
+	local msgid=$1 subject=${2:-"[PATCH] test patch"} list=${3:-alpha@lists.example.org}
+	gen_msg_n=$((gen_msg_n + 1))
+	cat >"$MAILDIR/new/msg-$gen_msg_n-$$:2," <<EOM
+From: Dev Eloper <dev@example.org>
+To: $list
+Subject: $subject
+Date: Tue, 14 Nov 2023 22:33:20 +0000
+Message-ID: $msgid
+
+A patch.
+---
+ file | 1 +
+EOM
+}
+
+# tags_of NMID: the sorted tags of one message, space-separated
+tags_of() {
+	notmuch search --output=tags -- "id:\"$(printf '%s' "$1" | sed 's/"/""/g')\"" | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# pw_tags_of NMID: only its pw/ tags
+pw_tags_of() {
+	notmuch search --output=tags -- "id:\"$(printf '%s' "$1" | sed 's/"/""/g')\"" | grep '^pw/' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+count_of() {
+	notmuch count -- "$1"
+}
+
+revision() {
+	notmuch count --lastmod '*' | cut -f3
+}
+
+# ---- the Patchwork stand-in ----
+
+# standin_start DATA.json [extra options]: start tests/fake-patchwork.py on
+# 127.0.0.1 with a free port; sets STANDIN_URL and STANDIN_PID.  Every
+# request is logged to $TMP/standin.log (one JSON object a line).
+standin_start() {
+	local data=$1
+	shift
+	rm -f "$TMP/standin.port"
+	python3 "$TESTS_DIR/fake-patchwork.py" --data "$data" --port 0 \
+		--port-file "$TMP/standin.port" --log "$TMP/standin.log" "$@" \
+		>>"$TMP/standin.out" 2>&1 &
+	STANDIN_PID=$!
+	local i=0
+	while [ ! -s "$TMP/standin.port" ]; do
+		i=$((i + 1))
+		if [ $i -gt 100 ]; then
+			echo "# the stand-in did not start" >&2
+			cat "$TMP/standin.out" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	STANDIN_PORT=$(cat "$TMP/standin.port")
+	STANDIN_URL=http://127.0.0.1:$STANDIN_PORT
+}
+
+standin_stop() {
+	if [ -n "$STANDIN_PID" ]; then
+		kill "$STANDIN_PID" 2>/dev/null
+		wait "$STANDIN_PID" 2>/dev/null
+		STANDIN_PID=""
+	fi
+}
+
+# standin_admin METHOD PATH [JSON]: talk to the stand-in's /_admin/ API.
+standin_admin() {
+	local method=$1 path=$2 body=${3:-}
+	if [ -n "$body" ]; then
+		curl -sS -X "$method" -H 'Content-Type: application/json' --data "$body" "$STANDIN_URL/_admin/$path"
+	else
+		curl -sS -X "$method" "$STANDIN_URL/_admin/$path"
+	fi
+}
+
+# standin_requests [FILTER]: number of logged API requests (not /_admin/)
+# whose "METHOD PATH?QUERY" line matches the grep -E pattern FILTER.
+standin_requests() {
+	local pat=${1:-.}
+	[ -f "$TMP/standin.log" ] || { echo 0; return; }
+	python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["path"].startswith("/_admin"):
+        continue
+    q = ("?" + r["query"]) if r.get("query") else ""
+    print(r["method"], r["path"] + q)
+' "$TMP/standin.log" | grep -cE -- "$pat"
+}
+
+standin_log_clear() {
+	: >"$TMP/standin.log"
+}
+
+# ---- a small standard world ----
+
+MAINT_TOKEN=0123456789abcdef0123456789abcdef01234567
+VIEWER_TOKEN=fedcba9876543210fedcba9876543210fedcba98
+
+# pw_world: write $TMP/pw.json (projects alpha and beta, 7 patches, one
+# cross-posted, one with an odd Message-ID, one custom state, one whose
+# mail has not arrived), the matching mail (except patch 7's), index it,
+# start the stand-in and point pwnm at it.  Patch ids: 1 old (outside
+# the window), 2 p2, 3 p3 (archived, delegated), 4 odd id, 5 p1 in beta,
+# 6 p6 (custom state), 7 p7 (no mail), 8 p1 in alpha.
+pw_world() {
+	cat >"$TMP/pw.json" <<EOJ
+{
+ "projects": [
+  {"id": 1, "link_name": "alpha", "name": "Alpha", "list_id": "alpha.lists.example.org",
+   "list_email": "alpha@lists.example.org", "maintainers": ["maint"]},
+  {"id": 2, "link_name": "beta", "name": "Beta", "list_id": "beta.lists.example.org",
+   "list_email": "beta@lists.example.org", "maintainers": ["maint"]}
+ ],
+ "users": [
+  {"id": 2, "username": "maint", "email": "maint@example.org", "token": "$MAINT_TOKEN"},
+  {"id": 3, "username": "viewer", "email": "viewer@example.org", "token": "$VIEWER_TOKEN"},
+  {"id": 4, "username": "other", "email": "other@example.org", "token": null}
+ ],
+ "states": ["new", "under-review", "accepted", "rejected", "rfc", "not-applicable",
+            "changes-requested", "awaiting-upstream", "superseded", "deferred", "queued"],
+ "patches": [
+  {"id": 8, "project": "alpha", "msgid": "<p1@example.org>", "date": "$(date -u -d '-10 days' +%Y-%m-%dT%H:%M:%S)",
+   "name": "[PATCH 1/2] one", "state": "new", "archived": false, "delegate": null, "submitter": "dev@example.org"},
+  {"id": 2, "project": "alpha", "msgid": "<p2@example.org>", "date": "$(date -u -d '-9 days' +%Y-%m-%dT%H:%M:%S)",
+   "name": "[PATCH 2/2] two", "state": "under-review", "archived": false, "delegate": null, "submitter": "dev@example.org"},
+  {"id": 3, "project": "alpha", "msgid": "<p3@example.org>", "date": "$(date -u -d '-8 days' +%Y-%m-%dT%H:%M:%S)",
+   "name": "[PATCH] three", "state": "accepted", "archived": true, "delegate": "maint", "submitter": "dev@example.org"},
+  {"id": 4, "project": "alpha", "msgid": "<odd \"id\" 11@example.org>", "date": "$(date -u -d '-7 days' +%Y-%m-%dT%H:%M:%S)",
+   "name": "[PATCH] odd", "state": "new", "archived": false, "delegate": null, "submitter": "dev@example.org"},
+  {"id": 5, "project": "beta", "msgid": "<p1@example.org>", "date": "$(date -u -d '-10 days' +%Y-%m-%dT%H:%M:%S)",
+   "name": "[PATCH 1/2] one", "state": "changes-requested", "archived": false, "delegate": null, "submitter": "dev@example.org"},
+  {"id": 6, "project": "beta", "msgid": "<p6@example.org>", "date": "$(date -u -d '-6 days' +%Y-%m-%dT%H:%M:%S)",
+   "name": "[PATCH] six", "state": "queued", "archived": false, "delegate": null, "submitter": "dev@example.org"},
+  {"id": 7, "project": "alpha", "msgid": "<p7@example.org>", "date": "$(date -u -d '-5 days' +%Y-%m-%dT%H:%M:%S)",
+   "name": "[PATCH] seven", "state": "new", "archived": false, "delegate": null, "submitter": "dev@example.org"},
+  {"id": 1, "project": "alpha", "msgid": "<old8@example.org>", "date": "$(date -u -d '-800 days' +%Y-%m-%dT%H:%M:%S)",
+   "name": "[PATCH] too old for the window", "state": "new", "archived": false, "delegate": null, "submitter": "dev@example.org"}
+ ]
+}
+EOJ
+	notmuch_setup
+	add_message '<p1@example.org>' '[PATCH 1/2] one' 'alpha@lists.example.org, beta@lists.example.org'
+	add_message '<p2@example.org>' '[PATCH 2/2] two'
+	add_message '<p3@example.org>' '[PATCH] three'
+	add_message '<odd "id" 11@example.org>' '[PATCH] odd'
+	add_message '<p6@example.org>' '[PATCH] six' beta@lists.example.org
+	add_message '<old8@example.org>' '[PATCH] old'
+	add_message '<unrelated@example.org>' 'hello'
+	notmuch new >>"$test_log" 2>&1
+	standin_start "$TMP/pw.json" || return 1
+	notmuch config set pwnm.url "$STANDIN_URL"
+	notmuch config set pwnm.projects 'alpha;beta'
+}
+
+# pwnm_run ARGS...: run pwnm, output appended to the log
+pwnm_run() {
+	echo "\$ pwnm $*" >>"$test_log"
+	pwnm "$@" >>"$test_log" 2>&1
+}
