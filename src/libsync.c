@@ -129,7 +129,8 @@ run_error(struct run *r, pwnm_status_t rc, const char *fmt, ...)
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	warn("%s", msg);
+	if (!r->o->quiet)
+		warn("%s", msg);
 	if (!r->first_error) {
 		r->first_error = msg;
 		r->worst = rc;
@@ -459,11 +460,14 @@ display_values(const struct patch_rec *rec, const struct outbox_rec *out, int ha
 		v->delegate = out->delegate;
 }
 
+/* Replace *dst by a copy of src (which may point into *dst). */
 static void
 set_str(char **dst, const char *src)
 {
+	char *copy = xstrdup(src ? src : "");
+
 	free(*dst);
-	*dst = xstrdup(src ? src : "");
+	*dst = copy;
 }
 
 /* ---- lock ---- */
@@ -1301,7 +1305,8 @@ push_all(struct run *r)
 		for (w = r->wtab[i]; w; w = w->hnext) {
 			if (!w->has_out || !w->out.fields || w->deleted)
 				continue;
-			if (w->out.next_try == HELD_FOREVER || w->out.next_try > now)
+			/* Backoff paces the automatic runs; a run by hand tries now. */
+			if (w->out.next_try == HELD_FOREVER || (r->o->hook && w->out.next_try > now))
 				continue;
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;

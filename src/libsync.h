@@ -20,6 +20,7 @@ struct sync_opts {
 	int jobs;               /* requests in flight (0: cfg->jobs) */
 	int verbose;            /* report lines for every change */
 	int progress;           /* progress lines on stderr (a terminal) */
+	int quiet;              /* errors only returned (and logged by the caller), not printed */
 	const char *project;    /* only this project, or NULL */
 	const char *nm_config;  /* --config for libnotmuch, or NULL */
 	const char *nm_profile; /* --profile, or NULL */

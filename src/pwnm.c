@@ -128,12 +128,9 @@ state_mapsize(void)
 	return 0;
 }
 
-/*
- * Read the configuration (through libnotmuch), optionally take the run
- * lock, open the store.  Returns an exit code (0 on success).
- */
+/* Read the configuration (through libnotmuch).  Returns an exit code (0 on success). */
 static int
-env_open(struct env *e, int need_url, int lock, int wait, int quiet_lock)
+env_config(struct env *e, int need_url, int quiet)
 {
 	notmuch_database_t *db = NULL;
 	char *err = NULL;
@@ -143,24 +140,35 @@ env_open(struct env *e, int need_url, int lock, int wait, int quiet_lock)
 	e->lock_fd = -1;
 	rc = nm_open(g.config, g.profile, 0, 0, &db, &err);
 	if (rc) {
-		warn("%s", err);
+		if (!quiet)
+			warn("%s", err);
 		free(err);
 		return pwnm_status_to_exit(rc);
 	}
 	rc = config_load(db, need_url, &e->cfg, &err);
 	notmuch_database_destroy(db);
 	if (rc) {
-		warn("%s", err);
+		if (!quiet)
+			warn("%s", err);
 		free(err);
 		return pwnm_status_to_exit(rc);
 	}
+	return 0;
+}
+
+/* Optionally take the run lock, then open the store.  Returns an exit code. */
+static int
+env_state(struct env *e, int lock, int wait, int quiet_lock)
+{
+	char *err = NULL;
+	pwnm_status_t rc;
+
 	if (lock) {
 		rc = sync_lock(e->cfg.state_dir, wait, &e->lock_fd, &err);
 		if (rc) {
 			if (!quiet_lock)
 				warn("%s", err);
 			free(err);
-			config_free(&e->cfg);
 			return pwnm_status_to_exit(rc);
 		}
 	}
@@ -170,12 +178,30 @@ env_open(struct env *e, int need_url, int lock, int wait, int quiet_lock)
 		     "(check first with 'pwnm sync --full --dry-run')",
 		     err ? err : "cannot open the state database");
 		free(err);
-		if (e->lock_fd >= 0)
-			close(e->lock_fd);
-		config_free(&e->cfg);
 		return pwnm_status_to_exit(rc);
 	}
 	return 0;
+}
+
+/*
+ * Read the configuration, optionally take the run lock, open the store.
+ * Returns an exit code (0 on success); on failure nothing is left open.
+ */
+static int
+env_open(struct env *e, int need_url, int lock, int wait, int quiet_lock)
+{
+	int code = env_config(e, need_url, 0);
+
+	if (code)
+		return code;
+	code = env_state(e, lock, wait, quiet_lock);
+	if (code) {
+		if (e->lock_fd >= 0)
+			close(e->lock_fd);
+		e->lock_fd = -1;
+		config_free(&e->cfg);
+	}
+	return code;
 }
 
 static void
@@ -286,8 +312,7 @@ run_sync_cmd(int argc, char **argv, int pull, int push)
 	if (!push)
 		o.push = 0;
 	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
-	if (rc)
-		warn("%s", err ? err : pwnm_status_to_string(rc));
+	/* Errors were printed as they happened. */
 	if (o.verbose || o.dry_run || isatty(2))
 		print_summary(&res, o.dry_run);
 	free(err);
@@ -766,18 +791,54 @@ cmd_hook(int argc, char **argv)
 	if (strcmp(which, "pre-new") != 0 && strcmp(which, "post-new") != 0 &&
 	    strcmp(which, "post-insert") != 0)
 		return usage_error(argv[0]);
-	code = env_open(&e, 1, 1, 0, 1);
-	if (code == PWNM_EXIT_TEMPFAIL || code == 1) {
-		/* Busy (another run) or not configured: nothing to do here. */
-		return code == 1 && strcmp(which, "pre-new") == 0 ? 0 : 0;
-	}
-	if (code)
+	/* Not configured for pwnm (or no database): nothing to do, quietly. */
+	if (env_config(&e, 1, 1))
 		return 0;
 	if (e.cfg.hook_mode == HOOK_OFF) {
-		env_close(&e);
+		config_free(&e.cfg);
+		return 0;
+	}
+	if (e.cfg.hook_mode == HOOK_BACKGROUND && strcmp(which, "post-new") == 0) {
+		/* The network part runs detached; notmuch new returns at once. */
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			warn("cannot fork:");
+			config_free(&e.cfg);
+			return 0;
+		}
+		if (pid > 0) {
+			config_free(&e.cfg);
+			return 0;
+		}
+		setsid();
+		{
+			int fd = open("/dev/null", O_RDWR);
+
+			if (fd >= 0) {
+				dup2(fd, 0);
+				dup2(fd, 1);
+				dup2(fd, 2);
+				if (fd > 2)
+					close(fd);
+			}
+		}
+	}
+	code = env_state(&e, 1, 0, 1);
+	if (code) {
+		/* Busy (another run holds the lock) or a broken store. */
+		if (code != PWNM_EXIT_TEMPFAIL) {
+			hook_log(&e, which, "cannot open the state database; run 'pwnm status'");
+			if (e.lock_fd >= 0)
+				close(e.lock_fd);
+			config_free(&e.cfg);
+			return strcmp(which, "pre-new") == 0 ? 1 : 0;
+		}
+		config_free(&e.cfg);
 		return 0;
 	}
 	o.hook = 1;
+	o.quiet = !g.verbose;
 	o.nm_config = g.config;
 	o.nm_profile = g.profile;
 	o.deadline_ms = now_ms() + e.cfg.hook_timeout * 1000;

@@ -3,7 +3,16 @@
 
 . "$(dirname "$0")/lib.sh"
 
+# Recorded real-server responses: the design folder, else the copies in
+# tests/data (pw-NAME.json, no .headers); comparisons are skipped without both.
 RECORDED=$PWNM_SRC/../shared/patchwork-api
+recorded() {
+	if [ -f "$RECORDED/$1" ]; then
+		echo "$RECORDED/$1"
+	elif [ -f "$TESTS_DIR/data/pw-$1" ]; then
+		echo "$TESTS_DIR/data/pw-$1"
+	fi
+}
 MAINT_TOKEN=1111111111111111111111111111111111111111
 VIEWER_TOKEN=2222222222222222222222222222222222222222
 BAD_TOKEN=3333333333333333333333333333333333333333
@@ -310,27 +319,27 @@ print(sorted({json.loads(l)["auth"] for l in open(sys.argv[1])}))' "$TMP/standin
 
 # ---- shapes against the recorded responses of the real server ----
 
-if [ -d "$RECORDED" ]; then
+if [ -n "$(recorded patches-list.json)" ]; then
 	test_begin_subtest "shape: list item keys as recorded"
 	req GET "$API/patches/?project=alpha&per_page=3" >/dev/null
-	test_expect_equal "$(keys_of "$TMP/body")" "$(keys_of "$RECORDED/patches-list.json")"
+	test_expect_equal "$(keys_of "$TMP/body")" "$(keys_of "$(recorded patches-list.json)")"
 
 	test_begin_subtest "shape: detail keys as recorded"
 	req GET "$API/patches/1/" >/dev/null
-	test_expect_equal "$(keys_of "$TMP/body")" "$(keys_of "$RECORDED/patch-detail.json")"
+	test_expect_equal "$(keys_of "$TMP/body")" "$(keys_of "$(recorded patch-detail.json)")"
 
 	test_begin_subtest "shape: update keys as recorded"
 	req PATCH "$API/patches/1/" -H "Authorization: Token $MAINT_TOKEN" -H "$JSONCT" --data '{"archived":false}' >/dev/null
-	test_expect_equal "$(keys_of "$TMP/body")" "$(keys_of "$RECORDED/patch-update-ok.json")"
+	test_expect_equal "$(keys_of "$TMP/body")" "$(keys_of "$(recorded patch-update-ok.json)")"
 
 	test_begin_subtest "shape: event keys and payload keys as recorded"
 	got=$(js '" ".join(sorted(d[0])) + " / " + " ".join(sorted(d[0]["payload"])) + " / " + " ".join(sorted(d[0]["payload"]["patch"])) + " / " + " ".join(sorted(d[0]["actor"]))' "$TMP/event-state.json")
 	test_expect_equal "$got" \
-		"$(js '" ".join(sorted(d[0])) + " / " + " ".join(sorted(d[0]["payload"])) + " / " + " ".join(sorted(d[0]["payload"]["patch"])) + " / " + " ".join(sorted(d[0]["actor"]))' "$RECORDED/events-state-changed.json")"
+		"$(js '" ".join(sorted(d[0])) + " / " + " ".join(sorted(d[0]["payload"])) + " / " + " ".join(sorted(d[0]["payload"]["patch"])) + " / " + " ".join(sorted(d[0]["actor"]))' "$(recorded events-state-changed.json)")"
 
 	test_begin_subtest "shape: project list keys as recorded"
 	req GET "$API/projects/" >/dev/null
-	test_expect_equal "$(keys_of "$TMP/body")" "$(keys_of "$RECORDED/projects-list.json")"
+	test_expect_equal "$(keys_of "$TMP/body")" "$(keys_of "$(recorded projects-list.json)")"
 
 	test_begin_subtest "shape: error bodies as recorded"
 	got=""
@@ -356,14 +365,16 @@ if [ -d "$RECORDED" ]; then
 			req "$method" "$url" -H "$JSONCT" --data "$body" >/dev/null
 		fi
 		got="$got $(js 'json.dumps(d, sort_keys=True)')"
-		want="$want $(js 'json.dumps(d, sort_keys=True)' "$RECORDED/$name.json")"
+		want="$want $(js 'json.dumps(d, sort_keys=True)' "$(recorded "$name.json")")"
 	done
 	test_expect_equal "$got" "$want"
 
-	test_begin_subtest "shape: header names as recorded (list)"
-	req GET "$API/patches/?project=alpha&per_page=3" >/dev/null
-	test_expect_equal "$(sed -n 's/^\([A-Za-z-]*\):.*/\1/p' "$TMP/hdr" | tr '\n' ' ')" \
-		"$(sed -n 's/^\([A-Za-z-]*\):.*/\1/p' "$RECORDED/patches-list.headers" | tr '\n' ' ')"
+	if [ -f "$RECORDED/patches-list.headers" ]; then
+		test_begin_subtest "shape: header names as recorded (list)"
+		req GET "$API/patches/?project=alpha&per_page=3" >/dev/null
+		test_expect_equal "$(sed -n 's/^\([A-Za-z-]*\):.*/\1/p' "$TMP/hdr" | tr '\n' ' ')" \
+			"$(sed -n 's/^\([A-Za-z-]*\):.*/\1/p' "$RECORDED/patches-list.headers" | tr '\n' ' ')"
+	fi
 fi
 
 test_begin_subtest "SIGTERM ends the stand-in"

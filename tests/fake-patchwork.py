@@ -90,6 +90,11 @@ def dumps(data):
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def utc_now():
+    """The server clock: naive UTC, as Patchwork stores it."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
 def fmt_event_date(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
@@ -314,7 +319,7 @@ class Store:
         pats = sorted(data.get("patches", []), key=lambda x: int(x["id"]))
         n = len(pats)
         # creation events in the recent past, 1 us apart, all before "now"
-        start = datetime.datetime.utcnow() - datetime.timedelta(microseconds=n + 1)
+        start = utc_now() - datetime.timedelta(microseconds=n + 1)
         for k, pd in enumerate(pats):
             p = self.make_patch(pd, int(pd["id"]))
             self.insert_patch(p)
@@ -407,7 +412,7 @@ class Store:
         self.version += 1
 
     def clock(self):
-        now = datetime.datetime.utcnow()
+        now = utc_now()
         if self.last_event_dt is not None and now <= self.last_event_dt:
             now = self.last_event_dt + datetime.timedelta(microseconds=1)
         return now
@@ -1089,13 +1094,21 @@ class App:
             if u is None:
                 return []
             conds.append(lambda e: e.actor is u)
-        for name, op in (("since", lambda a, b: a >= b), ("before", lambda a, b: a < b)):
-            if params.get(name):
-                t = parse_iso(params[name][-1])
-                if t is None:
-                    return []
-                conds.append(lambda e, t=t, op=op: op(e.date, t))
-        evs = [e for e in st.events if all(c(e) for c in conds)]
+        # events are kept in id order, which is also date order
+        lo, hi = 0, len(st.events)
+        if params.get("since"):
+            t = parse_iso(params["since"][-1])
+            if t is None:
+                return []
+            lo = bisect.bisect_left(st.events, t, key=lambda e: e.date)
+        if params.get("before"):
+            t = parse_iso(params["before"][-1])
+            if t is None:
+                return []
+            hi = bisect.bisect_left(st.events, t, key=lambda e: e.date)
+        evs = st.events[lo:hi]
+        if conds:
+            evs = [e for e in evs if all(c(e) for c in conds)]
         order = self.ordering(params.get("order", []),
                               {"date": lambda e: e.date}, ["-date"])
         desc = order[0][1]
@@ -1298,7 +1311,7 @@ class Handler(BaseHTTPRequestHandler):
                 resp = app.api(req)
             except ApiError as exc:
                 resp = Resp(exc.status, exc.data, allow=exc.allow)
-            body_bytes = resp.body      # render under the lock
+            resp.body                   # render under the lock
         if fault:
             self.late_fault(resp, fault)
         self.finish_response(resp, entry, fault)
