@@ -75,6 +75,10 @@ check-asan:
 	  EXTRA_LDFLAGS='-fsanitize=address,undefined' \
 	  ASAN_OPTIONS=detect_leaks=0 check
 
+# Benchmarks (not part of check): regenerates bench/RESULTS.md.  BENCH_SIZES="10000 100000".
+bench: all
+	PWNM_BUILD=$(abspath $(BUILD)) PWNM_SRC=$(CURDIR) bench/run
+
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 -Isrc --suppress=missingIncludeSystem src tests
 	! grep -nwE 'sprintf|strcpy|strcat|gets|atoi' src/*.c src/*.h
@@ -100,6 +104,6 @@ uninstall:
 clean:
 	rm -rf build build-asan
 
-.PHONY: all check check-asan lint install uninstall clean
+.PHONY: all check check-asan bench lint install uninstall clean
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
