@@ -857,6 +857,17 @@ cmd_hook(int argc, char **argv)
 		err = NULL;
 	}
 	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
+	if (!rc && res.polled) {
+		/* A clean run that reached the server clears the last hook error. */
+		pwnm_txn_t *txn;
+
+		if (state_txn_begin(e.st, 1, &txn) == PWNM_STATUS_SUCCESS) {
+			if (state_meta_del(txn, "last_hook_error") == PWNM_STATUS_SUCCESS)
+				state_txn_commit(txn);
+			else
+				state_txn_abort(txn);
+		}
+	}
 	if (rc) {
 		hook_log(&e, which, err ? err : pwnm_status_to_string(rc));
 		if (rc == PWNM_STATUS_STATE && strcmp(which, "pre-new") == 0) {

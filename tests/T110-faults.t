@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# A broken or slow server: clear one-line errors, retries, and a store that stays consistent.
+. "$(dirname "$0")/lib.sh"
+
+pw_world || exit 1
+
+first_line_error() { # the run's stderr has exactly one "pwnm:" error line naming the problem
+	grep -c "^pwnm: " "$1"
+}
+
+test_begin_subtest "truncated JSON on the first sync: exit 1, one clear error"
+standin_admin POST fault '{"mode": "truncated", "count": 1, "match": "patches/\\?"}' >/dev/null
+pwnm sync >"$TMP/out" 2>&1
+code=$?
+test_expect_equal "$code $(grep -c 'not valid JSON' "$TMP/out") $(first_line_error "$TMP/out")" "1 1 1"
+
+test_begin_subtest "the failed run tagged nothing of that project and the next run completes"
+pwnm_run sync
+test_expect_equal "$(pw_tags_of p2@example.org)" "pw/alpha pw/alpha/under-review"
+
+test_begin_subtest "a 500 then success is retried within the run"
+standin_admin POST patches/2 '{"state": "accepted"}' >/dev/null
+standin_admin POST fault '{"mode": "500", "count": 1, "match": "events"}' >/dev/null
+pwnm_run sync
+test_expect_equal "$? $(pw_tags_of p2@example.org)" "0 pw/alpha pw/alpha/accepted"
+
+test_begin_subtest "a connection dropped in the middle of a body is retried"
+standin_admin POST patches/2 '{"state": "rejected"}' >/dev/null
+standin_admin POST fault '{"mode": "reset", "count": 1, "match": "events"}' >/dev/null
+pwnm_run sync
+test_expect_equal "$? $(pw_tags_of p2@example.org)" "0 pw/alpha pw/alpha/rejected"
+
+test_begin_subtest "a server that keeps failing: exit 75, the cursor is kept, nothing lost"
+standin_admin POST patches/2 '{"state": "new"}' >/dev/null
+standin_admin POST fault '{"mode": "503", "count": -1, "match": "project=1"}' >/dev/null
+pwnm sync >"$TMP/out" 2>&1
+code=$?
+test_expect_equal "$code $(pw_tags_of p2@example.org)" "75 pw/alpha pw/alpha/rejected"
+
+test_begin_subtest "the other project still synced in that run"
+standin_admin POST fault/clear >/dev/null
+standin_admin POST patches/6 '{"state": "rfc"}' >/dev/null
+standin_admin POST fault '{"mode": "503", "count": -1, "match": "project=1"}' >/dev/null
+pwnm_run sync
+test_expect_equal "$(pw_tags_of p6@example.org)" "pw/beta pw/beta/rfc"
+
+test_begin_subtest "once the server is back the missed change arrives"
+standin_admin POST fault/clear >/dev/null
+pwnm_run sync
+test_expect_equal "$(pw_tags_of p2@example.org)" "pw/alpha pw/alpha/new"
+
+test_begin_subtest "JSON of the wrong shape: a clear error naming the field, no crash"
+standin_admin POST patches/2 '{"state": "accepted"}' >/dev/null
+standin_admin POST fault '{"mode": "null-state", "count": 1, "match": "order=-id"}' >/dev/null
+pwnm sync >"$TMP/out" 2>&1
+code=$?
+test_expect_equal "$code $(grep -c "field 'state'" "$TMP/out")" "1 1"
+
+test_begin_subtest "an object where a list belongs: a clear error"
+standin_admin POST fault '{"mode": "object-for-list", "count": 1, "match": "events"}' >/dev/null
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c 'expected a JSON array' "$TMP/out")" "1 1"
+
+test_begin_subtest "after the bad answers a good run brings everything"
+pwnm_run sync
+test_expect_equal "$(pw_tags_of p2@example.org)" "pw/alpha pw/alpha/accepted"
+
+test_begin_subtest "a server that never answers: the run ends in time with exit 75"
+standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
+standin_admin POST fault '{"mode": "hang", "count": -1, "seconds": 60}' >/dev/null
+notmuch config set pwnm.hook_timeout 2s
+notmuch config set pwnm.poll_interval 0s # so the hook asks the server
+start=$(date +%s)
+pwnm hook post-new >"$TMP/out" 2>&1
+code=$?
+took=$(( $(date +%s) - start ))
+test_expect_equal "$code $([ "$took" -le 6 ] && echo fast)" "0 fast"
+
+test_begin_subtest "the hook logged the reason where pwnm status shows it"
+pwnm status >"$TMP/status" 2>&1
+test_expect_true grep -qE "last hook error: +post-new: alpha: .*timed out" "$TMP/status"
+
+test_begin_subtest "a redirect is refused and the token never leaves for another host"
+standin_admin POST fault/clear >/dev/null
+standin_admin POST fault '{"mode": "redirect", "count": 1, "match": "events"}' >/dev/null
+PWNM_TOKEN=$MAINT_TOKEN pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c 'redirect' "$TMP/out")" "1 1"
+
+test_begin_subtest "the store is consistent afterwards: a full sync changes nothing more"
+pwnm_run sync
+rev=$(revision)
+pwnm_run sync --full
+test_expect_equal "$(revision) $(pw_tags_of p2@example.org)" "$rev pw/alpha pw/alpha/rfc"
+
+test_done
