@@ -1116,6 +1116,9 @@ merge_work(struct run *r, struct work *w)
 	}
 	if (w->scanned && w->l_repair)
 		w->tags = 1;
+	if (w->scanned && w->l_note && !r->restore_only)
+		report(r, "note: patch %u %s %s: %s", w->rec.patch_id, w->project, w->rec.msgid,
+		       w->l_note);
 	if (w->scanned && (w->rec.flags & PATCH_F_DENIED) && !w->l_denied_tag) {
 		w->rec.flags &= ~PATCH_F_DENIED;
 		w->dirty = 1;

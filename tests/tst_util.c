@@ -1,0 +1,75 @@
+/* tst_util.c - msgid mapping, parsers, buffers, time helpers */
+#include <stdlib.h>
+#include <string.h>
+
+#include "libstatus.h"
+#include "libutil.h"
+#include "tap.h"
+
+static void
+msgid(const char *in, const char *want)
+{
+	char *got = msgid_to_notmuch(in);
+
+	is_str(got, want, "msgid_to_notmuch(%s)", in);
+	free(got);
+}
+
+int
+main(void)
+{
+	int64_t secs;
+	uint64_t u;
+	int b;
+	struct buf buf = { 0 };
+	char *s;
+
+	msgid("<a@b>", "a@b");
+	msgid("<odd \"id\" 11@example.org>", "odd\"id\"11@example.org");
+	msgid("  <tab\there@x>  ", "tabhere@x");
+	msgid("no-brackets@x", "no-brackets@x");
+	msgid("<unclosed@x", "unclosed@x");
+	msgid("<>", NULL);
+	msgid("", NULL);
+	msgid("<a@b> <c@d>", "a@b");
+
+	ok(parse_duration("30", &secs) == 0 && secs == 30, "duration without unit is seconds");
+	ok(parse_duration("5m", &secs) == 0 && secs == 300, "5m");
+	ok(parse_duration("365d", &secs) == 0 && secs == 365 * 86400, "365d");
+	ok(parse_duration("2w", &secs) == 0 && secs == 14 * 86400, "2w");
+	ok(parse_duration("5x", &secs) < 0, "unknown unit refused");
+	ok(parse_duration("5mm", &secs) < 0, "junk after the unit refused");
+	ok(parse_duration("-5", &secs) < 0, "negative refused");
+	ok(parse_duration("99999999999999999999d", &secs) < 0, "overflow refused");
+	ok(parse_u64("18446744073709551615", &u) == 0 && u == UINT64_MAX, "u64 max");
+	ok(parse_u64("18446744073709551616", &u) < 0, "u64 overflow refused");
+	ok(parse_u64("12a", &u) < 0 && parse_u64("", &u) < 0, "junk refused");
+	ok(parse_bool("Yes", &b) == 0 && b == 1 && parse_bool("off", &b) == 0 && b == 0, "booleans");
+	ok(parse_bool("maybe", &b) < 0, "not a boolean");
+
+	is_int(iso_to_unix("1970-01-01T00:00:00"), 0, "epoch");
+	is_int(iso_to_unix("2026-11-25T00:40:56.479147"), 1795567256, "server event date");
+	is_int(iso_to_unix("2023-11-14"), 1699920000, "a date alone");
+	is_int(iso_to_unix("garbage"), -1, "garbage date");
+	s = unix_to_iso(1795567256);
+	is_str(s, "2026-11-25T00:40:56", "unix_to_iso");
+	free(s);
+
+	buf_adds(&buf, "a");
+	buf_printf(&buf, "%d%s", 42, "b");
+	buf_addc(&buf, 'c');
+	is_str(buf.data, "a42bc", "buffer appends");
+	buf_reset(&buf);
+	is_str(buf.data, "", "buffer reset");
+	s = buf_release(&buf);
+	is_str(s, "", "release of an empty buffer");
+	free(s);
+
+	is_int(pwnm_status_to_exit(PWNM_STATUS_SUCCESS), 0, "success exits 0");
+	is_int(pwnm_status_to_exit(PWNM_STATUS_USAGE), 2, "usage exits 2");
+	is_int(pwnm_status_to_exit(PWNM_STATUS_NETWORK), 75, "network exits 75");
+	is_int(pwnm_status_to_exit(PWNM_STATUS_AUTH), 1, "a refused token exits 1");
+	is_str(pwnm_status_to_string(PWNM_STATUS_LOCKED), "another pwnm run holds the lock", "strings");
+	is_str(pwnm_status_to_string(PWNM_STATUS_LAST_STATUS), "unknown status", "out of range");
+	return tap_done();
+}
