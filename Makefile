@@ -75,6 +75,10 @@ check-asan:
 	  EXTRA_LDFLAGS='-fsanitize=address,undefined' \
 	  ASAN_OPTIONS=detect_leaks=0 check
 
+# A demo on a throwaway notmuch database and the bundled Patchwork stand-in.
+demo: all
+	PWNM_BUILD=$(abspath $(BUILD)) tests/demo.sh
+
 # Benchmarks (not part of check): regenerates bench/RESULTS.md.  BENCH_SIZES="10000 100000".
 bench: all
 	PWNM_BUILD=$(abspath $(BUILD)) PWNM_SRC=$(CURDIR) bench/run
@@ -104,6 +108,6 @@ uninstall:
 clean:
 	rm -rf build build-asan
 
-.PHONY: all check check-asan bench lint install uninstall clean
+.PHONY: all check check-asan demo bench lint install uninstall clean
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
