@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,21 @@ run_error(struct run *r, pwnm_status_t rc, const char *fmt, ...)
 		r->worst = rc;
 	} else {
 		free(msg);
+	}
+}
+
+/*
+ * Crash points for the crash-safety tests: when PWNM_DEBUG_CRASH_AT (read
+ * by main into o->crash_at) names this point, the process kills itself
+ * with SIGKILL right here, as kill -9 would.  They are in every build so
+ * that the tests exercise the binary that is installed.
+ */
+static void
+crash_point(const struct run *r, const char *name)
+{
+	if (r->o->crash_at && strcmp(r->o->crash_at, name) == 0) {
+		fflush(NULL);
+		raise(SIGKILL);
 	}
 }
 
@@ -1412,6 +1428,8 @@ push_all(struct run *r)
 		}
 		rc = ns ? pw_update_patches(r->client, send, ns) : PWNM_STATUS_SUCCESS;
 		(void)rc;
+		if (ns)
+			crash_point(r, "after-push");
 		for (i = 0; i < ns; i++) {
 			struct work *w = sw[i];
 			struct pw_update *x = &send[i];
@@ -1809,6 +1827,8 @@ apply_tags(struct run *r)
 		free(outs);
 		free(pv);
 		free(ws);
+		if (batch == 1)
+			crash_point(r, "mid-tags");
 		if (++batch % TAG_BATCH == 0) {
 			nst = notmuch_database_end_atomic(db);
 			if (!nst)
@@ -1897,9 +1917,12 @@ commit(struct run *r, const char *result)
 		state_txn_abort(txn);
 		goto fail;
 	}
+	crash_point(r, "before-state-commit");
 	rc = state_txn_commit(txn);
-	if (!rc)
+	if (!rc) {
+		crash_point(r, "after-state-commit");
 		return PWNM_STATUS_SUCCESS;
+	}
 fail:
 	if (rc == PWNM_STATUS_STATE_FULL)
 		run_error(r, rc, "the state database is full (%s); free disk space, or raise "
@@ -2075,6 +2098,8 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 		recheck(r);
 	}
 
+	crash_point(r, "after-remote");
+
 	/* Step 4: merge. */
 	for (i = 0; i < r->wcap; i++) {
 		struct work *w;
@@ -2098,6 +2123,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 
 	/* Step 6: tags; step 7: the store. */
 	apply_tags(r);
+	crash_point(r, "after-tags");
 	{
 		char *result = r->first_error ? xasprintf("error: %s", r->first_error)
 					      : xasprintf("ok: %u pulled, %u new, %u pushed, %u queued, "

@@ -26,6 +26,7 @@ struct sync_opts {
 	const char *nm_profile; /* --profile, or NULL */
 	int64_t deadline_ms;    /* absolute now_ms() budget end; 0 none */
 	FILE *out;              /* report lines; NULL: stdout */
+	const char *crash_at;   /* crash point name for tests (PWNM_DEBUG_CRASH_AT), or NULL */
 };
 
 struct sync_result {

@@ -293,6 +293,7 @@ run_sync_cmd(int argc, char **argv, int pull, int push)
 	if (push && !pull && !quick)
 		o.pull = 1, o.push = 1; /* a push asks the server first, so conflicts are seen */
 	o.progress = isatty(2) && !o.dry_run;
+	o.crash_at = getenv("PWNM_DEBUG_CRASH_AT");
 	o.nm_config = g.config;
 	o.nm_profile = g.profile;
 	if ((code = env_open(&e, 1, 1, !nowait, 0)))
@@ -838,6 +839,7 @@ cmd_hook(int argc, char **argv)
 		return 0;
 	}
 	o.hook = 1;
+	o.crash_at = getenv("PWNM_DEBUG_CRASH_AT");
 	o.quiet = !g.verbose;
 	o.nm_config = g.config;
 	o.nm_profile = g.profile;

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# kill -9 at each step of a run: a rerun ends where an uninterrupted run ends, nothing lost.
+. "$(dirname "$0")/lib.sh"
+
+ROOT=$TMP
+export PWNM_TOKEN=$MAINT_TOKEN
+
+# world NAME: a fresh notmuch database + stand-in under $ROOT/NAME, first sync done,
+# then the same changes on both sides every time.
+world() {
+	standin_stop
+	TMP=$ROOT/$1
+	HOME=$TMP/home
+	NOTMUCH_CONFIG=$TMP/notmuch-config
+	MAILDIR=$TMP/mail
+	XDG_STATE_HOME=$HOME/.local/state
+	XDG_CONFIG_HOME=$HOME/.config
+	export HOME NOTMUCH_CONFIG MAILDIR XDG_STATE_HOME XDG_CONFIG_HOME
+	mkdir -p "$HOME" "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp"
+	pw_world || return 1
+	pwnm_run sync
+	# the server moves ...
+	standin_admin POST patches/2 '{"state": "accepted"}' >/dev/null
+	standin_admin POST patches/6 '{"state": "rfc"}' >/dev/null
+	# ... the user moves ...
+	notmuch tag -pw/alpha/accepted +pw/alpha/rejected -- id:p3@example.org
+	notmuch tag -pw/alpha/new +pw/alpha/under-review -- 'id:"odd""id""11@example.org"'
+	notmuch tag -pw/beta/changes-requested +pw/beta/accepted -- id:p1@example.org
+	# ... and the late mail arrives.
+	add_message '<p7@example.org>' '[PATCH] seven'
+	notmuch new >>"$test_log" 2>&1
+}
+
+# outcome: the mail's pw/ tags and the server's states, as one text
+outcome() {
+	notmuch dump --format=batch-tag -- 'tag:pw/alpha or tag:pw/beta' | awk -F' -- ' '
+		/^#/ { next }
+		{ n = split($1, t, " "); s = ""
+		  for (i = 1; i <= n; i++) if (t[i] ~ /^\+pw/) s = s " " t[i]
+		  print $2 ":" s }' | sort
+	standin_admin GET dump
+	echo
+}
+
+world reference || exit 1
+pwnm_run sync
+outcome >"$ROOT/want"
+sed 's/^/# reference: /' "$ROOT/want"
+want_patches=$(standin_requests '^PATCH')
+
+test_begin_subtest "the reference run pushed the three local changes"
+test_expect_equal "$want_patches" "3"
+
+for point in after-remote after-push mid-tags after-tags before-state-commit after-state-commit; do
+	world "$point" || exit 1
+	{ PWNM_DEBUG_CRASH_AT=$point pwnm sync; code=$?; } >>"$test_log" 2>&1
+	test_begin_subtest "$point: the run was killed there"
+	test_expect_equal "$code" "137"
+
+	pwnm_run sync
+	test_begin_subtest "$point: a rerun ends in the same tags and server states"
+	outcome >"$TMP/got"
+	test_expect_equal_file "$TMP/got" "$ROOT/want"
+
+	test_begin_subtest "$point: at most the in-flight PATCHes were sent twice"
+	n=$(standin_requests '^PATCH')
+	test_expect_true [ "$n" -ge "$want_patches" ] && [ "$n" -le $((want_patches * 2)) ]
+
+	test_begin_subtest "$point: a third run changes nothing and sends no PATCH"
+	rev=$(revision)
+	standin_log_clear
+	pwnm_run sync
+	test_expect_equal "$(revision) $(standin_requests '^PATCH')" "$rev 0"
+done
+
+test_begin_subtest "kill -9 of a hook during notmuch new: the next notmuch new is clean"
+world hook || exit 1
+hookdir=$(notmuch config get database.hook_dir)
+mkdir -p "$hookdir"
+printf '#!/bin/sh\nPWNM_DEBUG_CRASH_AT=mid-tags exec pwnm hook post-new\n' >"$hookdir/post-new"
+chmod +x "$hookdir/post-new"
+notmuch config set pwnm.poll_interval 0s
+notmuch new >>"$test_log" 2>&1
+printf '#!/bin/sh\nexec pwnm hook post-new\n' >"$hookdir/post-new"
+notmuch new >>"$test_log" 2>&1
+code=$?
+outcome >"$TMP/got"
+if [ "$code" = 0 ] && cmp -s "$TMP/got" "$ROOT/want"; then test_pass_; else test_fail_ "exit $code" "$(diff "$ROOT/want" "$TMP/got")"; fi
+
+test_done
