@@ -638,7 +638,8 @@ local_scan(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 		txn = NULL;
 		if (rc)
 			goto out;
-		qsort(ids.v, ids.n, sizeof(char *), cmp_str);
+		if (ids.n > 1)
+			qsort(ids.v, ids.n, sizeof(char *), cmp_str);
 		for (i = 0; i < ids.n; i++) {
 			notmuch_message_t *m = NULL;
 
