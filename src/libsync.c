@@ -943,6 +943,54 @@ poll_project(struct run *r, size_t idx, int force_poll)
 	if (client_ready(r))
 		return;
 	r->res->polled = 1;
+	if (!reconcile) {
+		struct pw_event *ev = NULL;
+		struct pw_patch *pl = NULL;
+		size_t nev = 0, skip = 0;
+
+		/*
+		 * Every event since the cursor, the cursor's own event included
+		 * (since is inclusive): when that event is gone the server has
+		 * dropped history we have not seen, and only a full list is safe.
+		 */
+		rc = pw_list_events(r->client, p->id, NULL, *p->event_cursor ? p->event_cursor : NULL,
+				    p->event_last_id ? p->event_last_id - 1 : 0, &ev, &nev);
+		if (rc)
+			goto fail;
+		if (p->event_last_id && *p->event_cursor && (nev == 0 || ev[0].id != p->event_last_id)) {
+			report(r, "pwnm: %s: the server no longer has the event pwnm stopped at (#%llu); "
+				  "listing every patch instead",
+			       p->link_name, (unsigned long long)p->event_last_id);
+			pw_event_array_free(ev, nev);
+			reconcile = 1;
+			goto full;
+		}
+		if (nev && ev[0].id == p->event_last_id)
+			skip = 1;
+		rc = pw_list_patches_above(r->client, p->id, p->max_patch_id, &pl, &n);
+		if (rc) {
+			pw_event_array_free(ev, nev);
+			goto fail;
+		}
+		if ((rc = state_txn_begin(r->st, 0, &txn)) == PWNM_STATUS_SUCCESS) {
+			for (i = skip; i < nev; i++) {
+				observe_remote_event(r, txn, &ev[i]);
+				if (ev[i].id > p->event_last_id) {
+					p->event_last_id = ev[i].id;
+					set_str(&p->event_cursor, ev[i].date);
+				}
+			}
+			for (i = 0; i < n; i++) {
+				observe_remote_patch(r, txn, &pl[i]);
+				if (pl[i].id > p->max_patch_id)
+					p->max_patch_id = pl[i].id;
+			}
+			state_txn_abort(txn);
+		}
+		pw_event_array_free(ev, nev);
+		pw_patch_array_free(pl, n);
+	}
+full:
 	if (reconcile) {
 		struct pw_event newest = { 0 };
 		struct pw_patch *pl = NULL;
@@ -969,44 +1017,12 @@ poll_project(struct run *r, size_t idx, int force_poll)
 			state_txn_abort(txn);
 		}
 		pw_patch_array_free(pl, n);
-		if (newest.id > p->event_last_id) {
+		if (newest.id) {
 			p->event_last_id = newest.id;
 			set_str(&p->event_cursor, newest.date);
 		}
 		pw_event_free(&newest);
 		p->last_reconcile = now;
-	} else {
-		static const char *const cats[] = { "patch-state-changed", "patch-delegated", NULL };
-		struct pw_event *ev = NULL;
-		struct pw_patch *pl = NULL;
-		size_t nev = 0;
-
-		rc = pw_list_events(r->client, p->id, cats, *p->event_cursor ? p->event_cursor : NULL,
-				    p->event_last_id, &ev, &nev);
-		if (rc)
-			goto fail;
-		rc = pw_list_patches_above(r->client, p->id, p->max_patch_id, &pl, &n);
-		if (rc) {
-			pw_event_array_free(ev, nev);
-			goto fail;
-		}
-		if ((rc = state_txn_begin(r->st, 0, &txn)) == PWNM_STATUS_SUCCESS) {
-			for (i = 0; i < nev; i++) {
-				observe_remote_event(r, txn, &ev[i]);
-				if (ev[i].id > p->event_last_id) {
-					p->event_last_id = ev[i].id;
-					set_str(&p->event_cursor, ev[i].date);
-				}
-			}
-			for (i = 0; i < n; i++) {
-				observe_remote_patch(r, txn, &pl[i]);
-				if (pl[i].id > p->max_patch_id)
-					p->max_patch_id = pl[i].id;
-			}
-			state_txn_abort(txn);
-		}
-		pw_event_array_free(ev, nev);
-		pw_patch_array_free(pl, n);
 	}
 	p->last_poll = now;
 	r->proj_dirty[idx] = 1;

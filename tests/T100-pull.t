@@ -39,8 +39,8 @@ test_begin_subtest "an idle second run writes nothing to notmuch"
 pwnm_run sync
 test_expect_equal "$(revision)" "$rev1"
 
-test_begin_subtest "an idle run sends only the incremental requests (3 per project)"
-test_expect_equal "$(standin_requests .)" "6"
+test_begin_subtest "an idle run sends only the incremental requests (2 per project)"
+test_expect_equal "$(standin_requests .)" "4"
 
 test_begin_subtest "an idle run never lists every patch"
 test_expect_equal "$(standin_requests 'order=id&')" "0"
