@@ -32,7 +32,7 @@ PROG_SRC := $(sort $(filter-out $(LIB_SRC),$(wildcard src/pwnm*.c)))
 PROGS := $(PROG_SRC:src/%.c=$(BUILD)/%)
 TST_SRC := $(sort $(wildcard tests/tst_*.c))
 TSTS := $(TST_SRC:tests/%.c=$(BUILD)/tests/%)
-MAN := $(wildcard src/*.1 src/*.7)
+MAN := $(wildcard src/*.1 src/*.5 src/*.7)
 
 all: $(PROGS) $(BUILD)/notmuch-pwnm
 
@@ -85,17 +85,19 @@ bench: all
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 -Isrc --suppress=missingIncludeSystem src tests
-	! grep -nwE 'sprintf|strcpy|strcat|gets|atoi' src/*.c src/*.h
+	! grep -nE '\<(sprintf|strcpy|strcat|gets|atoi) *\(' src/*.c src/*.h
 	for m in $(MAN); do groff -mandoc -ww -z $$m || exit 1; done
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \
-	  $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(LISPDIR)
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(LISPDIR)
 	for p in $(PROGS); do install -m 755 $$p $(DESTDIR)$(BINDIR)/; done
 	ln -sf pwnm $(DESTDIR)$(BINDIR)/notmuch-pwnm
 	for h in hooks/*; do install -m 755 $$h $(DESTDIR)$(LIBEXECDIR)/; done
 	for m in $(filter %.1,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/; done
+	for m in $(filter %.5,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 	for m in $(filter %.7,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man7/; done
+	ln -sf pwnm.1 $(DESTDIR)$(MANDIR)/man1/notmuch-pwnm.1
 	install -m 644 emacs/pwnm.el $(DESTDIR)$(LISPDIR)/
 
 uninstall:
@@ -103,6 +105,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/notmuch-pwnm
 	rm -rf $(DESTDIR)$(LIBEXECDIR)
 	for m in $(MAN); do rm -f $(DESTDIR)$(MANDIR)/man*/$${m##*/}; done
+	rm -f $(DESTDIR)$(MANDIR)/man1/notmuch-pwnm.1
 	rm -f $(DESTDIR)$(LISPDIR)/pwnm.el
 
 clean:

@@ -77,7 +77,7 @@ find_command(const char *name)
 static int
 usage_error(const char *cmd)
 {
-	const struct command *c = find_command(cmd);
+	const struct command *c = cmd ? find_command(cmd) : NULL;
 
 	if (c)
 		fprintf(stderr, "usage: pwnm %s %s\n", c->name, c->args);

@@ -100,13 +100,13 @@ pwnm_run sync --full
 test_expect_equal "$before / $(pw_tags_of p6@example.org)" \
 	"pw/beta pw/beta/rfc / pw/beta pw/beta/archived pw/beta/rfc"
 
-test_begin_subtest "an event cursor the server no longer has: a full list, nothing lost"
+test_begin_subtest "an event cursor the server no longer has (both projects): a full list, nothing lost"
 last=$(curl -s "$STANDIN_URL/api/1.3/events/?per_page=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 standin_admin POST patches/2 '{"state": "changes-requested"}' >/dev/null
 standin_admin POST events/prune "{\"up_to_id\": $((last + 1))}" >/dev/null
 standin_admin POST patches/6 '{"archived": false}' >/dev/null
 pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$? $(grep -c 'no longer has the event' "$TMP/out") $(pw_tags_of p2@example.org) / $(pw_tags_of p6@example.org)" \
-	"0 1 pw/alpha pw/alpha/changes-requested / pw/beta pw/beta/rfc"
+	"0 2 pw/alpha pw/alpha/changes-requested / pw/beta pw/beta/rfc"
 
 test_done
