@@ -244,6 +244,19 @@ http_set_deadline(http_t *h, int64_t deadline_ms)
 	h->deadline_ms = deadline_ms;
 }
 
+pwnm_status_t
+http_set_token(http_t *h, const char *token)
+{
+	if (token && !token_ok(token))
+		return PWNM_STATUS_CONFIG;
+	if (h->token) {
+		explicit_bzero(h->token, strlen(h->token));
+		free(h->token);
+	}
+	h->token = token ? xstrdup(token) : NULL;
+	return PWNM_STATUS_SUCCESS;
+}
+
 uint64_t
 http_requests_sent(const http_t *h)
 {

@@ -66,6 +66,8 @@ pwnm_status_t http_new(const struct http_options *opt, http_t **out);
 void http_free(http_t *h);
 /* Change the deadline of later batches (hooks have a total time budget). */
 void http_set_deadline(http_t *h, int64_t deadline_ms);
+/* Set or replace the token of later requests (copied; NULL: none).  CONFIG for an unusable token. */
+pwnm_status_t http_set_token(http_t *h, const char *token);
 
 /* New request; method/url/body are copied.  Caller frees with http_request_free. */
 struct http_request *http_request_new(const char *method, const char *url, const char *body);

@@ -96,6 +96,8 @@ struct run {
 	pw_client_t *client;
 	char *api_version;
 	const char *token;
+	char *token_owned;       /* loaded on first need (config_token) */
+	int token_tried;
 	/* local */
 	char *uuid;
 	unsigned long rev;
@@ -920,18 +922,26 @@ has_pending(struct run *r)
 }
 
 static void
-poll_project(struct run *r, size_t idx, int force_poll)
+poll_project(struct run *r, size_t idx, int force_poll, int events_only)
 {
 	struct project_rec *p = &r->projects[idx];
 	const struct sync_opts *o = r->o;
 	int64_t now = now_unix();
 	int first = !*p->event_cursor && p->last_reconcile == 0;
 	int reconcile = first || o->full;
+
+	if (events_only) {
+		/* A quick push: only what changed on the server, to see conflicts. */
+		if (first)
+			return;
+		reconcile = 0;
+		force_poll = 1;
+	}
 	pwnm_status_t rc;
 	pwnm_txn_t *txn = NULL;
 	size_t i, n = 0;
 
-	if (!o->hook && !reconcile && r->cfg->reconcile_interval &&
+	if (!o->hook && !events_only && !reconcile && r->cfg->reconcile_interval &&
 	    now - p->last_reconcile >= r->cfg->reconcile_interval)
 		reconcile = 1;
 	if (o->hook && first) {
@@ -958,6 +968,10 @@ poll_project(struct run *r, size_t idx, int force_poll)
 		if (rc)
 			goto fail;
 		if (p->event_last_id && *p->event_cursor && (nev == 0 || ev[0].id != p->event_last_id)) {
+			if (events_only) {
+				pw_event_array_free(ev, nev);
+				return;
+			}
 			report(r, "pwnm: %s: the server no longer has the event pwnm stopped at (#%llu); "
 				  "listing every patch instead",
 			       p->link_name, (unsigned long long)p->event_last_id);
@@ -967,7 +981,8 @@ poll_project(struct run *r, size_t idx, int force_poll)
 		}
 		if (nev && ev[0].id == p->event_last_id)
 			skip = 1;
-		rc = pw_list_patches_above(r->client, p->id, p->max_patch_id, &pl, &n);
+		if (!events_only)
+			rc = pw_list_patches_above(r->client, p->id, p->max_patch_id, &pl, &n);
 		if (rc) {
 			pw_event_array_free(ev, nev);
 			goto fail;
@@ -1325,6 +1340,24 @@ revert(struct run *r, struct work *w, const char *why, int denied)
 	       w->rec.msgid, why, w->rec.state);
 }
 
+/* The API token, read only when something is to be pushed. */
+static const char *
+get_token(struct run *r)
+{
+	char *err = NULL;
+
+	if (r->token || r->token_tried)
+		return r->token;
+	r->token_tried = 1;
+	if (config_token(r->cfg, &r->token_owned, &err)) {
+		run_error(r, PWNM_STATUS_CONFIG, "%s", err);
+		free(err);
+		return NULL;
+	}
+	r->token = r->token_owned;
+	return r->token;
+}
+
 static void
 push_all(struct run *r)
 {
@@ -1374,7 +1407,11 @@ push_all(struct run *r)
 		r->res->queued += (unsigned)n;
 		goto out;
 	}
-	if (!r->token) {
+	if (!get_token(r)) {
+		if (r->token_tried && r->first_error && r->worst == PWNM_STATUS_CONFIG) {
+			r->res->queued += (unsigned)n;
+			goto out;
+		}
 		report(r, "pwnm: %zu local change%s wait%s to be pushed: no API token (set $PWNM_TOKEN, "
 			  "pwnm.token_command, or a token file '%s' with mode 0600)",
 		       n, n == 1 ? "" : "s", n == 1 ? "s" : "", r->cfg->token_file);
@@ -1397,6 +1434,8 @@ push_all(struct run *r)
 		r->res->queued += (unsigned)n;
 		goto out;
 	}
+	/* The client was set up before the token was known. */
+	http_set_token(r->http, r->token);
 	u = xcalloc(n, sizeof(*u));
 	for (i = 0; i < n; i++) {
 		struct work *w = list[i];
@@ -1443,7 +1482,23 @@ push_all(struct run *r)
 			send[ns] = u[i];
 			sw[ns++] = list[i];
 		}
-		rc = ns ? pw_update_patches(r->client, send, ns) : PWNM_STATUS_SUCCESS;
+		/*
+		 * One first, alone: a refused token then costs one request, not
+		 * one per waiting change.
+		 */
+		if (ns > 1) {
+			rc = pw_update_patches(r->client, send, 1);
+			if (send[0].status == PWNM_STATUS_AUTH) {
+				for (i = 1; i < ns; i++) {
+					send[i].status = PWNM_STATUS_AUTH;
+					send[i].error = xstrdup(send[0].error ? send[0].error : "token refused");
+				}
+			} else {
+				rc = pw_update_patches(r->client, send + 1, ns - 1);
+			}
+		} else {
+			rc = ns ? pw_update_patches(r->client, send, ns) : PWNM_STATUS_SUCCESS;
+		}
 		(void)rc;
 		if (ns)
 			crash_point(r, "after-push");
@@ -2013,6 +2068,10 @@ run_free(struct run *r)
 	}
 	free(r->api_version);
 	free(r->uuid);
+	if (r->token_owned) {
+		memset(r->token_owned, 0, strlen(r->token_owned));
+		free(r->token_owned);
+	}
 	free(r->first_error);
 }
 
@@ -2110,9 +2169,30 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 					  r->projects[i].link_name);
 				break;
 			}
-			poll_project(r, i, r->new_mail || pending);
+			poll_project(r, i, r->new_mail || pending, 0);
 		}
 		recheck(r);
+	} else if (o->push && pending && !r->first_error) {
+		/*
+		 * A push without a poll (pre-new, push --quick) still asks for the
+		 * events since the cursor of each project with a change to send,
+		 * so a change made on Patchwork meanwhile is a conflict, not
+		 * silently overwritten.
+		 */
+		for (i = 0; i < r->nprojects; i++) {
+			size_t k;
+			int mine = 0;
+
+			for (k = 0; k < r->wcap && !mine; k++) {
+				struct work *w;
+
+				for (w = r->wtab[k]; w; w = w->hnext)
+					if ((w->scanned || w->has_out) && w->rec.project_id == r->projects[i].id)
+						mine = 1;
+			}
+			if (mine && r->poll[i])
+				poll_project(r, i, 1, 1);
+		}
 	}
 
 	crash_point(r, "after-remote");

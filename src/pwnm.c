@@ -298,18 +298,7 @@ run_sync_cmd(int argc, char **argv, int pull, int push)
 	o.nm_profile = g.profile;
 	if ((code = env_open(&e, 1, 1, !nowait, 0)))
 		return code;
-	if (!o.dry_run || 1) {
-		rc = config_token(&e.cfg, &e.token, &err);
-		if (rc) {
-			warn("%s", err);
-			free(err);
-			err = NULL;
-			if (push) {
-				env_close(&e);
-				return pwnm_status_to_exit(rc);
-			}
-		}
-	}
+	/* The token is read by the run itself, only when there is something to push. */
 	if (!push)
 		o.push = 0;
 	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
@@ -852,11 +841,6 @@ cmd_hook(int argc, char **argv)
 	} else {
 		o.pull = 1;
 		o.push = 1;
-	}
-	if (config_token(&e.cfg, &e.token, &err)) {
-		hook_log(&e, which, err);
-		free(err);
-		err = NULL;
 	}
 	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
 	if (!rc && res.polled) {

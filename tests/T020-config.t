@@ -55,14 +55,14 @@ test_begin_subtest "a token file readable by others is refused, with the chmod t
 mkdir -p "$XDG_CONFIG_HOME/pwnm"
 printf '%s\n' "$SECRET" >"$XDG_CONFIG_HOME/pwnm/token"
 chmod 644 "$XDG_CONFIG_HOME/pwnm/token"
+pwnm_run sync
+notmuch tag -pw/alpha/under-review +pw/alpha/rfc -- id:p2@example.org
 pwnm push >"$TMP/out" 2>&1
 test_expect_equal "$? $(grep -c "run 'chmod 600 " "$TMP/out")" "1 1"
 
 test_begin_subtest "a 0600 token file is used"
 chmod 600 "$XDG_CONFIG_HOME/pwnm/token"
-pwnm_run sync
-notmuch tag -pw/alpha/new +pw/alpha/accepted -- id:p7@example.org 2>/dev/null
-notmuch tag -pw/alpha/under-review +pw/alpha/accepted -- id:p2@example.org
+notmuch tag -pw/alpha/rfc +pw/alpha/accepted -- id:p2@example.org
 pwnm_run sync
 test_expect_equal "$(standin_admin GET patches/2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" "accepted"
 
@@ -75,13 +75,14 @@ test_expect_equal "$(standin_requests '^PATCH' )" "2"
 
 test_begin_subtest "a failing token_command is a clear error"
 notmuch config set pwnm.token_command false
+notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
 pwnm push >"$TMP/out" 2>&1
 test_expect_equal "$? $(grep -c 'pwnm.token_command failed' "$TMP/out")" "1 1"
 notmuch config set pwnm.token_command ""
 
 test_begin_subtest "the token is sent only in the header, and never printed at any verbosity"
 export PWNM_TOKEN=$SECRET
-notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
+notmuch tag -pw/alpha/new +pw/alpha/superseded -- id:p2@example.org
 PWNM_DEBUG=all pwnm -v sync --dry-run >"$TMP/o1" 2>&1
 PWNM_DEBUG=all pwnm -v sync >"$TMP/o2" 2>&1
 pwnm status >"$TMP/o3" 2>&1
@@ -95,7 +96,8 @@ test_expect_equal "$(cat "$XDG_STATE_HOME"/pwnm/*/data.mdb | grep -ac "${SECRET:
 
 test_begin_subtest "a token is refused for plain http to a host that is not loopback"
 notmuch config set pwnm.url http://patchwork.example.invalid
+notmuch tag -pw/alpha/superseded +pw/alpha/rfc -- id:p2@example.org
 pwnm push >"$TMP/out" 2>&1
-test_expect_equal "$? $(grep -c 'refusing to send the API token over plain http' "$TMP/out")" "1 1"
+test_expect_equal "$([ $? -ne 0 ] && echo failed) $(grep -c 'refusing to send the API token over plain http' "$TMP/out")" "failed 1"
 
 test_done

@@ -134,6 +134,13 @@ PWNM_TOKEN=0000000000000000000000000000000000000000 pwnm sync >"$TMP/out" 2>&1
 code=$?
 test_expect_equal "$code $(grep -c 'Invalid token' "$TMP/out") $(server_state 6)" "1 1 queued false -"
 
+test_begin_subtest "a bad token costs one request, however many changes wait"
+notmuch tag -pw/alpha/accepted +pw/alpha/superseded -- id:p3@example.org
+standin_log_clear
+PWNM_TOKEN=0000000000000000000000000000000000000000 pwnm_run push
+test_expect_equal "$(patches_sent /)" "1"
+notmuch tag -pw/alpha/superseded +pw/alpha/accepted -- id:p3@example.org
+
 test_begin_subtest "the kept change is pushed once a good token is back"
 pwnm_run sync
 test_expect_equal "$(server_state 6) $(pw_tags_of p6@example.org)" "accepted false - pw/beta pw/beta/accepted"
@@ -159,6 +166,19 @@ test_begin_subtest "when the server is back the outbox is pushed"
 standin_admin POST fault/clear >/dev/null
 pwnm_run push
 test_expect_equal "$(server_state 4)" "rfc false -"
+
+test_begin_subtest "push --quick still sees a change made on Patchwork: a conflict, not an overwrite"
+standin_admin POST patches/4 '{"state": "deferred"}' >/dev/null
+notmuch tag -pw/alpha/rfc +pw/alpha/accepted -- 'id:"odd""id""11@example.org"'
+pwnm push --quick >"$TMP/out" 2>&1
+test_expect_equal "$(server_state 4) $(grep -c '^conflict: patch 4' "$TMP/out") $(pw_tags_of 'odd"id"11@example.org')" \
+	"deferred false - 1 pw/alpha pw/alpha/deferred"
+
+test_begin_subtest "push --quick pushes without listing patches"
+notmuch tag -pw/alpha/deferred +pw/alpha/accepted -- 'id:"odd""id""11@example.org"'
+standin_log_clear
+pwnm_run push --quick
+test_expect_equal "$(server_state 4) $(standin_requests 'GET /api/1.3/patches/')" "accepted false - 0"
 
 test_begin_subtest "a patch deleted on the server: forgotten, its tags removed"
 standin_admin DELETE patches/2 >/dev/null
