@@ -2089,6 +2089,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	const char *uuid = NULL;
 	size_t i;
 	int pending;
+	int64_t t;
 
 	memset(res, 0, sizeof(*res));
 	*err = NULL;
@@ -2148,11 +2149,16 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	} else {
 		mode = SCAN_RANGE;
 	}
+	t = now_ms();
 	rc = local_scan(r, db, mode);
 	notmuch_database_destroy(db);
 	db = NULL;
+	debug("sync", "local scan (%s, revision %lu..%lu): %lld ms, %zu patches touched",
+	      mode == SCAN_NONE ? "none" : mode == SCAN_RANGE ? "range" : "all", r->stored_rev,
+	      r->rev, (long long)(now_ms() - t), r->wn);
 	if (rc)
 		goto done;
+	t = now_ms();
 
 	/* Step 3: the server. */
 	rc = resolve_projects(r, o->pull);
@@ -2196,6 +2202,8 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	}
 
 	crash_point(r, "after-remote");
+	debug("sync", "remote: %lld ms, %zu patches touched", (long long)(now_ms() - t), r->wn);
+	t = now_ms();
 
 	/* Step 4: merge. */
 	for (i = 0; i < r->wcap; i++) {
@@ -2205,8 +2213,12 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 			merge_work(r, w);
 	}
 
+	debug("sync", "merge: %lld ms", (long long)(now_ms() - t));
+	t = now_ms();
+
 	/* Step 5: push. */
 	push_all(r);
+	debug("sync", "push: %lld ms, %u pushed", (long long)(now_ms() - t), res->pushed);
 	for (i = 0; i < r->wcap; i++) {
 		struct work *w;
 
@@ -2219,8 +2231,12 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 		goto done;
 
 	/* Step 6: tags; step 7: the store. */
+	t = now_ms();
 	apply_tags(r);
 	crash_point(r, "after-tags");
+	debug("sync", "tags: %lld ms, %u mails written", (long long)(now_ms() - t),
+	      res->messages_written);
+	t = now_ms();
 	{
 		char *result = r->first_error ? xasprintf("error: %s", r->first_error)
 					      : xasprintf("ok: %u pulled, %u new, %u pushed, %u queued, "
@@ -2231,6 +2247,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 		commit(r, result);
 		free(result);
 	}
+	debug("sync", "state commit: %lld ms", (long long)(now_ms() - t));
 done:
 	if (!*err && r->first_error) {
 		*err = xstrdup(r->first_error);

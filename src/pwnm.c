@@ -128,9 +128,13 @@ state_mapsize(void)
 	return 0;
 }
 
-/* Read the configuration (through libnotmuch).  Returns an exit code (0 on success). */
+/*
+ * Read the configuration (through libnotmuch).  Returns an exit code (0
+ * on success).  quiet: print nothing; *errout (if not NULL) gets the
+ * message instead (caller frees).
+ */
 static int
-env_config(struct env *e, int need_url, int quiet)
+env_config_err(struct env *e, int need_url, int quiet, char **errout)
 {
 	notmuch_database_t *db = NULL;
 	char *err = NULL;
@@ -138,22 +142,29 @@ env_config(struct env *e, int need_url, int quiet)
 
 	memset(e, 0, sizeof(*e));
 	e->lock_fd = -1;
+	if (errout)
+		*errout = NULL;
 	rc = nm_open(g.config, g.profile, 0, 0, &db, &err);
-	if (rc) {
-		if (!quiet)
-			warn("%s", err);
-		free(err);
-		return pwnm_status_to_exit(rc);
+	if (!rc) {
+		rc = config_load(db, need_url, &e->cfg, &err);
+		notmuch_database_destroy(db);
 	}
-	rc = config_load(db, need_url, &e->cfg, &err);
-	notmuch_database_destroy(db);
 	if (rc) {
 		if (!quiet)
 			warn("%s", err);
-		free(err);
+		if (errout)
+			*errout = err;
+		else
+			free(err);
 		return pwnm_status_to_exit(rc);
 	}
 	return 0;
+}
+
+static int
+env_config(struct env *e, int need_url, int quiet)
+{
+	return env_config_err(e, need_url, quiet, NULL);
 }
 
 /* Optionally take the run lock, then open the store.  Returns an exit code. */
@@ -781,9 +792,17 @@ cmd_hook(int argc, char **argv)
 	if (strcmp(which, "pre-new") != 0 && strcmp(which, "post-new") != 0 &&
 	    strcmp(which, "post-insert") != 0)
 		return usage_error(argv[0]);
-	/* Not configured for pwnm (or no database): nothing to do, quietly. */
-	if (env_config(&e, 1, 1))
+	/*
+	 * Not set up for pwnm (no pwnm.url or pwnm.projects): nothing to do,
+	 * quietly.  A setting that is there but wrong is worth one line in
+	 * the output of notmuch new.
+	 */
+	if (env_config_err(&e, 1, 1, &err)) {
+		if (err && !strstr(err, "is not set"))
+			warn("%s", err);
+		free(err);
 		return 0;
+	}
 	if (e.cfg.hook_mode == HOOK_OFF) {
 		config_free(&e.cfg);
 		return 0;
