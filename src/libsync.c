@@ -1757,6 +1757,30 @@ mail_views(struct run *r, pwnm_txn_t *txn, const char *nmid, struct work **ws, s
 	*nout = n;
 }
 
+/*
+ * A patch new to the store whose mail already carries another state tag
+ * (a rebuilt store, or tags from elsewhere): Patchwork's value is taken,
+ * and the difference is said, so nothing changes silently.
+ */
+static void
+report_stale_tags(struct run *r, const struct work *w, const struct tagset *cur)
+{
+	char *prefix = xasprintf("pw/%s/", w->project);
+	size_t i, n = strlen(prefix);
+
+	for (i = 0; i < cur->n; i++) {
+		const char *rest = cur->v[i] + n;
+
+		if (strncmp(cur->v[i], prefix, n) != 0 || strchr(rest, '/') ||
+		    strcmp(rest, "archived") == 0 || strcmp(rest, w->rec.state) == 0)
+			continue;
+		report(r, "patch %u %s %s: the mail said %s, Patchwork says %s; Patchwork's value "
+			  "taken (change the tag again to push yours)",
+		       w->rec.patch_id, w->project, w->rec.msgid, rest, w->rec.state);
+	}
+	free(prefix);
+}
+
 static pwnm_status_t
 apply_tags(struct run *r)
 {
@@ -1868,6 +1892,9 @@ apply_tags(struct run *r)
 		}
 		mail_views(r, txn, pairs[i].nmid, ws, nws, &pv, &npv, &recs, &outs, &nrecs);
 		nm_message_pw_tags(m, &cur);
+		for (k = 0; k < nws; k++)
+			if (!ws[k]->in_store)
+				report_stale_tags(r, ws[k], &cur);
 		wanted_tags(r, &cur, pv, npv, &want);
 		rc = nm_message_set_pw_tags(m, &cur, &want, r->cfg->sync_maildir_flags, &changed, &err);
 		if (rc) {
