@@ -58,6 +58,7 @@ struct work {
 	int l_repair;
 	const char *l_note;
 	int l_conflict_tag, l_denied_tag;
+	int held;               /* its push was held back (pwnm.push_limit): nothing of it is written */
 	struct work *hnext;
 };
 
@@ -107,6 +108,7 @@ struct run {
 	int scanned_all;
 	unsigned long store_rev; /* revision to record */
 	int write_rev;
+	int held_limit;          /* pushes held by pwnm.push_limit: the revision is not advanced */
 	char *first_error;
 	pwnm_status_t worst;
 };
@@ -1423,10 +1425,15 @@ push_all(struct run *r)
 			  "Check them with 'pwnm push --dry-run', then run 'pwnm push --force', or revert "
 			  "the tags",
 		       n, (long long)r->cfg->push_limit);
-		for (i = 0; i < n; i++) {
-			set_str(&list[i]->out.last_error, "held: over pwnm.push_limit");
-			list[i]->out_dirty = 1;
-		}
+		/*
+		 * Nothing of these changes is recorded and their mails are left
+		 * as the user has them; the notmuch revision is not advanced, so
+		 * the next run sees them again: pushed with --force, or gone
+		 * when the tags are reverted.
+		 */
+		for (i = 0; i < n; i++)
+			list[i]->held = 1;
+		r->held_limit = 1;
 		r->res->queued += (unsigned)n;
 		goto out;
 	}
@@ -1871,6 +1878,18 @@ apply_tags(struct run *r)
 		ws = xcalloc(nws, sizeof(*ws));
 		for (k = 0; k < nws; k++)
 			ws[k] = pairs[i + k].w;
+		{
+			int held = 0;
+
+			for (k = 0; k < nws; k++)
+				held |= ws[k]->held;
+			if (held) {
+				for (k = 0; k < nws; k++)
+					undo_remote(ws[k]);
+				free(ws);
+				continue;
+			}
+		}
 		if (tagset_has(&busy, pairs[i].nmid)) {
 			for (k = 0; k < nws; k++)
 				undo_remote(ws[k]);
@@ -1980,6 +1999,11 @@ commit(struct run *r, const char *result)
 			}
 			if (!w->in_store && !*w->rec.state && !(w->r_set & F_STATE))
 				continue; /* nothing known of it yet */
+			if (w->held) {
+				if (w->dirty)
+					rc = state_patch_put(txn, &w->rec);
+				continue;
+			}
 			if (w->dirty || !w->in_store)
 				rc = state_patch_put(txn, &w->rec);
 			if (!rc && w->has_out && w->out_dirty) {
@@ -2001,7 +2025,7 @@ commit(struct run *r, const char *result)
 	}
 	if (!rc && r->api_version)
 		rc = state_meta_put(txn, "api_version", r->api_version);
-	if (!rc && r->write_rev) {
+	if (!rc && r->write_rev && !r->held_limit) {
 		rc = state_meta_put(txn, "uuid", r->uuid);
 		if (!rc)
 			rc = state_meta_put_i64(txn, "revision", (int64_t)r->store_rev);
