@@ -1376,8 +1376,13 @@ push_all(struct run *r)
 		for (w = r->wtab[i]; w; w = w->hnext) {
 			if (!w->has_out || !w->out.fields || w->deleted)
 				continue;
-			/* Backoff paces the automatic runs; a run by hand tries now. */
-			if (w->out.next_try == HELD_FOREVER || (r->o->hook && w->out.next_try > now))
+			/*
+			 * Backoff paces the automatic runs while the server is away;
+			 * a run by hand, or one that has just heard from the server,
+			 * tries now.
+			 */
+			if (w->out.next_try == HELD_FOREVER ||
+			    (r->o->hook && w->out.next_try > now && !(r->res->polled && !r->first_error)))
 				continue;
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;
@@ -2212,7 +2217,12 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	t = now_ms();
 
 	/* Step 3: the server. */
-	rc = resolve_projects(r, o->pull);
+	if (o->hook && r->nprojects == 0) {
+		/* Never synced: a first sync is too long for a hook. */
+		report(r, "pwnm: not synced yet; run 'pwnm sync' once");
+		goto done;
+	}
+	rc = resolve_projects(r, o->pull && !o->hook);
 	if (rc && !o->push)
 		goto done;
 	pending = has_pending(r);
