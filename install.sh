@@ -261,7 +261,19 @@ install_hooks() {
 			die "$libexecdir/$h is missing; install pwnm first or give --libexecdir"
 	done
 	[ -x "$bindir/pwnm" ] || die "$bindir/pwnm is missing; install pwnm first or give --bindir"
-	mkdir -p "$hook_dir"
+	# A hook of the user's with a <hook>.pwnm-orig beside it cannot be
+	# moved aside without overwriting something: change nothing at all.
+	for h in $HOOKS; do
+		f=$hook_dir/$h
+		o=$f$ORIG_SUFFIX
+		if ! is_ours "$f" && exists "$f" && exists "$o"; then
+			printf '%s: %s and %s both exist and neither is ours; nothing changed, all left alone\n' \
+				"$prog" "$f" "$o" >&2
+			failed=1
+		fi
+	done
+	[ "$failed" -eq 0 ] || return 0
+	mkdir -p "$hook_dir" || die "cannot create $hook_dir"
 	for h in $HOOKS; do
 		f=$hook_dir/$h
 		o=$f$ORIG_SUFFIX
@@ -271,12 +283,6 @@ install_hooks() {
 			put_hook "$h" "$chained"
 			[ "$changed" -eq 0 ] || say "$f: updated"
 		elif exists "$f"; then
-			if exists "$o"; then
-				printf '%s: %s and %s both exist and neither is ours; left alone\n' \
-					"$prog" "$f" "$o" >&2
-				failed=1
-				continue
-			fi
 			mv "$f" "$o" || die "cannot rename $f"
 			put_hook "$h" 1
 			say "$f: installed; your hook is now $o and still runs first"
@@ -320,6 +326,10 @@ uninstall_hooks() {
 status=0
 failed=0
 if [ "$uninstall" -eq 1 ]; then
+	# make uninstall removes LIBEXECDIR as a whole: only ever a directory of ours
+	if [ "$hooks_only" -eq 0 ] && [ "${libexecdir##*/}" != pwnm ]; then
+		die "--uninstall: the libexec directory '$libexecdir' is not named pwnm; remove the files by hand"
+	fi
 	if [ "$no_hooks" -eq 0 ]; then
 		uninstall_hooks
 		status=$failed
@@ -350,13 +360,20 @@ pwnm is installed in $bindir.  To load its Emacs helper, add to your init file:
 EOF
 fi
 if [ "$no_hooks" -eq 0 ] && [ "$status" -eq 0 ]; then
-	cat <<EOF
-
-The hooks are in $hook_dir.  Point pwnm at your server and sync once:
+	echo
+	echo "The hooks are in $hook_dir."
+	if [ -z "$(notmuch config get pwnm.url 2>/dev/null)" ]; then
+		cat <<EOF
+Point pwnm at your server and sync once:
   notmuch config set pwnm.url https://patchwork.example.org
   notmuch config set pwnm.projects 'project1;project2'
   pwnm sync
-after which 'notmuch new' keeps the pw/ tags and Patchwork in step.
+EOF
+	fi
+	cat <<EOF
+'notmuch new' now keeps the pw/ tags and Patchwork in step.  Front ends
+other than Emacs push tag changes at once when they run
+$libexecdir/pwnm-notmuch as their notmuch command.
 EOF
 fi
 exit "$status"
