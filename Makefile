@@ -103,7 +103,8 @@ install: all
 uninstall:
 	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$${p##*/}; done
 	rm -f $(DESTDIR)$(BINDIR)/notmuch-pwnm
-	rm -rf $(DESTDIR)$(LIBEXECDIR)
+	for h in hooks/*; do rm -f $(DESTDIR)$(LIBEXECDIR)/$${h##*/}; done
+	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	for m in $(MAN); do rm -f $(DESTDIR)$(MANDIR)/man*/$${m##*/}; done
 	rm -f $(DESTDIR)$(MANDIR)/man1/notmuch-pwnm.1
 	rm -f $(DESTDIR)$(LISPDIR)/pwnm.el

@@ -886,7 +886,8 @@ http_run(http_t *h, struct http_request **reqs, size_t n)
 
 			if (x->state != XFER_WAITING)
 				continue;
-			if (h->deadline_ms && now >= h->deadline_ms) {
+			/* An attempt with almost no time left could only time out. */
+			if (h->deadline_ms && now + 50 >= h->deadline_ms) {
 				give_up(x);
 				left--;
 				continue;

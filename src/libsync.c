@@ -2022,6 +2022,21 @@ commit(struct run *r, const char *result)
 	for (i = 0; i < r->nprojects && !rc; i++)
 		if (r->proj_dirty[i])
 			rc = state_project_put(txn, &r->projects[i]);
+	if (!rc) {
+		/* Every patch flagged for a recheck is in the run (loaded at its start). */
+		struct buf b = { 0 };
+
+		for (i = 0; i < r->wcap; i++) {
+			struct work *w;
+
+			for (w = r->wtab[i]; w; w = w->hnext)
+				if (!w->deleted && (w->rec.flags & PATCH_F_RECHECK))
+					buf_printf(&b, "%s%u:%u", b.len ? ";" : "", w->rec.project_id,
+						   w->rec.patch_id);
+		}
+		rc = b.len ? state_meta_put(txn, "recheck", b.data) : state_meta_del(txn, "recheck");
+		buf_free(&b);
+	}
 	if (!rc && r->users_dirty) {
 		char *u = users_join(r);
 
@@ -2073,16 +2088,21 @@ load_outbox_cb(const struct outbox_rec *o, void *data)
 	return 0;
 }
 
-static int
-load_recheck_cb(const struct patch_rec *p, void *data)
+/* Patches to ask the server about one by one are listed in meta "recheck" ("proj:patch;..."). */
+static void
+load_recheck(struct run *r, pwnm_txn_t *txn)
 {
-	void **d = data;
-	struct run *r = d[0];
-	pwnm_txn_t *txn = d[1];
+	char *v = NULL, *p, *save = NULL;
 
-	if (p->flags & PATCH_F_RECHECK)
-		work_get(r, txn, p->project_id, p->patch_id);
-	return 0;
+	if (state_meta_get(txn, "recheck", &v) != PWNM_STATUS_SUCCESS || !v)
+		return;
+	for (p = strtok_r(v, ";", &save); p; p = strtok_r(NULL, ";", &save)) {
+		unsigned proj, patch;
+
+		if (sscanf(p, "%u:%u", &proj, &patch) == 2)
+			work_get(r, txn, proj, patch);
+	}
+	free(v);
 }
 
 static void
@@ -2175,7 +2195,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 
 		rc = state_outbox_foreach(txn, load_outbox_cb, d);
 		if (!rc)
-			rc = state_patch_foreach(txn, 0, load_recheck_cb, d);
+			load_recheck(r, txn);
 	}
 	state_txn_abort(txn);
 	txn = NULL;
@@ -2184,10 +2204,14 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	r->stored_rev = (unsigned long)stored_rev;
 
 	/* Step 2: what changed in notmuch since the last run. */
-	rc = nm_open(o->nm_config, o->nm_profile, 0, 0, &db, &msg);
-	if (rc) {
-		*err = msg;
-		goto done;
+	if (o->db) {
+		db = o->db;
+	} else {
+		rc = nm_open(o->nm_config, o->nm_profile, 0, 0, &db, &msg);
+		if (rc) {
+			*err = msg;
+			goto done;
+		}
 	}
 	r->rev = notmuch_database_get_revision(db, &uuid);
 	r->uuid = xstrdup(uuid);
@@ -2320,6 +2344,8 @@ done:
 	run_free(r);
 	return rc;
 state_fail:
+	if (o->db)
+		notmuch_database_destroy(o->db);
 	*err = xasprintf("cannot read the state database: %s", state_last_error(st));
 	free(stored_uuid);
 	run_free(r);

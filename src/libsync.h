@@ -27,6 +27,8 @@ struct sync_opts {
 	int64_t deadline_ms;    /* absolute now_ms() budget end; 0 none */
 	FILE *out;              /* report lines; NULL: stdout */
 	const char *crash_at;   /* crash point name for tests (PWNM_DEBUG_CRASH_AT), or NULL */
+	void *db;               /* notmuch_database_t opened read-only by the caller, or NULL;
+				 * taken over (destroyed) by sync_run */
 };
 
 struct sync_result {

@@ -111,6 +111,7 @@ cmd_help(int argc, char **argv)
 /* ---- shared setup ---- */
 
 struct env {
+	notmuch_database_t *db; /* read-only, from reading the config; handed to a sync run */
 	struct pwnm_config cfg;
 	pwnm_state_t *st;
 	int lock_fd;
@@ -147,7 +148,10 @@ env_config_err(struct env *e, int need_url, int quiet, char **errout)
 	rc = nm_open(g.config, g.profile, 0, 0, &db, &err);
 	if (!rc) {
 		rc = config_load(db, need_url, &e->cfg, &err);
-		notmuch_database_destroy(db);
+		if (rc)
+			notmuch_database_destroy(db);
+		else
+			e->db = db;
 	}
 	if (rc) {
 		if (!quiet)
@@ -210,6 +214,9 @@ env_open(struct env *e, int need_url, int lock, int wait, int quiet_lock)
 		if (e->lock_fd >= 0)
 			close(e->lock_fd);
 		e->lock_fd = -1;
+		if (e->db)
+			notmuch_database_destroy(e->db);
+		e->db = NULL;
 		config_free(&e->cfg);
 	}
 	return code;
@@ -218,6 +225,9 @@ env_open(struct env *e, int need_url, int lock, int wait, int quiet_lock)
 static void
 env_close(struct env *e)
 {
+	if (e->db)
+		notmuch_database_destroy(e->db);
+	e->db = NULL;
 	if (e->st)
 		state_close(e->st);
 	if (e->lock_fd >= 0)
@@ -312,6 +322,8 @@ run_sync_cmd(int argc, char **argv, int pull, int push)
 	/* The token is read by the run itself, only when there is something to push. */
 	if (!push)
 		o.push = 0;
+	o.db = e.db;
+	e.db = NULL;
 	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
 	/* Errors were printed as they happened. */
 	if (o.verbose || o.dry_run || isatty(2))
@@ -804,7 +816,7 @@ cmd_hook(int argc, char **argv)
 		return 0;
 	}
 	if (e.cfg.hook_mode == HOOK_OFF) {
-		config_free(&e.cfg);
+		env_close(&e);
 		return 0;
 	}
 	if (e.cfg.hook_mode == HOOK_BACKGROUND && strcmp(which, "post-new") == 0) {
@@ -813,14 +825,17 @@ cmd_hook(int argc, char **argv)
 
 		if (pid < 0) {
 			warn("cannot fork:");
-			config_free(&e.cfg);
+			env_close(&e);
 			return 0;
 		}
 		if (pid > 0) {
-			config_free(&e.cfg);
+			env_close(&e);
 			return 0;
 		}
 		setsid();
+		/* The child opens its own notmuch handle. */
+		notmuch_database_destroy(e.db);
+		e.db = NULL;
 		{
 			int fd = open("/dev/null", O_RDWR);
 
@@ -840,10 +855,10 @@ cmd_hook(int argc, char **argv)
 			hook_log(&e, which, "cannot open the state database; run 'pwnm status'");
 			if (e.lock_fd >= 0)
 				close(e.lock_fd);
-			config_free(&e.cfg);
+			env_close(&e);
 			return strcmp(which, "pre-new") == 0 ? 1 : 0;
 		}
-		config_free(&e.cfg);
+		env_close(&e);
 		return 0;
 	}
 	o.hook = 1;
@@ -851,7 +866,11 @@ cmd_hook(int argc, char **argv)
 	o.quiet = !g.verbose;
 	o.nm_config = g.config;
 	o.nm_profile = g.profile;
-	o.deadline_ms = now_ms() + e.cfg.hook_timeout * 1000;
+	/*
+	 * pre-new and post-new run back to back in one notmuch new: pre-new
+	 * gets half the budget, so a dead server costs at most 1.5 budgets.
+	 */
+	o.deadline_ms = now_ms() + e.cfg.hook_timeout * (strcmp(which, "pre-new") == 0 ? 500 : 1000);
 	o.verbose = g.verbose;
 	if (strcmp(which, "pre-new") == 0) {
 		o.push = 1; /* the outbox and local changes, without asking for news */
@@ -861,6 +880,8 @@ cmd_hook(int argc, char **argv)
 		o.pull = 1;
 		o.push = 1;
 	}
+	o.db = e.db;
+	e.db = NULL;
 	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
 	if (!rc && res.polled) {
 		/* A clean run that reached the server clears the last hook error. */
