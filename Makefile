@@ -83,6 +83,13 @@ demo: all
 bench: all
 	PWNM_BUILD=$(abspath $(BUILD)) PWNM_SRC=$(CURDIR) bench/run
 
+# The C unit tests and the main scenarios under valgrind memcheck.
+VALGRIND_TESTS = tests/T100-pull.t tests/T200-push.t tests/T110-faults.t tests/T700-crash.t
+check-valgrind: all $(TSTS)
+	PWNM_BUILD=$(abspath $(BUILD)) PWNM_SRC=$(CURDIR) TEST_VALGRIND=1 $(PROVE) $(PROVE_FLAGS) \
+	  --exec 'sh -c '"'"'case $$0 in *.t) exec bash "$$0";; *) exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "$$0";; esac'"'" \
+	  $(TSTS) $(VALGRIND_TESTS)
+
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 -Isrc --suppress=missingIncludeSystem src tests
 	! grep -nE '\<(sprintf|strcpy|strcat|gets|atoi) *\(' src/*.c src/*.h
@@ -112,6 +119,6 @@ uninstall:
 clean:
 	rm -rf build build-asan
 
-.PHONY: all check check-asan demo bench lint install uninstall clean
+.PHONY: all check check-asan check-valgrind demo bench lint install uninstall clean
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

@@ -18,6 +18,20 @@ export XDG_CONFIG_HOME=$HOME/.config
 export MAILDIR=$TMP/mail
 export PATH=$PWNM_BUILD:$PATH
 unset PWNM_TOKEN PWNM_DEBUG
+
+# TEST_VALGRIND=1: every pwnm run (also from hooks) goes through valgrind
+# memcheck; an error or a definite leak makes it exit 99, which fails the test.
+if [ -n "${TEST_VALGRIND:-}" ]; then
+	mkdir -p "$TMP/vgbin"
+	cat >"$TMP/vgbin/pwnm" <<EOV
+#!/bin/sh
+exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	--show-leak-kinds=definite --suppressions="$PWNM_SRC/tests/valgrind.supp" \
+	--log-file="$TMP/valgrind.%p.log" "$PWNM_BUILD/pwnm" "\$@"
+EOV
+	chmod +x "$TMP/vgbin/pwnm"
+	export PATH=$TMP/vgbin:$PATH
+fi
 mkdir -p "$HOME" "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp"
 
 test_count=0
