@@ -62,13 +62,6 @@ struct work {
 	struct work *hnext;
 };
 
-/* One mail seen by the local scan. */
-struct msg {
-	char *nmid;
-	struct tagset snap;
-	struct msg *hnext;
-};
-
 struct user {
 	char *name;
 	uint32_t id;
@@ -87,8 +80,6 @@ struct run {
 	int *proj_dirty;
 	struct work **wtab;
 	size_t wcap, wn;
-	struct msg **mtab;
-	size_t mcap, mn;
 	struct user *users;
 	size_t nusers;
 	int users_dirty;
@@ -160,18 +151,6 @@ crash_point(const struct run *r, const char *name)
 }
 
 /* ---- hash tables ---- */
-
-static uint64_t
-hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 static uint64_t
 hash_key(uint32_t project, uint32_t patch)
@@ -306,55 +285,6 @@ work_free(struct work *w)
 	free(w->l_state);
 	free(w->l_delegate);
 	free(w);
-}
-
-static struct msg *
-msg_find(struct run *r, const char *nmid)
-{
-	struct msg *m;
-
-	if (!r->mcap)
-		return NULL;
-	for (m = r->mtab[hash_str(nmid) & (r->mcap - 1)]; m; m = m->hnext)
-		if (strcmp(m->nmid, nmid) == 0)
-			return m;
-	return NULL;
-}
-
-static struct msg *
-msg_add(struct run *r, const char *nmid)
-{
-	struct msg *m = msg_find(r, nmid);
-	size_t b, i;
-
-	if (m)
-		return m;
-	if (r->mn + 1 > r->mcap * 3 / 4) {
-		size_t ncap = r->mcap ? r->mcap * 2 : 1024;
-		struct msg **nt = xcalloc(ncap, sizeof(*nt));
-
-		for (i = 0; i < r->mcap; i++) {
-			struct msg *x = r->mtab[i], *next;
-
-			for (; x; x = next) {
-				size_t nb = hash_str(x->nmid) & (ncap - 1);
-
-				next = x->hnext;
-				x->hnext = nt[nb];
-				nt[nb] = x;
-			}
-		}
-		free(r->mtab);
-		r->mtab = nt;
-		r->mcap = ncap;
-	}
-	m = xcalloc(1, sizeof(*m));
-	m->nmid = xstrdup(nmid);
-	b = hash_str(nmid) & (r->mcap - 1);
-	m->hnext = r->mtab[b];
-	r->mtab[b] = m;
-	r->mn++;
-	return m;
 }
 
 /* ---- users (delegates) ---- */
@@ -672,7 +602,6 @@ local_scan(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 	for (i = 0; i < n; i++) {
 		struct patch_key *keys = NULL;
 		size_t nk = 0;
-		struct msg *m;
 
 		if ((rc = state_msgid_lookup(txn, list[i].nmid, &keys, &nk)))
 			break;
@@ -680,9 +609,6 @@ local_scan(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 			r->new_mail = 1;
 			continue;
 		}
-		m = msg_add(r, list[i].nmid);
-		tagset_free(&m->snap);
-		tagset_copy(&m->snap, &list[i].tags);
 		for (j = 0; j < nk; j++) {
 			struct work *w = work_get(r, txn, keys[j].project_id, keys[j].patch_id);
 
@@ -2119,17 +2045,6 @@ run_free(struct run *r)
 		}
 	}
 	free(r->wtab);
-	for (i = 0; i < r->mcap; i++) {
-		struct msg *m = r->mtab[i], *next;
-
-		for (; m; m = next) {
-			next = m->hnext;
-			free(m->nmid);
-			tagset_free(&m->snap);
-			free(m);
-		}
-	}
-	free(r->mtab);
 	state_project_list_free(r->projects, r->nprojects);
 	free(r->poll);
 	free(r->proj_dirty);

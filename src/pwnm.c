@@ -521,6 +521,46 @@ print_flags(uint32_t f)
 	       f & PATCH_F_DENIED ? "denied " : "", f ? "" : "none");
 }
 
+/* What the server says of one patch now (a short request; failures are said, not fatal). */
+static void
+explain_remote(struct env *e, uint32_t patch_id)
+{
+	struct http_options ho = { 0 };
+	http_t *http = NULL;
+	pw_client_t *c;
+	struct pw_patch p;
+	pwnm_txn_t *txn;
+	char *origin = http_origin_of(e->cfg.url), *ver = NULL;
+	pwnm_status_t rc;
+
+	ho.origin = origin;
+	ho.connect_timeout_ms = 3000;
+	ho.timeout_ms = 5000;
+	ho.max_retries = -1;
+	rc = http_new(&ho, &http);
+	free(origin);
+	if (rc)
+		return;
+	c = pw_client_new(http, e->cfg.url);
+	if (state_txn_begin(e->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
+		state_meta_get(txn, "api_version", &ver);
+		state_txn_abort(txn);
+	}
+	if (ver)
+		pw_set_version(c, ver);
+	free(ver);
+	rc = pw_get_patch(c, patch_id, &p);
+	if (rc == PWNM_STATUS_SUCCESS) {
+		printf("  server:    state %s, %s, delegate %s\n", p.state,
+		       p.archived ? "archived" : "not archived", *p.delegate ? p.delegate : "none");
+		pw_patch_free(&p);
+	} else {
+		printf("  server:    not asked: %s\n", pw_client_error(c));
+	}
+	pw_client_free(c);
+	http_free(http);
+}
+
 static int
 cmd_explain(int argc, char **argv)
 {
@@ -607,8 +647,10 @@ cmd_explain(int argc, char **argv)
 				       *o.last_error ? "; last error: " : "", o.last_error);
 				outbox_rec_free(&o);
 			}
-			if (e.cfg.url)
+			if (e.cfg.url) {
 				printf("  web:       %s/patch/%u/\n", e.cfg.url, p.patch_id);
+				explain_remote(&e, p.patch_id);
+			}
 		}
 		if (pname != (const char *)"?")
 			project_rec_free(&pr);

@@ -94,6 +94,17 @@ test_begin_subtest "--full --all reaches patches older than the window"
 pwnm_run sync --full --all
 test_expect_equal "$(pw_tags_of old8@example.org)" "pw/alpha pw/alpha/new"
 
+test_begin_subtest "explain: both patches of a cross-posted mail, agreed, server and tags"
+pwnm explain '<p1@example.org>' >"$TMP/explain" 2>&1
+test_expect_equal "$(grep -c '^patch [58] in ' "$TMP/explain") $(grep -c 'server: *state changes-requested' "$TMP/explain") $(grep -c '^mail tags: *pw/alpha ' "$TMP/explain")" "2 1 1"
+
+test_begin_subtest "explain --url gives the web pages"
+test_expect_equal "$(pwnm explain --url 'p1@example.org' | sort | tr '\n' ' ')" "$STANDIN_URL/patch/5/ $STANDIN_URL/patch/8/ "
+
+test_begin_subtest "explain of an unknown mail: exit 1 and what to do"
+pwnm explain nosuch@example.org >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c 'run .pwnm sync. first' "$TMP/out")" "1 1"
+
 test_begin_subtest "--jobs 1 gives the same tags as the default"
 mkdir -p "$TMP/alt"
 notmuch dump --format=batch-tag -- tag:pw/alpha or tag:pw/beta | sort >"$TMP/before"
