@@ -87,7 +87,7 @@ bench: all
 VALGRIND_TESTS = tests/T100-pull.t tests/T200-push.t tests/T110-faults.t tests/T700-crash.t
 check-valgrind: all $(TSTS)
 	PWNM_BUILD=$(abspath $(BUILD)) PWNM_SRC=$(CURDIR) TEST_VALGRIND=1 $(PROVE) $(PROVE_FLAGS) \
-	  --exec 'sh -c '"'"'case $$0 in *.t) exec bash "$$0";; *) exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "$$0";; esac'"'" \
+	  --exec tests/vg-exec \
 	  $(TSTS) $(VALGRIND_TESTS)
 
 lint:

@@ -95,7 +95,9 @@ struct run {
 	unsigned long rev;
 	unsigned long stored_rev;
 	int restore_only;        /* the notmuch database changed identity: tags are restored, nothing pushed */
-	int new_mail;            /* the scan saw mail the store does not know */
+	int new_mail;            /* the scan saw new mail from a tracked list */
+	char *lists;             /* meta "lists": ';'-separated List-Ids of the tracked projects, or NULL */
+	int lists_dirty;
 	int scanned_all;
 	unsigned long store_rev; /* revision to record */
 	int write_rev;
@@ -523,11 +525,41 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * Is this mail from one of the tracked lists (its List-Id names one)?
+ * Without the list of List-Ids (an older store), any unknown mail counts.
+ */
+static int
+from_tracked_list(struct run *r, notmuch_database_t *db, const char *nmid)
+{
+	notmuch_message_t *m = NULL;
+	const char *h, *p;
+	int hit = 0;
+
+	if (!r->lists || !*r->lists)
+		return 1;
+	if (notmuch_database_find_message(db, nmid, &m) || !m)
+		return 0;
+	h = notmuch_message_get_header(m, "List-Id");
+	for (p = r->lists; h && *h && *p && !hit;) {
+		size_t len = strcspn(p, ";");
+		char *id = xstrndup(p, len);
+
+		hit = len > 0 && strcasestr(h, id) != NULL;
+		free(id);
+		p += len;
+		if (*p == ';')
+			p++;
+	}
+	notmuch_message_destroy(m);
+	return hit;
+}
+
 static pwnm_status_t
 local_scan(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 {
 	struct scanned *list = NULL;
-	size_t n = 0, cap = 0, i, j;
+	size_t n = 0, cap = 0, i, j, nunknown = 0, *unknown = NULL;
 	pwnm_txn_t *txn = NULL;
 	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
 
@@ -597,6 +629,7 @@ local_scan(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 	}
 	if (n == 0)
 		goto out;
+	unknown = xcalloc(n, sizeof(*unknown));
 	if ((rc = state_txn_begin(r->st, 0, &txn)))
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -606,7 +639,7 @@ local_scan(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 		if ((rc = state_msgid_lookup(txn, list[i].nmid, &keys, &nk)))
 			break;
 		if (nk == 0) {
-			r->new_mail = 1;
+			unknown[nunknown++] = i;
 			continue;
 		}
 		for (j = 0; j < nk; j++) {
@@ -618,12 +651,16 @@ local_scan(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 		free(keys);
 	}
 	state_txn_abort(txn);
+	/* Mail pwnm does not know: a reason to ask the server when it is from a tracked list. */
+	for (i = 0; i < nunknown && !r->new_mail; i++)
+		r->new_mail = from_tracked_list(r, db, list[unknown[i]].nmid);
 out:
 	for (i = 0; i < n; i++) {
 		free(list[i].nmid);
 		tagset_free(&list[i].tags);
 	}
 	free(list);
+	free(unknown);
 	if (rc)
 		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
 	return rc;
@@ -777,7 +814,7 @@ resolve_projects(struct run *r, int may_ask)
 				found = 1;
 			}
 		}
-		if (found || !may_ask)
+		if ((found && r->lists) || !may_ask)
 			continue;
 		if (!asked) {
 			asked = 1;
@@ -789,6 +826,8 @@ resolve_projects(struct run *r, int may_ask)
 				return rc;
 			}
 		}
+		if (found)
+			continue;
 		for (j = 0; j < npl; j++) {
 			if (strcmp(pl[j].link_name, name) == 0) {
 				struct project_rec *p;
@@ -820,6 +859,19 @@ resolve_projects(struct run *r, int may_ask)
 				  cfg->url, known.data ? known.data : "none");
 			buf_free(&known);
 		}
+	}
+	if (asked) {
+		/* The List-Ids of the tracked projects, to recognise their new mail. */
+		struct buf b = { 0 };
+
+		for (i = 0; i < cfg->nprojects; i++)
+			for (j = 0; j < npl; j++)
+				if (strcmp(pl[j].link_name, cfg->projects[i]) == 0 && pl[j].list_id &&
+				    *pl[j].list_id && !strchr(pl[j].list_id, ';'))
+					buf_printf(&b, "%s%s", b.len ? ";" : "", pl[j].list_id);
+		free(r->lists);
+		r->lists = buf_release(&b);
+		r->lists_dirty = 1;
 	}
 	if (r->o->project) {
 		int any = 0;
@@ -1971,6 +2023,8 @@ commit(struct run *r, const char *result)
 	}
 	if (!rc && r->api_version)
 		rc = state_meta_put(txn, "api_version", r->api_version);
+	if (!rc && r->lists_dirty)
+		rc = state_meta_put(txn, "lists", r->lists);
 	if (!rc && r->write_rev && !r->held_limit) {
 		rc = state_meta_put(txn, "uuid", r->uuid);
 		if (!rc)
@@ -2058,6 +2112,7 @@ run_free(struct run *r)
 		http_free(r->http);
 	}
 	free(r->api_version);
+	free(r->lists);
 	free(r->uuid);
 	if (r->token_owned) {
 		memset(r->token_owned, 0, strlen(r->token_owned));
@@ -2105,6 +2160,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	r->poll = xcalloc(r->nprojects + 1, sizeof(int));
 	r->proj_dirty = xcalloc(r->nprojects + 1, sizeof(int));
 	users_load(r, txn);
+	state_meta_get(txn, "lists", &r->lists);
 	{
 		void *d[2] = { r, txn };
 

@@ -105,6 +105,19 @@ test_begin_subtest "explain of an unknown mail: exit 1 and what to do"
 pwnm explain nosuch@example.org >"$TMP/out" 2>&1
 test_expect_equal "$? $(grep -c 'run .pwnm sync. first' "$TMP/out")" "1 1"
 
+test_begin_subtest "a hook does not ask the server because an unrelated mail was read"
+notmuch tag -unread -- id:unrelated@example.org
+standin_log_clear
+pwnm hook post-new
+test_expect_equal "$(standin_requests .)" "0"
+
+test_begin_subtest "a hook asks the server when new mail from a tracked list arrives"
+add_message '<p30@example.org>' '[PATCH] thirty' beta@lists.example.org
+notmuch new >>"$test_log" 2>&1
+standin_log_clear
+pwnm hook post-new
+test_expect_true [ "$(standin_requests .)" -gt 0 ]
+
 test_begin_subtest "--jobs 1 gives the same tags as the default"
 mkdir -p "$TMP/alt"
 notmuch dump --format=batch-tag -- tag:pw/alpha or tag:pw/beta | sort >"$TMP/before"

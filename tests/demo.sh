@@ -70,8 +70,8 @@ for n in range(40):
                         "delegate": "maint" if random.random() < 0.2 else None,
                         "submitter": "dev@example.org"})
     with open(os.path.join(tmp, "mail", "cur", "demo-%03d:2," % n), "w") as f:
-        f.write("From: Dev Eloper <dev@example.org>\nTo: %s\nSubject: %s\nDate: %s\nMessage-ID: %s\n\nA patch.\n"
-                % (", ".join(lists), subject, time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(now - (40 - n) * 7200)), msgid))
+        f.write("From: Dev Eloper <dev@example.org>\nTo: %s\nList-Id: <%s>\nSubject: %s\nDate: %s\nMessage-ID: %s\n\nA patch.\n"
+                % (", ".join(lists), lists[0].replace("@", "."), subject, time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(now - (40 - n) * 7200)), msgid))
 data = {"projects": [{"id": 1, "link_name": "alpha", "name": "Alpha", "list_id": "alpha.lists.example.org",
                       "list_email": "alpha@lists.example.org", "maintainers": ["maint"]},
                      {"id": 2, "link_name": "beta", "name": "Beta", "list_id": "beta.lists.example.org",

@@ -154,10 +154,13 @@ EOC
 gen_msg_n=0
 add_message() {
 	local msgid=$1 subject=${2:-"[PATCH] test patch"} list=${3:-alpha@lists.example.org}
+	local list_id
+	list_id=$(printf '%s' "${list%%,*}" | tr '@' '.')
 	gen_msg_n=$((gen_msg_n + 1))
 	cat >"$MAILDIR/new/msg-$gen_msg_n-$$:2," <<EOM
 From: Dev Eloper <dev@example.org>
 To: $list
+List-Id: <$list_id>
 Subject: $subject
 Date: Tue, 14 Nov 2023 22:33:20 +0000
 Message-ID: $msgid
@@ -305,7 +308,7 @@ EOJ
 	add_message '<odd "id" 11@example.org>' '[PATCH] odd'
 	add_message '<p6@example.org>' '[PATCH] six' beta@lists.example.org
 	add_message '<old8@example.org>' '[PATCH] old'
-	add_message '<unrelated@example.org>' 'hello'
+	add_message '<unrelated@example.org>' 'hello' 'friends@lists.example.org'
 	notmuch new >>"$test_log" 2>&1
 	standin_start "$TMP/pw.json" || return 1
 	notmuch config set pwnm.url "$STANDIN_URL"
