@@ -94,6 +94,19 @@ test_expect_equal "$found $(grep -c 'user:maint' "$TMP/standin.log" | sed 's/^[1
 test_begin_subtest "the state database holds no token"
 test_expect_equal "$(cat "$XDG_STATE_HOME"/pwnm/*/data.mdb | grep -ac "${SECRET:0:20}")" "0"
 
+test_begin_subtest "state, lock and log files are private (0600)"
+notmuch config set pwnm.hook_timeout soon-ish 2>/dev/null
+pwnm hook post-new >/dev/null 2>&1
+notmuch config set pwnm.hook_timeout 5s
+statedir=$(pwnm status | sed -n 's/^state: *//p')
+: >"$statedir/hook.log.probe"; rm -f "$statedir/hook.log.probe"
+standin_admin POST fault '{"mode": "500", "count": -1}' >/dev/null
+notmuch config set pwnm.poll_interval 0s
+pwnm hook post-new >/dev/null 2>&1
+standin_admin POST fault/clear >/dev/null
+test_expect_equal "$(cd "$statedir" && stat -c '%n %a' data.mdb lock.mdb lock hook.log | tr '\n' ' ')" \
+	"data.mdb 600 lock.mdb 600 lock 600 hook.log 600 "
+
 test_begin_subtest "a token is refused for plain http to a host that is not loopback"
 notmuch config set pwnm.url http://patchwork.example.invalid
 notmuch tag -pw/alpha/superseded +pw/alpha/rfc -- id:p2@example.org

@@ -92,6 +92,26 @@ rev=$(revision)
 pwnm_run sync --full
 test_expect_equal "$(revision) $(pw_tags_of p2@example.org)" "$rev pw/alpha pw/alpha/rfc"
 
+test_begin_subtest "a body far larger than any page: memory stays bounded, a clear error"
+standin_admin POST fault '{"mode": "huge", "count": 1, "seconds": 80, "match": "events"}' >/dev/null
+/usr/bin/time -f %M -o "$TMP/rss" pwnm sync >"$TMP/out" 2>&1
+code=$?
+test_expect_equal "$code $(grep -c 'response larger than' "$TMP/out") $([ "$(cat "$TMP/rss" | tail -1)" -lt 150000 ] && echo bounded)" "1 1 bounded"
+
+test_begin_subtest "a server sending a byte a second: the hook ends within its budget"
+standin_admin POST fault '{"mode": "slow", "count": -1, "match": "events"}' >/dev/null
+start=$(date +%s)
+pwnm hook post-new >"$TMP/out" 2>&1
+code=$?
+took=$(( $(date +%s) - start ))
+standin_admin POST fault/clear >/dev/null
+test_expect_equal "$code $([ "$took" -le 6 ] && echo fast)" "0 fast"
+
+test_begin_subtest "a page link to another host is refused (the token stays home)"
+standin_admin POST fault '{"mode": "foreign-link", "count": 1, "match": "order=id&"}' >/dev/null
+PWNM_TOKEN=$MAINT_TOKEN pwnm sync --full >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c 'refusing to follow a page link to another host: http://evil.example.invalid/' "$TMP/out")" "1 1"
+
 test_begin_subtest "archiving makes no event: a normal run misses it, --full catches it"
 standin_admin POST patches/6 '{"archived": true}' >/dev/null
 pwnm_run sync
