@@ -2265,8 +2265,18 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	for (i = 0; i < r->wcap; i++) {
 		struct work *w;
 
-		for (w = r->wtab[i]; w; w = w->hnext)
+		for (w = r->wtab[i]; w; w = w->hnext) {
+			if (o->project && strcmp(w->project, o->project) != 0) {
+				/*
+				 * Another project's patch: left as it is, and the
+				 * revision is kept so a full run still sees it.
+				 */
+				w->held = 1;
+				r->held_limit = 1;
+				continue;
+			}
 			merge_work(r, w);
+		}
 	}
 
 	debug("sync", "merge: %lld ms", (long long)(now_ms() - t));

@@ -194,16 +194,25 @@ pwnm sync --dry-run >"$TMP/out" 2>&1
 test_expect_equal "$(grep -c 'patch 5 beta <p1@example.org>: notmuch accepted -> rfc' "$TMP/out") $(patches_sent /)" "1 0"
 pwnm_run sync
 
+test_begin_subtest "--project: only that project's change goes; the other waits for a full run"
+notmuch tag -pw/alpha/accepted +pw/alpha/rfc -- id:p2@example.org 2>/dev/null
+notmuch tag -pw/beta/rfc +pw/beta/deferred -- id:p1@example.org
+notmuch tag -pw/alpha/under-review +pw/alpha/deferred -- id:p1@example.org
+pwnm_run sync --project beta
+s1="$(server_state 5) / $(server_state 8)"
+pwnm_run sync
+test_expect_equal "$s1 // $(server_state 8)" "deferred false - / under-review false - // deferred false -"
+
 test_begin_subtest "a new notmuch database (UUID change): a rescan restores tags, pushes nothing"
 notmuch dump >"$TMP/dump"
-notmuch tag -pw/beta/rfc +pw/beta/new -- id:p1@example.org # lost by the restore below
+notmuch tag -pw/beta/deferred +pw/beta/new -- id:p1@example.org # lost by the restore below
 rm -rf "$MAILDIR/.notmuch"
 notmuch new >>"$test_log" 2>&1
 notmuch restore <"$TMP/dump"
-notmuch tag -pw/alpha/under-review +pw/alpha/deferred -- id:p1@example.org # an old backup's value
+notmuch tag -pw/alpha/deferred +pw/alpha/under-review -- id:p1@example.org # an old backup's value
 standin_log_clear
 pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$(patches_sent /) $(pw_tags_of p1@example.org)" \
-	"0 pw/alpha pw/alpha/under-review pw/beta pw/beta/rfc"
+	"0 pw/alpha pw/alpha/deferred pw/beta pw/beta/deferred"
 
 test_done
