@@ -90,6 +90,13 @@ check-valgrind: all $(TSTS)
 	  --exec tests/vg-exec \
 	  $(TSTS) $(VALGRIND_TESTS)
 
+# libFuzzer targets (clang): a run of FUZZ_SECONDS each, and a replay of the saved inputs.
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) -C tests/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+fuzz-regress:
+	$(MAKE) -C tests/fuzz regress
+
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 -Isrc --suppress=missingIncludeSystem src tests
 	! grep -nE '\<(sprintf|strcpy|strcat|gets|atoi) *\(' src/*.c src/*.h
@@ -118,7 +125,8 @@ uninstall:
 
 clean:
 	rm -rf build build-asan
+	-$(MAKE) -C tests/fuzz clean
 
-.PHONY: all check check-asan check-valgrind demo bench lint install uninstall clean
+.PHONY: all check check-asan check-valgrind fuzz fuzz-regress demo bench lint install uninstall clean
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "libhttp.h"
 #include "libutil.h"
 
 static char *
@@ -120,7 +121,7 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 
 		while (n > 0 && val[n - 1] == '/')
 			val[--n] = '\0';
-		if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
+		if (strncasecmp(val, "http://", 7) != 0 && strncasecmp(val, "https://", 8) != 0) {
 			rc = bad_value(err, "url", val, "an http:// or https:// URL");
 			free(val);
 			goto fail;
@@ -385,7 +386,7 @@ config_token(const struct pwnm_config *cfg, char **token, char **err)
 		*err = xstrdup("the API token contains spaces or control characters");
 		return PWNM_STATUS_CONFIG;
 	}
-	if (*token && cfg->url && strncmp(cfg->url, "http://", 7) == 0 && !cfg->allow_insecure &&
+	if (*token && cfg->url && strncasecmp(cfg->url, "http://", 7) == 0 && !cfg->allow_insecure &&
 	    !url_is_loopback(cfg->url)) {
 		free(*token);
 		*token = NULL;
@@ -400,18 +401,22 @@ config_token(const struct pwnm_config *cfg, char **token, char **err)
 int
 url_is_loopback(const char *url)
 {
-	const char *h = strstr(url, "://");
+	/* Decided on the host http_origin_of finds: the same parsing that decides where the token goes. */
+	char *o = url ? http_origin_of(url) : NULL;
+	const char *h;
 	size_t n;
+	int r = 0;
 
-	if (!h)
+	if (!o)
 		return 0;
-	h += 3;
-	if (strchr(h, '@') && strchr(h, '@') < h + strcspn(h, "/"))
-		h = strchr(h, '@') + 1;
+	h = strstr(o, "://") + 3;
+	n = strcspn(h, ":");
 	if (*h == '[')
-		return strncmp(h, "[::1]", 5) == 0;
-	n = strcspn(h, ":/");
-	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
-		return 1;
-	return n >= 4 && strncmp(h, "127.", 4) == 0;
+		r = strncmp(h, "[::1]", 5) == 0 && (h[5] == '\0' || h[5] == ':');
+	else if (n == 9 && strncmp(h, "localhost", 9) == 0)
+		r = 1;
+	else if (n >= 4 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n)
+		r = 1;
+	free(o);
+	return r;
 }
