@@ -209,7 +209,7 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 		goto fail;
 
 	val = get(db, "pwnm.jobs");
-	cfg->jobs = 4;
+	cfg->jobs = 8;
 	if (val) {
 		uint64_t j;
 

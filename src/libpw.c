@@ -10,6 +10,8 @@
 
 #include "libutil.h"
 
+/* Pages fetched together in a full list (several times the requests in flight). */
+#define PW_PAGE_WINDOW 32
 #define PW_PER_PAGE 250
 /* Page size of the first request of pw_list_patches_above: an idle check stays small. */
 #define PW_PER_PAGE_PEEK 30
@@ -1428,25 +1430,40 @@ pw_list_patches(pw_client_t *c, uint32_t project_id, const char *since, pw_progr
 	if (progress)
 		progress(1, total, pdata);
 	if (total > 1) {
-		nreq = total - 1;
-		reqs = xcalloc(nreq, sizeof(*reqs));
-		for (p = 2; p <= total; p++) {
-			char *pu = pw_url_set_page(url, p);
+		/*
+		 * Pages 2..total, a window at a time: each window runs
+		 * concurrently, and its bodies are decoded and freed before the
+		 * next is fetched, so memory does not grow with the page count.
+		 */
+		unsigned from, to;
 
-			reqs[p - 2] = new_get(pu);
-			free(pu);
-		}
-		st = run_gets(c, reqs, nreq);
-		if (st != PWNM_STATUS_SUCCESS)
-			goto out;
-		for (i = 0; i < nreq; i++) {
-			st = decode_patches_page(c, reqs[i], &a, &an);
+		for (from = 2; from <= total; from = to + 1) {
+			to = from + PW_PAGE_WINDOW - 1 > total ? total : from + PW_PAGE_WINDOW - 1;
+			free_reqs(reqs, nreq);
+			nreq = to - from + 1;
+			reqs = xcalloc(nreq, sizeof(*reqs));
+			for (p = from; p <= to; p++) {
+				char *pu = pw_url_set_page(url, p);
+
+				reqs[p - from] = new_get(pu);
+				free(pu);
+			}
+			st = run_gets(c, reqs, nreq);
 			if (st != PWNM_STATUS_SUCCESS)
 				goto out;
-			vec_take(&v, a, an);
+			for (i = 0; i < nreq; i++) {
+				st = decode_patches_page(c, reqs[i], &a, &an);
+				if (st != PWNM_STATUS_SUCCESS)
+					goto out;
+				vec_take(&v, a, an);
+				if (i + 1 < nreq) {
+					/* the body is decoded; only the last is needed below */
+					buf_free(&reqs[i]->resp);
+				}
+			}
+			if (progress)
+				progress(to, total, pdata);
 		}
-		if (progress)
-			progress(total, total, pdata);
 		/* patches that arrived meanwhile may have opened a further page */
 		st = follow_patch_pages(c, url, reqs[nreq - 1], an, total, progress, pdata, &v);
 		if (st != PWNM_STATUS_SUCCESS)

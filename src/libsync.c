@@ -895,7 +895,7 @@ has_pending(struct run *r)
 		struct work *w;
 
 		for (w = r->wtab[i]; w; w = w->hnext)
-			if (w->scanned || w->has_out)
+			if (w->scanned || (w->has_out && w->out.fields && w->out.next_try != HELD_FOREVER))
 				return 1;
 	}
 	return 0;
@@ -2204,9 +2204,9 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	rc = local_scan(r, db, mode);
 	notmuch_database_destroy(db);
 	db = NULL;
-	debug("sync", "local scan (%s, revision %lu..%lu): %lld ms, %zu patches touched",
-	      mode == SCAN_NONE ? "none" : mode == SCAN_RANGE ? "range" : "all", r->stored_rev,
-	      r->rev, (long long)(now_ms() - t), r->wn);
+	debug("sync", "phase scan %lld ms (%s, revision %lu..%lu, %zu patches touched)",
+	      (long long)(now_ms() - t), mode == SCAN_NONE ? "none" : mode == SCAN_RANGE ? "range" : "all",
+	      r->stored_rev, r->rev, r->wn);
 	if (rc)
 		goto done;
 	t = now_ms();
@@ -2258,7 +2258,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	}
 
 	crash_point(r, "after-remote");
-	debug("sync", "remote: %lld ms, %zu patches touched", (long long)(now_ms() - t), r->wn);
+	debug("sync", "phase remote %lld ms (%zu patches touched)", (long long)(now_ms() - t), r->wn);
 	t = now_ms();
 
 	/* Step 4: merge. */
@@ -2279,12 +2279,12 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 		}
 	}
 
-	debug("sync", "merge: %lld ms", (long long)(now_ms() - t));
+	debug("sync", "phase merge %lld ms", (long long)(now_ms() - t));
 	t = now_ms();
 
 	/* Step 5: push. */
 	push_all(r);
-	debug("sync", "push: %lld ms, %u pushed", (long long)(now_ms() - t), res->pushed);
+	debug("sync", "phase push %lld ms (%u pushed)", (long long)(now_ms() - t), res->pushed);
 	for (i = 0; i < r->wcap; i++) {
 		struct work *w;
 
@@ -2300,7 +2300,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	t = now_ms();
 	apply_tags(r);
 	crash_point(r, "after-tags");
-	debug("sync", "tags: %lld ms, %u mails written", (long long)(now_ms() - t),
+	debug("sync", "phase tags %lld ms (%u mails written)", (long long)(now_ms() - t),
 	      res->messages_written);
 	t = now_ms();
 	{
@@ -2313,7 +2313,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 		commit(r, result);
 		free(result);
 	}
-	debug("sync", "state commit: %lld ms", (long long)(now_ms() - t));
+	debug("sync", "phase commit %lld ms", (long long)(now_ms() - t));
 done:
 	if (!*err && r->first_error) {
 		*err = xstrdup(r->first_error);
