@@ -96,7 +96,9 @@ test_begin_subtest "a body far larger than any page: memory stays bounded, a cle
 standin_admin POST fault '{"mode": "huge", "count": 1, "seconds": 80, "match": "events"}' >/dev/null
 /usr/bin/time -f %M -o "$TMP/rss" pwnm sync >"$TMP/out" 2>&1
 code=$?
-test_expect_equal "$code $(grep -c 'response larger than' "$TMP/out") $([ "$(cat "$TMP/rss" | tail -1)" -lt 150000 ] && echo bounded)" "1 1 bounded"
+# (under valgrind the figure is valgrind's own, so only the error is checked there)
+bounded=$([ -n "${TEST_VALGRIND:-}" ] || [ "$(tail -1 "$TMP/rss")" -lt 150000 ] && echo bounded)
+test_expect_equal "$code $(grep -c 'response larger than' "$TMP/out") $bounded" "1 1 bounded"
 
 test_begin_subtest "a server sending a byte a second: the hook ends within its budget"
 standin_admin POST fault '{"mode": "slow", "count": -1, "match": "events"}' >/dev/null
