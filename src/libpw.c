@@ -1183,6 +1183,9 @@ next_link(pw_client_t *c, const struct http_request *r, unsigned pages, char **n
 struct vec {
 	char *v;
 	size_t n, cap, size;
+	/* When set (patch lists only), pages go to the sink instead of into v. */
+	pw_patches_cb sink;
+	void *sink_data;
 };
 
 /* Copy n items to the end of v (the items' strings now belong to v). */
@@ -1206,6 +1209,11 @@ vec_push(struct vec *v, const void *a, size_t n)
 static void
 vec_take(struct vec *v, void *a, size_t n)
 {
+	if (v->sink) {
+		v->sink((const struct pw_patch *)a, n, v->sink_data);
+		pw_patch_array_free(a, n);
+		return;
+	}
 	vec_push(v, a, n);
 	free(a);
 }
@@ -1384,7 +1392,15 @@ pwnm_status_t
 pw_list_patches(pw_client_t *c, uint32_t project_id, const char *since, pw_progress_cb progress,
 		void *pdata, struct pw_patch **out, size_t *n)
 {
-	struct vec v = { .size = sizeof(struct pw_patch) };
+	return pw_list_patches_pages(c, project_id, since, progress, pdata, NULL, NULL, out, n);
+}
+
+pwnm_status_t
+pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const char *since,
+		      pw_progress_cb progress, void *pdata, pw_patches_cb sink, void *sdata,
+		      struct pw_patch **out, size_t *n)
+{
+	struct vec v = { .size = sizeof(struct pw_patch), .sink = sink, .sink_data = sdata };
 	struct http_request *first = NULL, **reqs = NULL;
 	struct pw_links l = { 0 };
 	struct pw_patch *a;

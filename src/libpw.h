@@ -130,6 +130,16 @@ pwnm_status_t pw_list_patches(pw_client_t *c, uint32_t project_id, const char *s
 			      pw_progress_cb progress, void *pdata, struct pw_patch **out, size_t *n);
 
 /*
+ * The same, handing each decoded page to sink (borrowed for the call)
+ * instead of collecting them, so memory does not grow with the list;
+ * *out stays NULL.  A page may repeat an item of the one before it.
+ */
+typedef void (*pw_patches_cb)(const struct pw_patch *a, size_t n, void *data);
+pwnm_status_t pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const char *since,
+				    pw_progress_cb progress, void *pdata, pw_patches_cb sink,
+				    void *sdata, struct pw_patch **out, size_t *n);
+
+/*
  * Patches of the project with id > above_id: pages of order=-id
  * followed by rel="next" until a page holds an id <= above_id.
  */

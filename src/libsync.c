@@ -31,7 +31,12 @@
 /* One patch touched by this run. */
 struct work {
 	struct patch_rec rec;   /* agreed values: from the store, updated by the merge */
-	struct patch_rec orig;  /* as read from the store (strings borrowed from rec copies) */
+	/* the agreed values as read from the store (NULL strings: empty) */
+	char *orig_state;
+	char *orig_delegate;
+	uint32_t orig_delegate_id;
+	uint32_t orig_flags;
+	int orig_archived;
 	int in_store;
 	int dirty;              /* rec must be written back */
 	int deleted;            /* forget the patch (the server answered 404) */
@@ -237,7 +242,11 @@ work_insert(struct run *r, const struct patch_rec *rec, int in_store)
 	size_t b;
 
 	copy_rec(&w->rec, rec);
-	copy_rec(&w->orig, rec);
+	w->orig_state = rec->state && *rec->state ? xstrdup(rec->state) : NULL;
+	w->orig_delegate = rec->delegate && *rec->delegate ? xstrdup(rec->delegate) : NULL;
+	w->orig_delegate_id = rec->delegate_id;
+	w->orig_flags = rec->flags;
+	w->orig_archived = rec->archived;
 	w->in_store = in_store;
 	w->project = project_name(r, rec->project_id);
 	if (!w->project)
@@ -278,7 +287,8 @@ static void
 work_free(struct work *w)
 {
 	patch_rec_free(&w->rec);
-	patch_rec_free(&w->orig);
+	free(w->orig_state);
+	free(w->orig_delegate);
 	if (w->has_out)
 		outbox_rec_free(&w->out);
 	free(w->nmid);
@@ -727,6 +737,31 @@ observe_remote_event(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
 	}
 }
 
+struct page_sink {
+	struct run *r;
+	struct project_rec *p;
+};
+
+static void
+observe_page(const struct pw_patch *a, size_t n, void *data)
+{
+	struct page_sink *ps = data;
+	pwnm_txn_t *txn;
+	size_t i;
+
+	if (state_txn_begin(ps->r->st, 0, &txn) != PWNM_STATUS_SUCCESS) {
+		run_error(ps->r, PWNM_STATUS_STATE, "cannot read the state database: %s",
+			  state_last_error(ps->r->st));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		observe_remote_patch(ps->r, txn, &a[i]);
+		if (a[i].id > ps->p->max_patch_id)
+			ps->p->max_patch_id = a[i].id;
+	}
+	state_txn_abort(txn);
+}
+
 static void
 progress_cb(unsigned done, unsigned total, void *data)
 {
@@ -996,22 +1031,19 @@ full:
 			goto fail;
 		if (!o->all_history && r->cfg->window > 0)
 			since = unix_to_iso(now - r->cfg->window);
-		rc = pw_list_patches(r->client, p->id, since, o->progress ? progress_cb : NULL,
-				     (void *)p->link_name, &pl, &n);
+		{
+			struct page_sink ps = { r, p };
+
+			/* Each page is merged into the run as it comes, then freed. */
+			rc = pw_list_patches_pages(r->client, p->id, since,
+						   o->progress ? progress_cb : NULL,
+						   (void *)p->link_name, observe_page, &ps, &pl, &n);
+		}
 		free(since);
 		if (rc) {
 			pw_event_free(&newest);
 			goto fail;
 		}
-		if ((rc = state_txn_begin(r->st, 0, &txn)) == PWNM_STATUS_SUCCESS) {
-			for (i = 0; i < n; i++) {
-				observe_remote_patch(r, txn, &pl[i]);
-				if (pl[i].id > p->max_patch_id)
-					p->max_patch_id = pl[i].id;
-			}
-			state_txn_abort(txn);
-		}
-		pw_patch_array_free(pl, n);
 		if (newest.id) {
 			p->event_last_id = newest.id;
 			set_str(&p->event_cursor, newest.date);
@@ -1507,7 +1539,8 @@ push_all(struct run *r)
 					w->rec.delegate_id = x->result.delegate_id;
 				}
 				if (w->out.fields & OUT_STATE)
-					describe(r, w, "pushed", "", w->orig.state, w->rec.state);
+					describe(r, w, "pushed", "", w->orig_state ? w->orig_state : "",
+						 w->rec.state);
 				w->out.fields = 0;
 				w->out_dirty = 1;
 				w->rec.flags &= ~(PATCH_F_DENIED | PATCH_F_CONFLICT);
@@ -1642,12 +1675,12 @@ undo_remote(struct work *w)
 {
 	/* The mail changed under us: keep the old agreed value and ask again next time. */
 	if (w->remote_applied & F_STATE)
-		set_str(&w->rec.state, w->orig.state);
+		set_str(&w->rec.state, w->orig_state);
 	if (w->remote_applied & F_ARCHIVED)
-		w->rec.archived = w->orig.archived;
+		w->rec.archived = w->orig_archived;
 	if (w->remote_applied & F_DELEGATE) {
-		set_str(&w->rec.delegate, w->orig.delegate);
-		w->rec.delegate_id = w->orig.delegate_id;
+		set_str(&w->rec.delegate, w->orig_delegate);
+		w->rec.delegate_id = w->orig_delegate_id;
 	}
 	if (w->remote_applied) {
 		w->rec.flags |= PATCH_F_RECHECK;
@@ -1678,7 +1711,7 @@ abandon_remote(struct run *r)
 		for (w = r->wtab[i]; w; w = w->hnext) {
 			undo_remote(w);
 			w->rec.flags &= ~PATCH_F_RECHECK;
-			w->rec.flags |= w->orig.flags & PATCH_F_RECHECK;
+			w->rec.flags |= w->orig_flags & PATCH_F_RECHECK;
 		}
 	}
 	for (i = 0; i < r->nprojects; i++)
