@@ -46,8 +46,13 @@ $(BUILD)/libpwnm.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(PROGS): $(BUILD)/%: $(BUILD)/%.o $(BUILD)/libpwnm.a
+$(filter-out $(BUILD)/pwnm-hook,$(PROGS)): $(BUILD)/%: $(BUILD)/%.o $(BUILD)/libpwnm.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a $(LDLIBS_ALL)
+
+# The hooks' first step stays small: no HTTP or JSON library to load.
+$(BUILD)/pwnm-hook: $(BUILD)/pwnm-hook.o $(BUILD)/libpwnm.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a \
+	  $(shell pkg-config --libs lmdb) -lnotmuch $(LDLIBS)
 
 $(BUILD)/notmuch-pwnm: $(BUILD)/pwnm
 	ln -sf pwnm $@
