@@ -83,6 +83,7 @@ struct run {
 	size_t nprojects;
 	int *poll;                     /* per project: configured (to be polled) */
 	int *proj_dirty;
+	int *poll_failed;              /* per project: asking the server failed this run */
 	struct work **wtab;
 	size_t wcap, wn;
 	struct user *users;
@@ -870,6 +871,7 @@ resolve_projects(struct run *r, int may_ask)
 				r->projects = xreallocarray(r->projects, r->nprojects + 1, sizeof(*r->projects));
 				r->poll = xreallocarray(r->poll, r->nprojects + 1, sizeof(int));
 				r->proj_dirty = xreallocarray(r->proj_dirty, r->nprojects + 1, sizeof(int));
+				r->poll_failed = xreallocarray(r->poll_failed, r->nprojects + 1, sizeof(int));
 				p = &r->projects[r->nprojects];
 				memset(p, 0, sizeof(*p));
 				p->id = pl[j].id;
@@ -879,6 +881,7 @@ resolve_projects(struct run *r, int may_ask)
 				p->states_seen = xstrdup("");
 				r->poll[r->nprojects] = 1;
 				r->proj_dirty[r->nprojects] = 1;
+				r->poll_failed[r->nprojects] = 0;
 				r->nprojects++;
 				found = 1;
 				break;
@@ -1055,6 +1058,7 @@ full:
 	r->proj_dirty[idx] = 1;
 	return;
 fail:
+	r->poll_failed[idx] = 1;
 	run_error(r, rc, "%s: %s", p->link_name, pw_client_error(r->client));
 }
 
@@ -1209,6 +1213,36 @@ merge_work(struct run *r, struct work *w)
 			l = (w->l_set & f) ? w->l_delegate : shown.delegate;
 			rv = (w->r_set & f) ? w->r_delegate : b;
 		}
+		/*
+		 * A value already sent (the outbox counts an attempt) that the
+		 * server now shows is that push having landed, its reply lost:
+		 * it is the agreed value, not a change made on Patchwork.
+		 */
+		if (w->has_out && w->out.attempts > 0 && (w->r_set & f) && strcmp(rv, b) != 0) {
+			int landed = 0;
+
+			if (f == F_STATE && (w->out.fields & OUT_STATE))
+				landed = strcmp(w->out.state, rv) == 0;
+			else if (f == F_ARCHIVED && (w->out.fields & OUT_ARCHIVED))
+				landed = w->out.archived == (rv[0] == '1');
+			else if (f == F_DELEGATE && (w->out.fields & OUT_DELEGATE))
+				landed = strcmp(w->out.delegate, rv) == 0;
+			if (landed) {
+				if (f == F_STATE) {
+					set_str(&w->rec.state, rv);
+					b = w->rec.state;
+				} else if (f == F_ARCHIVED) {
+					w->rec.archived = rv[0] == '1';
+					bbuf[0] = rv[0];
+				} else {
+					set_str(&w->rec.delegate, rv);
+					w->rec.delegate_id = w->r_delegate_id;
+					b = w->rec.delegate;
+				}
+				w->dirty = 1;
+				w->tags = 1;
+			}
+		}
 		a = merge_field(b, l, rv);
 		if (a == MERGE_NONE || a == MERGE_TAKE_REMOTE || a == MERGE_AGREE)
 			out_drop_field(w, f);
@@ -1352,6 +1386,17 @@ revert(struct run *r, struct work *w, const char *why, int denied)
 	       w->rec.msgid, why, w->rec.state);
 }
 
+static int
+poll_failed(const struct run *r, uint32_t project_id)
+{
+	size_t i;
+
+	for (i = 0; i < r->nprojects; i++)
+		if (r->projects[i].id == project_id)
+			return r->poll_failed[i];
+	return 0;
+}
+
 /* The API token, read only when something is to be pushed. */
 static const char *
 get_token(struct run *r)
@@ -1386,6 +1431,11 @@ push_all(struct run *r)
 		for (w = r->wtab[i]; w; w = w->hnext) {
 			if (!w->has_out || !w->out.fields || w->deleted)
 				continue;
+			if (poll_failed(r, w->rec.project_id)) {
+				/* Without the server's news a push could overwrite a change unseen. */
+				r->res->queued++;
+				continue;
+			}
 			/*
 			 * Backoff paces the automatic runs while the server is away;
 			 * a run by hand, or one that has just heard from the server,
@@ -1505,6 +1555,28 @@ push_all(struct run *r)
 			sw[ns++] = list[i];
 		}
 		/*
+		 * Record the attempt before sending: when the reply is lost (or
+		 * the process killed), the next run knows the value may have
+		 * landed and does not take it for a change made on Patchwork.
+		 */
+		if (ns) {
+			pwnm_txn_t *otxn;
+
+			for (i = 0; i < ns; i++)
+				sw[i]->out.attempts++;
+			if (state_txn_begin(r->st, 1, &otxn) == PWNM_STATUS_SUCCESS) {
+				pwnm_status_t orc = PWNM_STATUS_SUCCESS;
+
+				for (i = 0; i < ns && !orc; i++)
+					orc = state_outbox_put(otxn, &sw[i]->out);
+				if (orc)
+					state_txn_abort(otxn);
+				else
+					state_txn_commit(otxn);
+			}
+			crash_point(r, "after-outbox-write");
+		}
+		/*
 		 * One first, alone: a refused token then costs one request, not
 		 * one per waiting change.
 		 */
@@ -1590,7 +1662,6 @@ push_all(struct run *r)
 				break;
 			default:
 				/* Temporary (or a server that ignored the body): retry later. */
-				w->out.attempts++;
 				w->out.next_try = backoff(w->out.attempts, x->retry_after);
 				set_str(&w->out.last_error, x->error ? x->error : pwnm_status_to_string(x->status));
 				w->out_dirty = 1;
@@ -2135,6 +2206,7 @@ run_free(struct run *r)
 	state_project_list_free(r->projects, r->nprojects);
 	free(r->poll);
 	free(r->proj_dirty);
+	free(r->poll_failed);
 	for (i = 0; i < r->nusers; i++)
 		free(r->users[i].name);
 	free(r->users);
@@ -2192,6 +2264,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	}
 	r->poll = xcalloc(r->nprojects + 1, sizeof(int));
 	r->proj_dirty = xcalloc(r->nprojects + 1, sizeof(int));
+	r->poll_failed = xcalloc(r->nprojects + 1, sizeof(int));
 	users_load(r, txn);
 	state_meta_get(txn, "lists", &r->lists);
 	{

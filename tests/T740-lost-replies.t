@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A PATCH that landed but whose reply was lost (or whose run was killed), and a push
+# in a run that could not read the server's news: no user change may be lost.
+. "$(dirname "$0")/lib.sh"
+
+export PWNM_TOKEN=$MAINT_TOKEN
+pw_world || exit 1
+pwnm_run sync
+
+state_of() { standin_admin GET "patches/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
+
+test_begin_subtest "the reply of a PATCH that landed is cut: the run fails, the server has it"
+notmuch tag -pw/alpha/under-review +pw/alpha/accepted -- id:p2@example.org
+standin_admin POST fault '{"mode": "truncated", "count": 1, "match": "^PATCH"}' >/dev/null
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$([ $? -ne 0 ] && echo failed) $(state_of 2)" "failed accepted"
+
+test_begin_subtest "a change made after it is pushed, not taken for a conflict"
+notmuch tag -pw/alpha/accepted +pw/alpha/rejected -- id:p2@example.org
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$(state_of 2) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
+	"rejected pw/alpha pw/alpha/rejected 0"
+
+test_begin_subtest "killed right after the PATCH: the next change still wins"
+notmuch tag -pw/alpha/rejected +pw/alpha/rfc -- id:p2@example.org
+{ PWNM_DEBUG_CRASH_AT=after-push pwnm sync; } >>"$test_log" 2>&1
+notmuch tag -pw/alpha/rfc +pw/alpha/deferred -- id:p2@example.org
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$(state_of 2) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
+	"deferred pw/alpha pw/alpha/deferred 0"
+
+test_begin_subtest "reading the news fails: the change is kept, not pushed blind"
+standin_admin POST patches/3 '{"state": "superseded"}' >/dev/null
+notmuch tag -pw/alpha/accepted +pw/alpha/rejected -- id:p3@example.org
+standin_admin POST fault '{"mode": "503", "count": -1, "match": "^GET"}' >/dev/null
+pwnm sync >"$TMP/out" 2>&1
+code=$?
+standin_admin POST fault/clear >/dev/null
+test_expect_equal "$code $(state_of 3)" "75 superseded"
+
+test_begin_subtest "with the news read, it is a conflict, reported (Patchwork wins by default)"
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$(state_of 3) $(grep -c '^conflict: patch 3 alpha' "$TMP/out") $(count_of tag:pw/alpha/superseded)" \
+	"superseded 1 1"
+
+test_done
