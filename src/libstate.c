@@ -28,7 +28,8 @@
  *   patch:   u32 flags, u8 archived, u32 delegate_id, i64 date;
  *            msgid, state, delegate, note
  *   outbox:  u32 fields, u8 archived, u32 delegate_id, u32 attempts,
- *            i64 queued_at, i64 next_try; state, delegate, last_error
+ *            i64 queued_at, i64 next_try, u32 sent_fields, u8 sent_archived;
+ *            state, delegate, last_error, sent_state, sent_delegate
  *
  * A value whose version, lengths, terminators or total size do not add
  * up is corrupt (PWNM_STATUS_STATE); the decoder never reads past it.
@@ -39,7 +40,7 @@
 
 #define PROJECT_FIXED (1 + 8 + 4 + 8 + 8)
 #define PATCH_FIXED (1 + 4 + 1 + 4 + 8)
-#define OUTBOX_FIXED (1 + 4 + 1 + 4 + 4 + 8 + 8)
+#define OUTBOX_FIXED (1 + 4 + 1 + 4 + 4 + 8 + 8 + 4 + 1)
 
 struct pwnm_state {
 	MDB_env *env;
@@ -374,7 +375,10 @@ outbox_rec_free(struct outbox_rec *o)
 	free(o->state);
 	free(o->delegate);
 	free(o->last_error);
+	free(o->sent_state);
+	free(o->sent_delegate);
 	o->state = o->delegate = o->last_error = NULL;
+	o->sent_state = o->sent_delegate = NULL;
 }
 
 static int
@@ -448,8 +452,9 @@ outbox_decode(const MDB_val *key, const MDB_val *val, struct outbox_rec *out,
 	      struct scratch *sc)
 {
 	struct rd r;
-	struct sref refs[3];
-	char **const dst[3] = { &out->state, &out->delegate, &out->last_error };
+	struct sref refs[5];
+	char **const dst[5] = { &out->state, &out->delegate, &out->last_error, &out->sent_state,
+				&out->sent_delegate };
 	size_t i;
 
 	if (key->mv_size != 8)
@@ -463,11 +468,13 @@ outbox_decode(const MDB_val *key, const MDB_val *val, struct outbox_rec *out,
 	out->attempts = rd_u32(&r);
 	out->queued_at = (int64_t)rd_u64(&r);
 	out->next_try = (int64_t)rd_u64(&r);
-	for (i = 0; i < 3; i++)
+	out->sent_fields = rd_u32(&r);
+	out->sent_archived = rd_u8(&r) != 0;
+	for (i = 0; i < 5; i++)
 		rd_str(&r, &refs[i]);
 	if (!rd_done(&r))
 		return -1;
-	strs_give(refs, dst, 3, sc);
+	strs_give(refs, dst, 5, sc);
 	return 0;
 }
 
@@ -1420,8 +1427,9 @@ state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o)
 {
 	unsigned char kb[8], *dst;
 	MDB_val k = { 8, kb };
-	const char *const strs[3] = { o->state, o->delegate, o->last_error };
-	struct sref refs[3];
+	const char *const strs[5] = { o->state, o->delegate, o->last_error, o->sent_state,
+				      o->sent_delegate };
+	struct sref refs[5];
 	struct wr w;
 	size_t size = OUTBOX_FIXED, i;
 	pwnm_status_t status;
@@ -1429,7 +1437,7 @@ state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o)
 	status = need_write(txn, "state_outbox_put");
 	if (status != PWNM_STATUS_SUCCESS)
 		return status;
-	if (strs_prepare(refs, strs, 3, &size) < 0)
+	if (strs_prepare(refs, strs, 5, &size) < 0)
 		return too_long(txn, "state_outbox_put");
 	pair_key(kb, o->project_id, o->patch_id);
 	status = put_reserve(txn, txn->st->outbox, &k, size, &dst, "mdb_put(outbox)");
@@ -1444,7 +1452,9 @@ state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o)
 	w_u32(&w, o->attempts);
 	w_u64(&w, (uint64_t)o->queued_at);
 	w_u64(&w, (uint64_t)o->next_try);
-	for (i = 0; i < 3; i++)
+	w_u32(&w, o->sent_fields);
+	w_u8(&w, o->sent_archived ? 1 : 0);
+	for (i = 0; i < 5; i++)
 		w_str(&w, &refs[i]);
 	return PWNM_STATUS_SUCCESS;
 }

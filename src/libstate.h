@@ -151,6 +151,15 @@ struct outbox_rec {
 	char *state;          /* wanted state slug, "" when !(fields & OUT_STATE) */
 	char *delegate;       /* wanted delegate username, "" none */
 	char *last_error;     /* "" none */
+	/*
+	 * Values sent to the server whose landing is not confirmed (the
+	 * reply was lost, or the run killed): a server value equal to one
+	 * of them is that push landing, not a change made on Patchwork.
+	 */
+	uint32_t sent_fields; /* OUT_* */
+	int sent_archived;
+	char *sent_state;     /* "" when !(sent_fields & OUT_STATE) */
+	char *sent_delegate;
 };
 void outbox_rec_free(struct outbox_rec *o);
 pwnm_status_t state_outbox_get(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id,

@@ -84,6 +84,7 @@ struct run {
 	int *poll;                     /* per project: configured (to be polled) */
 	int *proj_dirty;
 	int *poll_failed;              /* per project: asking the server failed this run */
+	int *polled_ok;                /* per project: the server's news were read this run */
 	struct work **wtab;
 	size_t wcap, wn;
 	struct user *users;
@@ -234,6 +235,8 @@ copy_out(struct outbox_rec *dst, const struct outbox_rec *src)
 	dst->state = xstrdup(src->state ? src->state : "");
 	dst->delegate = xstrdup(src->delegate ? src->delegate : "");
 	dst->last_error = xstrdup(src->last_error ? src->last_error : "");
+	dst->sent_state = xstrdup(src->sent_state ? src->sent_state : "");
+	dst->sent_delegate = xstrdup(src->sent_delegate ? src->sent_delegate : "");
 }
 
 static struct work *
@@ -872,6 +875,7 @@ resolve_projects(struct run *r, int may_ask)
 				r->poll = xreallocarray(r->poll, r->nprojects + 1, sizeof(int));
 				r->proj_dirty = xreallocarray(r->proj_dirty, r->nprojects + 1, sizeof(int));
 				r->poll_failed = xreallocarray(r->poll_failed, r->nprojects + 1, sizeof(int));
+				r->polled_ok = xreallocarray(r->polled_ok, r->nprojects + 1, sizeof(int));
 				p = &r->projects[r->nprojects];
 				memset(p, 0, sizeof(*p));
 				p->id = pl[j].id;
@@ -882,6 +886,7 @@ resolve_projects(struct run *r, int may_ask)
 				r->poll[r->nprojects] = 1;
 				r->proj_dirty[r->nprojects] = 1;
 				r->poll_failed[r->nprojects] = 0;
+				r->polled_ok[r->nprojects] = 0;
 				r->nprojects++;
 				found = 1;
 				break;
@@ -1056,6 +1061,7 @@ full:
 	}
 	p->last_poll = now;
 	r->proj_dirty[idx] = 1;
+	r->polled_ok[idx] = !r->poll_failed[idx];
 	return;
 fail:
 	r->poll_failed[idx] = 1;
@@ -1122,6 +1128,8 @@ out_ensure(struct work *w)
 	w->out.state = xstrdup("");
 	w->out.delegate = xstrdup("");
 	w->out.last_error = xstrdup("");
+	w->out.sent_state = xstrdup("");
+	w->out.sent_delegate = xstrdup("");
 	w->out.queued_at = now_unix();
 	w->has_out = 1;
 }
@@ -1154,6 +1162,23 @@ static const char *
 bool_str(int b)
 {
 	return b ? "archived" : "unarchived";
+}
+
+static unsigned
+out_bit(unsigned f)
+{
+	return f == F_STATE ? OUT_STATE : f == F_ARCHIVED ? OUT_ARCHIVED : OUT_DELEGATE;
+}
+
+static int
+project_polled_ok(const struct run *r, uint32_t project_id)
+{
+	size_t i;
+
+	for (i = 0; i < r->nprojects; i++)
+		if (r->projects[i].id == project_id)
+			return r->polled_ok[i];
+	return 0;
 }
 
 static void
@@ -1214,20 +1239,22 @@ merge_work(struct run *r, struct work *w)
 			rv = (w->r_set & f) ? w->r_delegate : b;
 		}
 		/*
-		 * A value already sent (the outbox counts an attempt) that the
-		 * server now shows is that push having landed, its reply lost:
-		 * it is the agreed value, not a change made on Patchwork.
+		 * A value sent earlier whose landing was never confirmed (its
+		 * reply lost, or the run killed): when the server now shows
+		 * it, that is the push having landed, the agreed value, not a
+		 * change made on Patchwork.  Once the server's value is known
+		 * (or its news were read and name no change), it is settled.
 		 */
-		if (w->has_out && w->out.attempts > 0 && (w->r_set & f) && strcmp(rv, b) != 0) {
-			int landed = 0;
+		if (w->has_out && (w->out.sent_fields & out_bit(f))) {
+			int known = (w->r_set & f) != 0, landed = 0;
 
-			if (f == F_STATE && (w->out.fields & OUT_STATE))
-				landed = strcmp(w->out.state, rv) == 0;
-			else if (f == F_ARCHIVED && (w->out.fields & OUT_ARCHIVED))
-				landed = w->out.archived == (rv[0] == '1');
-			else if (f == F_DELEGATE && (w->out.fields & OUT_DELEGATE))
-				landed = strcmp(w->out.delegate, rv) == 0;
-			if (landed) {
+			if (known && f == F_STATE)
+				landed = strcmp(w->out.sent_state, rv) == 0;
+			else if (known && f == F_ARCHIVED)
+				landed = w->out.sent_archived == (rv[0] == '1');
+			else if (known && f == F_DELEGATE)
+				landed = strcmp(w->out.sent_delegate, rv) == 0;
+			if (landed && strcmp(rv, b) != 0) {
 				if (f == F_STATE) {
 					set_str(&w->rec.state, rv);
 					b = w->rec.state;
@@ -1241,6 +1268,10 @@ merge_work(struct run *r, struct work *w)
 				}
 				w->dirty = 1;
 				w->tags = 1;
+			}
+			if (known || project_polled_ok(r, w->rec.project_id)) {
+				w->out.sent_fields &= ~out_bit(f);
+				w->out_dirty = 1;
 			}
 		}
 		a = merge_field(b, l, rv);
@@ -1374,6 +1405,8 @@ backoff(uint32_t attempts, long retry_after)
 static void
 revert(struct run *r, struct work *w, const char *why, int denied)
 {
+	/* Refused: nothing of it landed. */
+	w->out.sent_fields &= ~w->out.fields;
 	w->out.fields = 0;
 	w->out_dirty = 1;
 	w->tags = 1;
@@ -1562,8 +1595,18 @@ push_all(struct run *r)
 		if (ns) {
 			pwnm_txn_t *otxn;
 
-			for (i = 0; i < ns; i++)
-				sw[i]->out.attempts++;
+			for (i = 0; i < ns; i++) {
+				struct outbox_rec *o = &sw[i]->out;
+
+				o->attempts++;
+				o->sent_fields |= o->fields;
+				if (o->fields & OUT_STATE)
+					set_str(&o->sent_state, o->state);
+				if (o->fields & OUT_ARCHIVED)
+					o->sent_archived = o->archived;
+				if (o->fields & OUT_DELEGATE)
+					set_str(&o->sent_delegate, o->delegate);
+			}
 			if (state_txn_begin(r->st, 1, &otxn) == PWNM_STATUS_SUCCESS) {
 				pwnm_status_t orc = PWNM_STATUS_SUCCESS;
 
@@ -1613,6 +1656,7 @@ push_all(struct run *r)
 				if (w->out.fields & OUT_STATE)
 					describe(r, w, "pushed", "", w->orig_state ? w->orig_state : "",
 						 w->rec.state);
+				w->out.sent_fields &= ~w->out.fields;
 				w->out.fields = 0;
 				w->out_dirty = 1;
 				w->rec.flags &= ~(PATCH_F_DENIED | PATCH_F_CONFLICT);
@@ -2094,7 +2138,7 @@ commit(struct run *r, const char *result)
 			if (w->dirty || !w->in_store)
 				rc = state_patch_put(txn, &w->rec);
 			if (!rc && w->has_out && w->out_dirty) {
-				if (w->out.fields)
+				if (w->out.fields || w->out.sent_fields)
 					rc = state_outbox_put(txn, &w->out);
 				else
 					rc = state_outbox_del(txn, w->rec.project_id, w->rec.patch_id);
@@ -2207,6 +2251,7 @@ run_free(struct run *r)
 	free(r->poll);
 	free(r->proj_dirty);
 	free(r->poll_failed);
+	free(r->polled_ok);
 	for (i = 0; i < r->nusers; i++)
 		free(r->users[i].name);
 	free(r->users);
@@ -2265,6 +2310,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	r->poll = xcalloc(r->nprojects + 1, sizeof(int));
 	r->proj_dirty = xcalloc(r->nprojects + 1, sizeof(int));
 	r->poll_failed = xcalloc(r->nprojects + 1, sizeof(int));
+	r->polled_ok = xcalloc(r->nprojects + 1, sizeof(int));
 	users_load(r, txn);
 	state_meta_get(txn, "lists", &r->lists);
 	{

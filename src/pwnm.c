@@ -417,6 +417,10 @@ outbox_cb(const struct outbox_rec *o, void *data)
 {
 	size_t *n = data;
 
+	if (!o->fields) {
+		n[3]++; /* sent, landing not yet confirmed */
+		return 0;
+	}
 	if (o->next_try == INT64_MAX || strncmp(o->last_error, "held", 4) == 0)
 		n[1]++;
 	else if (*o->last_error)
@@ -431,7 +435,7 @@ cmd_status(int argc, char **argv)
 	struct env e;
 	pwnm_txn_t *txn;
 	struct project_rec *pl = NULL;
-	size_t np = 0, i, j, ob[3] = { 0, 0, 0 };
+	size_t np = 0, i, j, ob[4] = { 0, 0, 0, 0 };
 	char *v = NULL;
 	int64_t t = 0, rev = 0;
 	int code;
@@ -504,6 +508,8 @@ cmd_status(int argc, char **argv)
 		printf(", %zu held (conflict or push limit)", ob[1]);
 	if (ob[2])
 		printf(", %zu failed before and will be retried", ob[2]);
+	if (ob[3])
+		printf("; %zu sent, waiting for the server to confirm", ob[3]);
 	printf("\n");
 	state_project_list_free(pl, np);
 	state_txn_abort(txn);

@@ -29,6 +29,18 @@ pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$(state_of 2) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
 	"deferred pw/alpha pw/alpha/deferred 0"
 
+test_begin_subtest "a landed PATCH is remembered through a run that could not read the news"
+notmuch tag -pw/beta/queued +pw/beta/rfc -- id:p6@example.org
+{ PWNM_DEBUG_CRASH_AT=after-push pwnm sync; } >>"$test_log" 2>&1
+notmuch tag -pw/beta/rfc +pw/beta/queued -- id:p6@example.org
+standin_admin POST fault '{"mode": "503", "count": -1, "match": "^GET"}' >/dev/null
+pwnm_run sync
+standin_admin POST fault/clear >/dev/null
+notmuch tag -pw/beta/queued +pw/beta/deferred -- id:p6@example.org
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$(state_of 6) $(pw_tags_of p6@example.org) $(grep -c '^conflict' "$TMP/out")" \
+	"deferred pw/beta pw/beta/deferred 0"
+
 test_begin_subtest "reading the news fails: the change is kept, not pushed blind"
 standin_admin POST patches/3 '{"state": "superseded"}' >/dev/null
 notmuch tag -pw/alpha/accepted +pw/alpha/rejected -- id:p3@example.org
