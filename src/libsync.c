@@ -42,6 +42,7 @@ struct work {
 	int deleted;            /* forget the patch (the server answered 404) */
 	int tags;               /* its mail's tags must be rewritten */
 	unsigned remote_applied; /* F_* fields whose agreed value came from the server this run */
+	unsigned landed;        /* F_* fields whose earlier push was found landed this run */
 	const char *project;    /* link_name (borrowed from the run's project list) */
 	char *nmid;             /* notmuch form of rec.msgid, NULL when empty */
 	/* pending local change (outbox) */
@@ -1254,6 +1255,8 @@ merge_work(struct run *r, struct work *w)
 				landed = w->out.sent_archived == (rv[0] == '1');
 			else if (known && f == F_DELEGATE)
 				landed = strcmp(w->out.sent_delegate, rv) == 0;
+			if (landed)
+				w->landed |= f;
 			if (landed && strcmp(rv, b) != 0) {
 				if (f == F_STATE) {
 					set_str(&w->rec.state, rv);
@@ -1428,6 +1431,28 @@ poll_failed(const struct run *r, uint32_t project_id)
 		if (r->projects[i].id == project_id)
 			return r->poll_failed[i];
 	return 0;
+}
+
+/* Store the agreed values of the fields found landed, leaving the rest of the record as stored. */
+static pwnm_status_t
+record_landed(pwnm_txn_t *txn, const struct work *w)
+{
+	struct patch_rec stored;
+	pwnm_status_t rc = state_patch_get(txn, w->rec.project_id, w->rec.patch_id, &stored);
+
+	if (rc)
+		return rc == PWNM_STATUS_NOT_FOUND ? PWNM_STATUS_SUCCESS : rc;
+	if (w->landed & F_STATE)
+		set_str(&stored.state, w->rec.state);
+	if (w->landed & F_ARCHIVED)
+		stored.archived = w->rec.archived;
+	if (w->landed & F_DELEGATE) {
+		set_str(&stored.delegate, w->rec.delegate);
+		stored.delegate_id = w->rec.delegate_id;
+	}
+	rc = state_patch_put(txn, &stored);
+	patch_rec_free(&stored);
+	return rc;
 }
 
 /* The API token, read only when something is to be pushed. */
@@ -1610,8 +1635,16 @@ push_all(struct run *r)
 			if (state_txn_begin(r->st, 1, &otxn) == PWNM_STATUS_SUCCESS) {
 				pwnm_status_t orc = PWNM_STATUS_SUCCESS;
 
-				for (i = 0; i < ns && !orc; i++)
+				for (i = 0; i < ns && !orc; i++) {
 					orc = state_outbox_put(otxn, &sw[i]->out);
+					/*
+					 * An earlier push found landed is the server's value:
+					 * recorded as agreed now, with the outbox that no
+					 * longer remembers it as sent.
+					 */
+					if (!orc && sw[i]->landed)
+						orc = record_landed(otxn, sw[i]);
+				}
 				if (orc)
 					state_txn_abort(otxn);
 				else

@@ -41,6 +41,14 @@ pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$(state_of 6) $(pw_tags_of p6@example.org) $(grep -c '^conflict' "$TMP/out")" \
 	"deferred pw/beta pw/beta/deferred 0"
 
+test_begin_subtest "landed, then a new change killed before its PATCH: still pushed, no conflict"
+notmuch tag -pw/alpha/deferred +pw/alpha/rejected -- id:p2@example.org
+{ PWNM_DEBUG_CRASH_AT=after-push pwnm sync; } >>"$test_log" 2>&1
+notmuch tag -pw/alpha/rejected +pw/alpha/new -- id:p2@example.org
+{ PWNM_DEBUG_CRASH_AT=after-outbox-write pwnm sync; } >>"$test_log" 2>&1
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$(state_of 2) $(grep -c '^conflict' "$TMP/out")" "new 0"
+
 test_begin_subtest "reading the news fails: the change is kept, not pushed blind"
 standin_admin POST patches/3 '{"state": "superseded"}' >/dev/null
 notmuch tag -pw/alpha/accepted +pw/alpha/rejected -- id:p3@example.org
