@@ -49,6 +49,18 @@ standin_admin POST fault/clear >/dev/null
 pwnm_run sync
 test_expect_equal "$(pw_tags_of p2@example.org)" "pw/alpha pw/alpha/new"
 
+test_begin_subtest "a 502 page (HTML) and a 429 with Retry-After are retried within the run"
+standin_admin POST patches/2 '{"state": "deferred"}' >/dev/null
+standin_admin POST fault '{"mode": "502", "count": 1, "match": "events"}' >/dev/null
+standin_admin POST fault '{"mode": "429", "count": 1, "retry_after": 1, "match": "events"}' >/dev/null
+pwnm_run sync
+test_expect_equal "$? $(pw_tags_of p2@example.org)" "0 pw/alpha pw/alpha/deferred"
+
+test_begin_subtest "a string where an id belongs: a clear error, no crash"
+standin_admin POST fault '{"mode": "string-id", "count": 1, "match": "order=-id"}' >/dev/null
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c "field 'id'" "$TMP/out")" "1 1"
+
 test_begin_subtest "JSON of the wrong shape: a clear error naming the field, no crash"
 standin_admin POST patches/2 '{"state": "accepted"}' >/dev/null
 standin_admin POST fault '{"mode": "null-state", "count": 1, "match": "order=-id"}' >/dev/null
