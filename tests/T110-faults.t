@@ -106,7 +106,7 @@ test_expect_equal "$(revision) $(pw_tags_of p2@example.org)" "$rev pw/alpha pw/a
 
 test_begin_subtest "a body far larger than any page: memory stays bounded, a clear error"
 standin_admin POST fault '{"mode": "huge", "count": 1, "seconds": 80, "match": "events"}' >/dev/null
-/usr/bin/time -f %M -o "$TMP/rss" pwnm sync >"$TMP/out" 2>&1
+peak_rss_kb "$TMP/rss" pwnm sync >"$TMP/out" 2>&1
 code=$?
 # (under valgrind the figure is valgrind's own, so only the error is checked there)
 bounded=$([ -n "${TEST_VALGRIND:-}" ] || [ "$(tail -1 "$TMP/rss")" -lt 150000 ] && echo bounded)

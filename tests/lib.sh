@@ -189,6 +189,18 @@ revision() {
 	notmuch count --lastmod '*' | cut -f3
 }
 
+# peak_rss_kb FILE command...: run the command (output to the log) and
+# write its peak resident set size in KiB to FILE; returns its exit code.
+peak_rss_kb() {
+	local file=$1
+	shift
+	python3 -c '
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc if rc >= 0 else 128 - rc)' "$file" "$@"
+}
+
 # ---- the Patchwork stand-in ----
 
 # standin_start DATA.json [extra options]: start tests/fake-patchwork.py on
