@@ -399,6 +399,22 @@ config_token(const struct pwnm_config *cfg, char **token, char **err)
 }
 
 int
+config_has_token(const struct pwnm_config *cfg)
+{
+	const char *env = getenv("PWNM_TOKEN");
+
+	return (env && *env) || (cfg->token_command && *cfg->token_command) ||
+	       (cfg->token_file && *cfg->token_file && access(cfg->token_file, F_OK) == 0);
+}
+
+int
+config_insecure_url(const struct pwnm_config *cfg)
+{
+	return cfg->url && strncasecmp(cfg->url, "http://", 7) == 0 && !cfg->allow_insecure &&
+	       !url_is_loopback(cfg->url);
+}
+
+int
 url_is_loopback(const char *url)
 {
 	/* Decided on the host http_origin_of finds: the same parsing that decides where the token goes. */

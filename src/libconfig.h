@@ -65,6 +65,11 @@ void config_free(struct pwnm_config *cfg);
  */
 pwnm_status_t config_token(const struct pwnm_config *cfg, char **token, char **err);
 
+/* True when a token is configured (without running pwnm.token_command). */
+int config_has_token(const struct pwnm_config *cfg);
+/* True when pwnm.url is plain http to a host that is not loopback, not allowed by pwnm.allow_insecure_http. */
+int config_insecure_url(const struct pwnm_config *cfg);
+
 /* True when url's host is 127.0.0.0/8, ::1 or localhost. */
 int url_is_loopback(const char *url);
 

@@ -2396,6 +2396,15 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 		goto done;
 	t = now_ms();
 
+	/* A token would go in clear to another host: say so before anything else. */
+	if (o->push && !o->dry_run && config_insecure_url(cfg) && config_has_token(cfg)) {
+		run_error(r, PWNM_STATUS_CONFIG,
+			  "refusing to send the API token over plain http to '%s': use https, or set "
+			  "pwnm.allow_insecure_http=true",
+			  cfg->url);
+		r->token_tried = 1; /* no token this run: changes wait */
+	}
+
 	/* Step 3: the server. */
 	if (o->hook && r->nprojects == 0) {
 		/* Never synced: a first sync is too long for a hook. */
