@@ -78,7 +78,7 @@ check-asan:
 	$(MAKE) BUILD=build-asan \
 	  EXTRA_CFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
 	  EXTRA_LDFLAGS='-fsanitize=address,undefined' \
-	  ASAN_OPTIONS=detect_leaks=0 check
+	  ASAN_OPTIONS=detect_leaks=0 PWNM_SANITIZED=1 check
 
 # A demo on a throwaway notmuch database and the bundled Patchwork stand-in.
 demo: all
