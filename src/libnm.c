@@ -1,9 +1,11 @@
 /* libnm.c - notmuch glue: opening with lock waits, pw/ tag sets, diff-only tag writes */
 #include "libnm.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "libutil.h"
 
@@ -113,6 +115,52 @@ tagset_join(const struct tagset *s, const char *sep)
 		buf_adds(&b, s->v[i]);
 	}
 	return buf_release(&b);
+}
+
+/* 1 when another process holds Xapian's write lock on flintlock, 0 when not or unknown. */
+static int
+write_locked(const char *flintlock)
+{
+	struct flock fl = { 0 };
+	int fd = open(flintlock, O_RDWR | O_CLOEXEC), locked = 0;
+
+	if (fd < 0)
+		return 0;
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+		locked = 1;
+	close(fd);
+	return locked;
+}
+
+int
+nm_wait_unlocked(const char *db_path, int64_t wait_ms)
+{
+	static const char *const where[] = { "%s/.notmuch/xapian/flintlock", "%s/xapian/flintlock" };
+	int64_t until = now_ms() + wait_ms;
+	char *lock = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(where) / sizeof(*where) && !lock; i++) {
+		char *p = xasprintf(where[i], db_path);
+
+		if (access(p, F_OK) == 0)
+			lock = p;
+		else
+			free(p);
+	}
+	if (!lock)
+		return 0;
+	while (write_locked(lock)) {
+		if (now_ms() >= until) {
+			free(lock);
+			return -1;
+		}
+		nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
+	}
+	free(lock);
+	return 0;
 }
 
 static int

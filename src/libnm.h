@@ -33,6 +33,15 @@ char *tagset_join(const struct tagset *s, const char *sep);
 pwnm_status_t nm_open(const char *config_path, const char *profile, int write, int64_t wait_ms,
 		      notmuch_database_t **db, char **err);
 
+/*
+ * Wait until no other process holds the write lock of the Xapian database
+ * under db_path (libnotmuch itself would block for as long as the other
+ * writer keeps it).  0 when free (or the lock file is not found), -1 when
+ * still held after wait_ms.  A writer that takes the lock just after this
+ * returns still makes the open wait for it.
+ */
+int nm_wait_unlocked(const char *db_path, int64_t wait_ms);
+
 /* The pw/ tags of a message into out (which must be empty). */
 void nm_message_pw_tags(notmuch_message_t *msg, struct tagset *out);
 

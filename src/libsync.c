@@ -2006,7 +2006,13 @@ apply_tags(struct run *r)
 		if (wait_ms < 200)
 			wait_ms = 200;
 	}
-	rc = nm_open(r->o->nm_config, r->o->nm_profile, 1, wait_ms, &db, &err);
+	if (nm_wait_unlocked(r->cfg->db_path, wait_ms) < 0) {
+		rc = PWNM_STATUS_NOTMUCH_LOCKED;
+		err = xasprintf("the notmuch database is locked by another writer (waited %lld ms)",
+				(long long)wait_ms);
+	} else {
+		rc = nm_open(r->o->nm_config, r->o->nm_profile, 1, wait_ms, &db, &err);
+	}
 	if (rc) {
 		run_error(r, rc, "%s; tags not written, the next run retries", err);
 		free(err);

@@ -91,6 +91,26 @@ pwnm sync --full >"$TMP/out" 2>&1
 test_expect_equal "$(standin_requests '^PATCH') $(pw_tags_of p2@example.org) $(grep -c 'patch 2 alpha <p2@example.org>: the mail said accepted' "$TMP/out")" \
 	"0 pw/alpha pw/alpha/under-review 1"
 
+test_begin_subtest "notmuch locked by another writer past the hook's budget: the hook ends in time"
+standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
+notmuch config set pwnm.hook_timeout 2s
+notmuch config set pwnm.poll_interval 0s
+(sleep 6) | notmuch tag --batch &
+holder=$!
+sleep 0.5
+start=$(date +%s%N)
+pwnm hook post-new >"$TMP/out" 2>&1
+code=$?
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+test_expect_equal "$code $([ "$took" -lt 4000 ] && echo in-time) $(pwnm status | grep -c 'last hook error: *post-new: the notmuch database is locked')" "0 in-time 1"
+
+test_begin_subtest "nothing was lost: once the lock is gone the change lands"
+wait $holder
+pwnm_run sync
+test_expect_equal "$(pw_tags_of p2@example.org)" "pw/alpha pw/alpha/rfc"
+notmuch config set pwnm.hook_timeout 5s
+notmuch config set pwnm.poll_interval 5m
+
 test_begin_subtest "a missing notmuch database: one clear line"
 mv "$MAILDIR/.notmuch" "$MAILDIR/.notmuch-away"
 pwnm sync >"$TMP/out" 2>&1
