@@ -208,15 +208,24 @@ work_find(struct run *r, uint32_t project, uint32_t patch)
 	return NULL;
 }
 
-static const char *
-project_name(struct run *r, uint32_t id)
+/* Index of the project with this id in the run's list, or -1. */
+static long
+project_index(const struct run *r, uint32_t id)
 {
 	size_t i;
 
 	for (i = 0; i < r->nprojects; i++)
 		if (r->projects[i].id == id)
-			return r->projects[i].link_name;
-	return NULL;
+			return (long)i;
+	return -1;
+}
+
+static const char *
+project_name(struct run *r, uint32_t id)
+{
+	long i = project_index(r, id);
+
+	return i < 0 ? NULL : r->projects[i].link_name;
 }
 
 static void
@@ -376,35 +385,29 @@ users_join(struct run *r)
 static void
 state_seen(struct run *r, uint32_t project_id, const char *slug)
 {
-	size_t i;
+	long i = project_index(r, project_id);
+	struct project_rec *p;
+	const char *s;
+	size_t n;
+	char *ns;
 
-	if (!slug || !*slug || strchr(slug, ';'))
+	if (i < 0 || !slug || !*slug || strchr(slug, ';'))
 		return;
-	for (i = 0; i < r->nprojects; i++) {
-		struct project_rec *p = &r->projects[i];
-		const char *s = p->states_seen;
-		size_t n = strlen(slug);
+	p = &r->projects[i];
+	n = strlen(slug);
+	for (s = p->states_seen; s && *s;) {
+		size_t len = strcspn(s, ";");
 
-		if (p->id != project_id)
-			continue;
-		while (s && *s) {
-			size_t len = strcspn(s, ";");
-
-			if (len == n && strncmp(s, slug, n) == 0)
-				return;
-			s += len;
-			if (*s == ';')
-				s++;
-		}
-		{
-			char *ns = xasprintf("%s%s%s", p->states_seen, *p->states_seen ? ";" : "", slug);
-
-			free(p->states_seen);
-			p->states_seen = ns;
-			r->proj_dirty[i] = 1;
-		}
-		return;
+		if (len == n && strncmp(s, slug, n) == 0)
+			return;
+		s += len;
+		if (*s == ';')
+			s++;
 	}
+	ns = xasprintf("%s%s%s", p->states_seen, *p->states_seen ? ";" : "", slug);
+	free(p->states_seen);
+	p->states_seen = ns;
+	r->proj_dirty[i] = 1;
 }
 
 /* ---- values shown by the tags ---- */
@@ -1083,15 +1086,12 @@ recheck(struct run *r)
 		for (w = r->wtab[i]; w; w = w->hnext) {
 			struct pw_patch p;
 			pwnm_status_t rc;
-			size_t k;
-			int polled = 0;
+			long k;
 
 			if (!(w->rec.flags & PATCH_F_RECHECK))
 				continue;
-			for (k = 0; k < r->nprojects; k++)
-				if (r->projects[k].id == w->rec.project_id && r->poll[k])
-					polled = 1;
-			if (!polled)
+			k = project_index(r, w->rec.project_id);
+			if (k < 0 || !r->poll[k])
 				continue;
 			rc = pw_get_patch(r->client, w->rec.patch_id, &p);
 			if (rc == PWNM_STATUS_NOT_FOUND) {
@@ -1174,12 +1174,9 @@ out_bit(unsigned f)
 static int
 project_polled_ok(const struct run *r, uint32_t project_id)
 {
-	size_t i;
+	long i = project_index(r, project_id);
 
-	for (i = 0; i < r->nprojects; i++)
-		if (r->projects[i].id == project_id)
-			return r->polled_ok[i];
-	return 0;
+	return i >= 0 && r->polled_ok[i];
 }
 
 static void
@@ -1425,12 +1422,9 @@ revert(struct run *r, struct work *w, const char *why, int denied)
 static int
 poll_failed(const struct run *r, uint32_t project_id)
 {
-	size_t i;
+	long i = project_index(r, project_id);
 
-	for (i = 0; i < r->nprojects; i++)
-		if (r->projects[i].id == project_id)
-			return r->poll_failed[i];
-	return 0;
+	return i >= 0 && r->poll_failed[i];
 }
 
 /* Store the agreed values of the fields found landed, leaving the rest of the record as stored. */
@@ -2441,20 +2435,22 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 		 * so a change made on Patchwork meanwhile is a conflict, not
 		 * silently overwritten.
 		 */
-		for (i = 0; i < r->nprojects; i++) {
-			size_t k;
-			int mine = 0;
+		int *mine = xcalloc(r->nprojects + 1, sizeof(int));
 
-			for (k = 0; k < r->wcap && !mine; k++) {
-				struct work *w;
+		for (i = 0; i < r->wcap; i++) {
+			struct work *w;
 
-				for (w = r->wtab[k]; w; w = w->hnext)
-					if ((w->scanned || w->has_out) && w->rec.project_id == r->projects[i].id)
-						mine = 1;
+			for (w = r->wtab[i]; w; w = w->hnext) {
+				long k = project_index(r, w->rec.project_id);
+
+				if (k >= 0 && (w->scanned || w->has_out))
+					mine[k] = 1;
 			}
-			if (mine && r->poll[i])
-				poll_project(r, i, 1, 1);
 		}
+		for (i = 0; i < r->nprojects; i++)
+			if (mine[i] && r->poll[i])
+				poll_project(r, i, 1, 1);
+		free(mine);
 	}
 
 	crash_point(r, "after-remote");

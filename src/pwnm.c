@@ -527,27 +527,45 @@ print_flags(uint32_t f)
 	       f & PATCH_F_DENIED ? "denied " : "", f ? "" : "none");
 }
 
+/*
+ * A client for reads only (no token) on pwnm.url; 0 for the timeouts and
+ * retries means libhttp's defaults.  NULL, with a one-line message, on
+ * failure; otherwise free both with pw_client_free and http_free.
+ */
+static pw_client_t *
+read_client(const char *url, long connect_ms, long timeout_ms, int retries, http_t **http)
+{
+	struct http_options ho = { 0 };
+	char *origin = http_origin_of(url);
+	pwnm_status_t rc;
+
+	ho.origin = origin;
+	ho.connect_timeout_ms = connect_ms;
+	ho.timeout_ms = timeout_ms;
+	ho.max_retries = retries;
+	rc = http_new(&ho, http);
+	free(origin);
+	if (rc) {
+		warn("cannot set up HTTP for '%s': %s", url, pwnm_status_to_string(rc));
+		return NULL;
+	}
+	return pw_client_new(*http, url);
+}
+
 /* What the server says of one patch now (a short request; failures are said, not fatal). */
 static void
 explain_remote(struct env *e, uint32_t patch_id)
 {
-	struct http_options ho = { 0 };
 	http_t *http = NULL;
 	pw_client_t *c;
 	struct pw_patch p;
 	pwnm_txn_t *txn;
-	char *origin = http_origin_of(e->cfg.url), *ver = NULL;
+	char *ver = NULL;
 	pwnm_status_t rc;
 
-	ho.origin = origin;
-	ho.connect_timeout_ms = 3000;
-	ho.timeout_ms = 5000;
-	ho.max_retries = -1;
-	rc = http_new(&ho, &http);
-	free(origin);
-	if (rc)
+	c = read_client(e->cfg.url, 3000, 5000, -1, &http);
+	if (!c)
 		return;
-	c = pw_client_new(http, e->cfg.url);
 	if (state_txn_begin(e->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
 		state_meta_get(txn, "api_version", &ver);
 		state_txn_abort(txn);
@@ -751,13 +769,11 @@ static int
 cmd_projects(int argc, char **argv)
 {
 	struct env e;
-	struct http_options ho = { 0 };
 	http_t *http = NULL;
 	pw_client_t *c;
 	struct pw_project *pl = NULL;
 	size_t np = 0, i;
 	const char *ver;
-	char *origin;
 	int code;
 	pwnm_status_t rc;
 
@@ -770,15 +786,11 @@ cmd_projects(int argc, char **argv)
 		env_close(&e);
 		return 1;
 	}
-	origin = http_origin_of(e.cfg.url);
-	ho.origin = origin;
-	rc = http_new(&ho, &http);
-	free(origin);
-	if (rc) {
+	c = read_client(e.cfg.url, 0, 0, 0, &http);
+	if (!c) {
 		env_close(&e);
 		return 1;
 	}
-	c = pw_client_new(http, e.cfg.url);
 	rc = pw_discover(c, &ver);
 	if (!rc)
 		rc = pw_list_projects(c, &pl, &np);
