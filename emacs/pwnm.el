@@ -689,7 +689,10 @@ Reads the dynamically bound `tag-changes'.  Never signals."
   "Return the short display form of the pw/ TAG.
 \"pw/alpha/new\" becomes \"alpha:new\", \"pw/alpha/delegate/jo\"
 becomes \"alpha:@jo\"."
-  (let ((parts (split-string tag "/")))
+  ;; notmuch-show replaces the tag list of a header line with the
+  ;; match data of its own search after calling the tag formats: keep
+  ;; it intact.
+  (let ((parts (save-match-data (split-string tag "/"))))
     (cond
      ((and (= (length parts) 4) (equal (nth 2 parts) "delegate"))
       (concat (nth 1 parts) ":@" (nth 3 parts)))

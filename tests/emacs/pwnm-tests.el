@@ -290,6 +290,64 @@ the entries before the first project heading."
     (should (cl-notany (lambda (s) (plist-member s :key))
 		       (pwnm-saved-searches)))))
 
+;;; What notmuch-show draws
+
+(defun pwnm-tests--show-headers ()
+  "Return the header line of each message in the show buffer, in order."
+  (let (lines)
+    (save-excursion
+      (goto-char (point-min))
+      (while (progn
+	       (goto-char (notmuch-show-message-top))
+	       (push (buffer-substring-no-properties (point) (line-end-position))
+		     lines)
+	       (notmuch-show-goto-message-next))))
+    (nreverse lines)))
+
+(defmacro pwnm-tests--with-formats (&rest body)
+  "Run BODY with `pwnm-enable' in effect, then undo it."
+  (declare (indent 0) (debug t))
+  `(let ((notmuch-tag-formats (copy-sequence notmuch-tag-formats))
+	 (notmuch-after-tag-hook nil)
+	 (notmuch-hello-sections (copy-sequence notmuch-hello-sections)))
+     (unwind-protect
+	 (progn (pwnm-enable)
+		(setq notmuch-after-tag-hook nil)
+		,@body)
+       (notmuch-tag-clear-cache))))
+
+(ert-deftest pwnm-show-draws-tag-edit-on-its-message ()
+  ;; The thread of a1 shows a1, then its reply r1; make r1 a patch too
+  ;; and set its state from the show buffer.
+  (pwnm-tests--with-db
+    (pwnm-tests--notmuch "tag" "+pw/alpha" "+pw/alpha/new" "--" "id:r1@example.org")
+    (pwnm-tests--with-formats
+      (let ((pwnm-command pwnm-tests--stub-ok))
+	(notmuch-show "id:a1@example.org")
+	(let ((before (pwnm-tests--show-headers)))
+	  (should (= (length before) 2))
+	  (should (string-match-p "(.*alpha:new.*)$" (nth 0 before)))
+	  (should (string-match-p "\\` *Re Viewer .*(.*alpha:new.*)$" (nth 1 before)))
+	  (goto-char (point-min))
+	  (notmuch-show-goto-message-next)
+	  (should (equal (notmuch-show-get-message-id t) "r1@example.org"))
+	  (pwnm-set-state "accepted" "alpha")
+	  (let ((after (pwnm-tests--show-headers)))
+	    ;; The first message's line is untouched, character for character.
+	    (should (equal (nth 0 after) (nth 0 before)))
+	    ;; The edited one shows its new state, after its own author.
+	    (should (string-match-p "\\` *Re Viewer <rev@example.org> " (nth 1 after)))
+	    (should (string-match-p "(.*alpha:accepted.*)$" (nth 1 after)))
+	    (should (= (length after) 2)))
+	  ;; The same through notmuch's own tag command.
+	  (goto-char (point-min))
+	  (notmuch-show-tag '("+pw/alpha/rfc" "-pw/alpha/new"))
+	  (let ((after (pwnm-tests--show-headers)))
+	    (should (string-match-p "\\` *Dev Eloper <dev@example.org> " (nth 0 after)))
+	    (should (string-match-p "(.*alpha:rfc.*)$" (nth 0 after)))
+	    (should (string-match-p "\\` *Re Viewer <rev@example.org> .*alpha:accepted"
+				    (nth 1 after)))))))))
+
 ;;; Setting the state
 
 (ert-deftest pwnm-set-state-show ()
