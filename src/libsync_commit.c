@@ -1,0 +1,98 @@
+/* libsync_commit.c - step 7 of a run: agreed values, outbox, cursors and revision in one state transaction */
+#include "libsync_p.h"
+
+#include <stdlib.h>
+
+#include "libutil.h"
+
+pwnm_status_t
+sync_commit(struct run *r, const char *result)
+{
+	pwnm_txn_t *txn;
+	pwnm_status_t rc;
+	size_t i;
+
+	if ((rc = state_txn_begin(r->st, 1, &txn)))
+		goto fail;
+	for (i = 0; i < r->wcap && !rc; i++) {
+		struct work *w;
+
+		for (w = r->wtab[i]; w && !rc; w = w->hnext) {
+			if (w->deleted) {
+				rc = state_patch_del(txn, w->rec.project_id, w->rec.patch_id);
+				continue;
+			}
+			if (!w->in_store && !*w->rec.state && !(w->r_set & F_STATE))
+				continue; /* nothing known of it yet */
+			if (w->held) {
+				if (w->dirty)
+					rc = state_patch_put(txn, &w->rec);
+				continue;
+			}
+			if (w->dirty || !w->in_store)
+				rc = state_patch_put(txn, &w->rec);
+			if (!rc && w->has_out && w->out_dirty) {
+				if (w->out.fields || w->out.sent_fields)
+					rc = state_outbox_put(txn, &w->out);
+				else
+					rc = state_outbox_del(txn, w->rec.project_id, w->rec.patch_id);
+			}
+		}
+	}
+	for (i = 0; i < r->nprojects && !rc; i++)
+		if (r->proj_dirty[i])
+			rc = state_project_put(txn, &r->projects[i]);
+	if (!rc) {
+		/* Every patch flagged for a recheck is in the run (loaded at its start). */
+		struct buf b = { 0 };
+
+		for (i = 0; i < r->wcap; i++) {
+			struct work *w;
+
+			for (w = r->wtab[i]; w; w = w->hnext)
+				if (!w->deleted && (w->rec.flags & PATCH_F_RECHECK))
+					buf_printf(&b, "%s%u:%u", b.len ? ";" : "", w->rec.project_id,
+						   w->rec.patch_id);
+		}
+		rc = b.len ? state_meta_put(txn, "recheck", b.data) : state_meta_del(txn, "recheck");
+		buf_free(&b);
+	}
+	if (!rc && r->users_dirty) {
+		char *u = run_users_join(r);
+
+		rc = state_meta_put(txn, "users", u);
+		free(u);
+	}
+	if (!rc && r->api_version)
+		rc = state_meta_put(txn, "api_version", r->api_version);
+	if (!rc && r->lists_dirty)
+		rc = state_meta_put(txn, "lists", r->lists);
+	if (!rc && r->write_rev && !r->held_limit) {
+		rc = state_meta_put(txn, "uuid", r->uuid);
+		if (!rc)
+			rc = state_meta_put_i64(txn, "revision", (int64_t)r->store_rev);
+	}
+	if (!rc)
+		rc = state_meta_put(txn, "url", r->cfg->url ? r->cfg->url : "");
+	if (!rc)
+		rc = state_meta_put_i64(txn, "last_sync_time", now_unix());
+	if (!rc)
+		rc = state_meta_put(txn, "last_sync_result", result);
+	if (rc) {
+		state_txn_abort(txn);
+		goto fail;
+	}
+	run_crash_point(r, "before-state-commit");
+	rc = state_txn_commit(txn);
+	if (!rc) {
+		run_crash_point(r, "after-state-commit");
+		return PWNM_STATUS_SUCCESS;
+	}
+fail:
+	if (rc == PWNM_STATUS_STATE_FULL)
+		run_error(r, rc, "the state database is full (%s); free disk space, or raise "
+			  "PWNM_STATE_MAPSIZE, and run 'pwnm sync' again", state_last_error(r->st));
+	else
+		run_error(r, rc, "cannot write the state database: %s", state_last_error(r->st));
+	return rc;
+}

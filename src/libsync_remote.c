@@ -1,0 +1,437 @@
+/* libsync_remote.c - step 3 of a run: the server's news (events, new patches, full lists) and rechecks */
+#include "libsync_p.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "libutil.h"
+
+static struct work *
+work_new(struct run *r, uint32_t project_id, uint32_t patch_id, const char *msgid, const char *date)
+{
+	struct patch_rec rec = { 0 };
+
+	rec.project_id = project_id;
+	rec.patch_id = patch_id;
+	rec.msgid = (char *)(uintptr_t)(msgid ? msgid : "");
+	rec.state = (char *)(uintptr_t)"";
+	rec.delegate = (char *)(uintptr_t)"";
+	rec.note = (char *)(uintptr_t)"";
+	rec.date = date ? iso_to_unix(date) : 0;
+	return work_insert(r, &rec, 0);
+}
+
+static void
+observe_remote_patch(struct run *r, pwnm_txn_t *txn, const struct pw_patch *p)
+{
+	struct work *w = work_get(r, txn, p->project_id, p->id);
+
+	if (!w)
+		w = work_new(r, p->project_id, p->id, p->msgid, p->date);
+	w->r_set = F_STATE | F_ARCHIVED | F_DELEGATE;
+	str_set(&w->r_state, p->state);
+	w->r_archived = p->archived ? 1 : 0;
+	str_set(&w->r_delegate, p->delegate);
+	w->r_delegate_id = p->delegate_id;
+	w->rec.flags &= ~PATCH_F_RECHECK;
+	run_user_learn(r, p->delegate, p->delegate_id);
+	run_state_seen(r, p->project_id, p->state);
+}
+
+static void
+observe_remote_event(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
+{
+	struct work *w;
+
+	if (!e->patch_id)
+		return;
+	w = work_get(r, txn, e->project_id, e->patch_id);
+	if (!w) {
+		if (!e->msgid || !*e->msgid)
+			return;
+		w = work_new(r, e->project_id, e->patch_id, e->msgid, NULL);
+		/* The event does not carry every field: fetch the patch. */
+		w->rec.flags |= PATCH_F_RECHECK;
+	}
+	if (strcmp(e->category, "patch-state-changed") == 0 && e->current_state && *e->current_state) {
+		w->r_set |= F_STATE;
+		str_set(&w->r_state, e->current_state);
+		run_state_seen(r, e->project_id, e->current_state);
+	} else if (strcmp(e->category, "patch-delegated") == 0 && e->has_delegate) {
+		w->r_set |= F_DELEGATE;
+		str_set(&w->r_delegate, e->current_delegate);
+		w->r_delegate_id = e->current_delegate_id;
+		run_user_learn(r, e->current_delegate, e->current_delegate_id);
+	}
+}
+
+struct page_sink {
+	struct run *r;
+	struct project_rec *p;
+};
+
+static void
+observe_page(const struct pw_patch *a, size_t n, void *data)
+{
+	struct page_sink *ps = data;
+	pwnm_txn_t *txn;
+	size_t i;
+
+	if (state_txn_begin(ps->r->st, 0, &txn) != PWNM_STATUS_SUCCESS) {
+		run_error(ps->r, PWNM_STATUS_STATE, "cannot read the state database: %s",
+			  state_last_error(ps->r->st));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		observe_remote_patch(ps->r, txn, &a[i]);
+		if (a[i].id > ps->p->max_patch_id)
+			ps->p->max_patch_id = a[i].id;
+	}
+	state_txn_abort(txn);
+}
+
+static void
+progress_cb(unsigned done, unsigned total, void *data)
+{
+	const char *name = data;
+
+	fprintf(stderr, "\rpwnm: %s: page %u/%u", name, done, total);
+	if (done >= total)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+pwnm_status_t
+remote_client_ready(struct run *r)
+{
+	struct http_options ho = { 0 };
+	pwnm_status_t rc;
+	pwnm_txn_t *txn;
+	char *ver = NULL, *origin;
+	const char *v = NULL;
+
+	if (r->client)
+		return PWNM_STATUS_SUCCESS;
+	origin = http_origin_of(r->cfg->url);
+	if (!origin) {
+		run_error(r, PWNM_STATUS_CONFIG, "pwnm.url '%s' is not an http(s) URL", r->cfg->url);
+		return PWNM_STATUS_CONFIG;
+	}
+	ho.origin = origin;
+	ho.token = r->token;
+	ho.max_parallel = r->o->jobs > 0 ? r->o->jobs : r->cfg->jobs;
+	ho.max_retries = r->o->hook ? 1 : 3;
+	ho.deadline_ms = r->o->deadline_ms;
+	if (r->o->hook) {
+		ho.connect_timeout_ms = 3000;
+		ho.timeout_ms = 10000;
+		ho.retry_max_ms = 2000;
+	}
+	rc = http_new(&ho, &r->http);
+	free(origin);
+	if (rc) {
+		run_error(r, rc, "cannot set up HTTP");
+		return rc;
+	}
+	r->client = pw_client_new(r->http, r->cfg->url);
+	if ((rc = state_txn_begin(r->st, 0, &txn)) == PWNM_STATUS_SUCCESS) {
+		state_meta_get(txn, "api_version", &ver);
+		state_txn_abort(txn);
+	}
+	if (ver && *ver) {
+		pw_set_version(r->client, ver);
+		r->api_version = ver;
+		return PWNM_STATUS_SUCCESS;
+	}
+	free(ver);
+	rc = pw_discover(r->client, &v);
+	if (rc) {
+		run_error(r, rc, "%s", pw_client_error(r->client));
+		pw_client_free(r->client);
+		r->client = NULL;
+		return rc;
+	}
+	r->api_version = xstrdup(v);
+	return PWNM_STATUS_SUCCESS;
+}
+
+/* Make sure every configured project is known (id, link_name); asks the server for new ones. */
+pwnm_status_t
+remote_resolve_projects(struct run *r, int may_ask)
+{
+	const struct pwnm_config *cfg = r->cfg;
+	struct pw_project *pl = NULL;
+	size_t npl = 0, i, j;
+	int asked = 0;
+	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
+
+	for (i = 0; i < cfg->nprojects; i++) {
+		const char *name = cfg->projects[i];
+		int found = 0;
+
+		if (r->o->project && strcmp(r->o->project, name) != 0)
+			continue;
+		for (j = 0; j < r->nprojects; j++) {
+			if (strcmp(r->projects[j].link_name, name) == 0) {
+				r->poll[j] = 1;
+				found = 1;
+			}
+		}
+		if ((found && r->lists) || !may_ask)
+			continue;
+		if (!asked) {
+			asked = 1;
+			if ((rc = remote_client_ready(r)))
+				return rc;
+			rc = pw_list_projects(r->client, &pl, &npl);
+			if (rc) {
+				run_error(r, rc, "%s", pw_client_error(r->client));
+				return rc;
+			}
+		}
+		if (found)
+			continue;
+		for (j = 0; j < npl; j++) {
+			if (strcmp(pl[j].link_name, name) == 0) {
+				struct project_rec *p;
+
+				r->projects = xreallocarray(r->projects, r->nprojects + 1, sizeof(*r->projects));
+				r->poll = xreallocarray(r->poll, r->nprojects + 1, sizeof(int));
+				r->proj_dirty = xreallocarray(r->proj_dirty, r->nprojects + 1, sizeof(int));
+				r->poll_failed = xreallocarray(r->poll_failed, r->nprojects + 1, sizeof(int));
+				r->polled_ok = xreallocarray(r->polled_ok, r->nprojects + 1, sizeof(int));
+				p = &r->projects[r->nprojects];
+				memset(p, 0, sizeof(*p));
+				p->id = pl[j].id;
+				p->link_name = xstrdup(pl[j].link_name);
+				p->web_url = xstrdup(pl[j].web_url ? pl[j].web_url : "");
+				p->event_cursor = xstrdup("");
+				p->states_seen = xstrdup("");
+				r->poll[r->nprojects] = 1;
+				r->proj_dirty[r->nprojects] = 1;
+				r->poll_failed[r->nprojects] = 0;
+				r->polled_ok[r->nprojects] = 0;
+				r->nprojects++;
+				found = 1;
+				break;
+			}
+		}
+		if (!found) {
+			struct buf known = { 0 };
+
+			for (j = 0; j < npl; j++)
+				buf_printf(&known, "%s%s", j ? ", " : "", pl[j].link_name);
+			run_error(r, PWNM_STATUS_CONFIG,
+				  "project '%s' is not on %s (known: %s); fix pwnm.projects", name,
+				  cfg->url, known.data ? known.data : "none");
+			buf_free(&known);
+		}
+	}
+	if (asked) {
+		/* The List-Ids of the tracked projects, to recognise their new mail. */
+		struct buf b = { 0 };
+
+		for (i = 0; i < cfg->nprojects; i++)
+			for (j = 0; j < npl; j++)
+				if (strcmp(pl[j].link_name, cfg->projects[i]) == 0 && pl[j].list_id &&
+				    *pl[j].list_id && !strchr(pl[j].list_id, ';'))
+					buf_printf(&b, "%s%s", b.len ? ";" : "", pl[j].list_id);
+		free(r->lists);
+		r->lists = buf_release(&b);
+		r->lists_dirty = 1;
+	}
+	if (r->o->project) {
+		int any = 0;
+
+		for (j = 0; j < r->nprojects; j++)
+			any |= r->poll[j];
+		if (!any && !r->first_error)
+			run_error(r, PWNM_STATUS_USAGE, "project '%s' is not in pwnm.projects",
+				  r->o->project);
+	}
+	pw_project_array_free(pl, npl);
+	return PWNM_STATUS_SUCCESS;
+}
+
+int
+run_has_pending(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->wcap; i++) {
+		struct work *w;
+
+		for (w = r->wtab[i]; w; w = w->hnext)
+			if (w->scanned || (w->has_out && w->out.fields && w->out.next_try != HELD_FOREVER))
+				return 1;
+	}
+	return 0;
+}
+
+void
+remote_poll_project(struct run *r, size_t idx, int force_poll, int events_only)
+{
+	struct project_rec *p = &r->projects[idx];
+	const struct sync_opts *o = r->o;
+	int64_t now = now_unix();
+	int first = !*p->event_cursor && p->last_reconcile == 0;
+	int reconcile = first || o->full;
+
+	if (events_only) {
+		/* A quick push: only what changed on the server, to see conflicts. */
+		if (first)
+			return;
+		reconcile = 0;
+		force_poll = 1;
+	}
+	pwnm_status_t rc;
+	pwnm_txn_t *txn = NULL;
+	size_t i, n = 0;
+
+	if (!o->hook && !events_only && !reconcile && r->cfg->reconcile_interval &&
+	    now - p->last_reconcile >= r->cfg->reconcile_interval)
+		reconcile = 1;
+	if (o->hook && first) {
+		run_report(r, "pwnm: project %s has never been synced; run 'pwnm sync' once", p->link_name);
+		return;
+	}
+	if (o->hook && !reconcile && !force_poll && now - p->last_poll < r->cfg->poll_interval)
+		return;
+	if (remote_client_ready(r))
+		return;
+	r->res->polled = 1;
+	if (!reconcile) {
+		struct pw_event *ev = NULL;
+		struct pw_patch *pl = NULL;
+		size_t nev = 0, skip = 0;
+
+		/*
+		 * Every event since the cursor, the cursor's own event included
+		 * (since is inclusive): when that event is gone the server has
+		 * dropped history we have not seen, and only a full list is safe.
+		 */
+		rc = pw_list_events(r->client, p->id, NULL, *p->event_cursor ? p->event_cursor : NULL,
+				    p->event_last_id ? p->event_last_id - 1 : 0, &ev, &nev);
+		if (rc)
+			goto fail;
+		if (p->event_last_id && *p->event_cursor && (nev == 0 || ev[0].id != p->event_last_id)) {
+			if (events_only) {
+				pw_event_array_free(ev, nev);
+				return;
+			}
+			run_report(r, "pwnm: %s: the server no longer has the event pwnm stopped at (#%llu); "
+				  "listing every patch instead",
+			       p->link_name, (unsigned long long)p->event_last_id);
+			pw_event_array_free(ev, nev);
+			reconcile = 1;
+			goto full;
+		}
+		if (nev && ev[0].id == p->event_last_id)
+			skip = 1;
+		if (!events_only)
+			rc = pw_list_patches_above(r->client, p->id, p->max_patch_id, &pl, &n);
+		if (rc) {
+			pw_event_array_free(ev, nev);
+			goto fail;
+		}
+		if ((rc = state_txn_begin(r->st, 0, &txn)) == PWNM_STATUS_SUCCESS) {
+			for (i = skip; i < nev; i++) {
+				observe_remote_event(r, txn, &ev[i]);
+				if (ev[i].id > p->event_last_id) {
+					p->event_last_id = ev[i].id;
+					str_set(&p->event_cursor, ev[i].date);
+				}
+			}
+			for (i = 0; i < n; i++) {
+				observe_remote_patch(r, txn, &pl[i]);
+				if (pl[i].id > p->max_patch_id)
+					p->max_patch_id = pl[i].id;
+			}
+			state_txn_abort(txn);
+		}
+		pw_event_array_free(ev, nev);
+		pw_patch_array_free(pl, n);
+	}
+full:
+	if (reconcile) {
+		struct pw_event newest = { 0 };
+		struct pw_patch *pl = NULL;
+		char *since = NULL;
+
+		rc = pw_newest_event(r->client, p->id, &newest);
+		if (rc)
+			goto fail;
+		if (!o->all_history && r->cfg->window > 0)
+			since = unix_to_iso(now - r->cfg->window);
+		{
+			struct page_sink ps = { r, p };
+
+			/* Each page is merged into the run as it comes, then freed. */
+			rc = pw_list_patches_pages(r->client, p->id, since,
+						   o->progress ? progress_cb : NULL,
+						   (void *)p->link_name, observe_page, &ps, &pl, &n);
+		}
+		free(since);
+		if (rc) {
+			pw_event_free(&newest);
+			goto fail;
+		}
+		if (newest.id) {
+			p->event_last_id = newest.id;
+			str_set(&p->event_cursor, newest.date);
+		}
+		pw_event_free(&newest);
+		p->last_reconcile = now;
+	}
+	p->last_poll = now;
+	r->proj_dirty[idx] = 1;
+	r->polled_ok[idx] = !r->poll_failed[idx];
+	return;
+fail:
+	r->poll_failed[idx] = 1;
+	run_error(r, rc, "%s: %s", p->link_name, pw_client_error(r->client));
+}
+
+/* Patches the server must be asked about one by one (rare: a race or an event on an unknown patch). */
+void
+remote_recheck(struct run *r)
+{
+	size_t i;
+
+	if (!r->client)
+		return;
+	for (i = 0; i < r->wcap; i++) {
+		struct work *w;
+
+		for (w = r->wtab[i]; w; w = w->hnext) {
+			struct pw_patch p;
+			pwnm_status_t rc;
+			long k;
+
+			if (!(w->rec.flags & PATCH_F_RECHECK))
+				continue;
+			k = run_project_index(r, w->rec.project_id);
+			if (k < 0 || !r->poll[k])
+				continue;
+			rc = pw_get_patch(r->client, w->rec.patch_id, &p);
+			if (rc == PWNM_STATUS_NOT_FOUND) {
+				w->deleted = 1;
+				w->tags = 1;
+				continue;
+			}
+			if (rc) {
+				run_error(r, rc, "%s", pw_client_error(r->client));
+				return;
+			}
+			w->r_set = F_STATE | F_ARCHIVED | F_DELEGATE;
+			str_set(&w->r_state, p.state);
+			w->r_archived = p.archived;
+			str_set(&w->r_delegate, p.delegate);
+			w->r_delegate_id = p.delegate_id;
+			w->rec.flags &= ~PATCH_F_RECHECK;
+			w->dirty = 1;
+			run_user_learn(r, p.delegate, p.delegate_id);
+			pw_patch_free(&p);
+		}
+	}
+}

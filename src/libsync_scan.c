@@ -1,0 +1,207 @@
+/* libsync_scan.c - step 2 of a run: the mail changed in notmuch since the last run, read back as values */
+#include "libsync_p.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "libnm.h"
+#include "libutil.h"
+
+struct scanned {
+	char *nmid;
+	struct tagset tags;
+};
+
+static void
+observe_local(struct run *r, struct work *w, const struct tagset *tags)
+{
+	struct pw_values base = { w->rec.state, w->rec.archived, w->rec.delegate }, lv;
+	struct pw_values shown;
+	int repair = 0;
+
+	w->scanned = 1;
+	w->l_conflict_tag = tagset_has(tags, "pw/conflict");
+	w->l_denied_tag = tagset_has(tags, "pw/denied");
+	if (!(w->rec.flags & PATCH_F_TAGGED) || r->restore_only) {
+		/* Never tagged by pwnm, or another database: not a user's change. */
+		w->l_repair = 1;
+		return;
+	}
+	/* A pending change is what the tags were left showing. */
+	shown_values(&w->rec, &w->out, w->has_out, &shown);
+	base = shown;
+	merge_local_values(tags, w->project, &base, &r->topts, &lv, &repair, &w->l_note);
+	w->l_repair = repair;
+	w->l_set = F_STATE | (r->topts.archived ? F_ARCHIVED : 0) | (r->topts.delegate ? F_DELEGATE : 0);
+	str_set(&w->l_state, lv.state);
+	w->l_archived = lv.archived;
+	str_set(&w->l_delegate, lv.delegate);
+}
+
+struct nmid_list {
+	char **v;
+	size_t n, cap;
+};
+
+static int
+collect_nmid(const struct patch_rec *p, void *data)
+{
+	struct nmid_list *l = data;
+	char *id = msgid_to_notmuch(p->msgid);
+
+	if (!id)
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 256;
+		l->v = xreallocarray(l->v, l->cap, sizeof(char *));
+	}
+	l->v[l->n++] = id;
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Is this mail from one of the tracked lists (its List-Id names one)?
+ * Without the list of List-Ids (an older store), any unknown mail counts.
+ */
+static int
+from_tracked_list(struct run *r, notmuch_database_t *db, const char *nmid)
+{
+	notmuch_message_t *m = NULL;
+	const char *h, *p;
+	int hit = 0;
+
+	if (!r->lists || !*r->lists)
+		return 1;
+	if (notmuch_database_find_message(db, nmid, &m) || !m)
+		return 0;
+	h = notmuch_message_get_header(m, "List-Id");
+	for (p = r->lists; h && *h && *p && !hit;) {
+		size_t len = strcspn(p, ";");
+		char *id = xstrndup(p, len);
+
+		hit = len > 0 && strcasestr(h, id) != NULL;
+		free(id);
+		p += len;
+		if (*p == ';')
+			p++;
+	}
+	notmuch_message_destroy(m);
+	return hit;
+}
+
+pwnm_status_t
+sync_scan(struct run *r, notmuch_database_t *db, enum scan_mode mode)
+{
+	struct scanned *list = NULL;
+	size_t n = 0, cap = 0, i, j, nunknown = 0, *unknown = NULL;
+	pwnm_txn_t *txn = NULL;
+	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
+
+	if (mode == SCAN_RANGE) {
+		char *qs = xasprintf("lastmod:%lu..%lu", r->stored_rev + 1, r->rev);
+		notmuch_query_t *q = notmuch_query_create(db, qs);
+		notmuch_messages_t *msgs = NULL;
+		notmuch_status_t nst;
+
+		free(qs);
+		if (!q)
+			fatal("out of memory");
+		notmuch_query_set_omit_excluded(q, NOTMUCH_EXCLUDE_FALSE);
+		nst = notmuch_query_search_messages(q, &msgs);
+		if (nst) {
+			notmuch_query_destroy(q);
+			run_error(r, PWNM_STATUS_NOTMUCH, "cannot search the notmuch database: %s",
+				  notmuch_status_to_string(nst));
+			return PWNM_STATUS_NOTMUCH;
+		}
+		for (; notmuch_messages_valid(msgs); notmuch_messages_move_to_next(msgs)) {
+			notmuch_message_t *m = notmuch_messages_get(msgs);
+
+			if (n == cap) {
+				cap = cap ? cap * 2 : 256;
+				list = xreallocarray(list, cap, sizeof(*list));
+			}
+			list[n].nmid = xstrdup(notmuch_message_get_message_id(m));
+			memset(&list[n].tags, 0, sizeof(list[n].tags));
+			nm_message_pw_tags(m, &list[n].tags);
+			n++;
+			notmuch_message_destroy(m);
+		}
+		notmuch_query_destroy(q);
+	} else if (mode == SCAN_ALL) {
+		struct nmid_list ids = { 0 };
+
+		if ((rc = state_txn_begin(r->st, 0, &txn)))
+			goto out;
+		rc = state_patch_foreach(txn, 0, collect_nmid, &ids);
+		state_txn_abort(txn);
+		txn = NULL;
+		if (rc)
+			goto out;
+		if (ids.n > 1)
+			qsort(ids.v, ids.n, sizeof(char *), cmp_str);
+		for (i = 0; i < ids.n; i++) {
+			notmuch_message_t *m = NULL;
+
+			if (i > 0 && strcmp(ids.v[i], ids.v[i - 1]) == 0)
+				continue;
+			if (notmuch_database_find_message(db, ids.v[i], &m) || !m)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 256;
+				list = xreallocarray(list, cap, sizeof(*list));
+			}
+			list[n].nmid = xstrdup(ids.v[i]);
+			memset(&list[n].tags, 0, sizeof(list[n].tags));
+			nm_message_pw_tags(m, &list[n].tags);
+			n++;
+			notmuch_message_destroy(m);
+		}
+		for (i = 0; i < ids.n; i++)
+			free(ids.v[i]);
+		free(ids.v);
+	}
+	if (n == 0)
+		goto out;
+	unknown = xcalloc(n, sizeof(*unknown));
+	if ((rc = state_txn_begin(r->st, 0, &txn)))
+		goto out;
+	for (i = 0; i < n; i++) {
+		struct patch_key *keys = NULL;
+		size_t nk = 0;
+
+		if ((rc = state_msgid_lookup(txn, list[i].nmid, &keys, &nk)))
+			break;
+		if (nk == 0) {
+			unknown[nunknown++] = i;
+			continue;
+		}
+		for (j = 0; j < nk; j++) {
+			struct work *w = work_get(r, txn, keys[j].project_id, keys[j].patch_id);
+
+			if (w)
+				observe_local(r, w, &list[i].tags);
+		}
+		free(keys);
+	}
+	state_txn_abort(txn);
+	/* Mail pwnm does not know: a reason to ask the server when it is from a tracked list. */
+	for (i = 0; i < nunknown && !r->new_mail; i++)
+		r->new_mail = from_tracked_list(r, db, list[unknown[i]].nmid);
+out:
+	for (i = 0; i < n; i++) {
+		free(list[i].nmid);
+		tagset_free(&list[i].tags);
+	}
+	free(list);
+	free(unknown);
+	if (rc)
+		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
+	return rc;
+}

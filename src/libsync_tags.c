@@ -1,0 +1,396 @@
+/* libsync_tags.c - step 6 of a run: the tags each mail should show, written where they differ */
+#include "libsync_p.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "libnm.h"
+#include "libutil.h"
+
+struct patch_view {
+	const char *project;
+	struct pw_values v;
+	uint32_t flags;
+	int deleted;
+};
+
+/* The tags a mail should carry, given its patches; starts from cur to keep foreign pw/ tags. */
+static void
+wanted_tags(struct run *r, const struct tagset *cur, const struct patch_view *pv, size_t n,
+	    struct tagset *want)
+{
+	size_t i;
+	int conflict = 0, denied = 0;
+
+	tagset_copy(want, cur);
+	tagset_del(want, "pw/conflict");
+	tagset_del(want, "pw/denied");
+	for (i = 0; i < n; i++)
+		merge_drop_project_tags(want, pv[i].project);
+	for (i = 0; i < n; i++) {
+		if (pv[i].deleted)
+			continue;
+		merge_patch_tags(pv[i].project, &pv[i].v, &r->topts, want);
+		conflict |= (pv[i].flags & PATCH_F_CONFLICT) != 0;
+		denied |= (pv[i].flags & PATCH_F_DENIED) != 0;
+	}
+	if (conflict)
+		tagset_add(want, "pw/conflict");
+	if (denied)
+		tagset_add(want, "pw/denied");
+}
+
+/* Messages changed by someone else since the snapshot revision. */
+static void
+changed_since(struct run *r, notmuch_database_t *db, struct tagset *ids)
+{
+	char *qs;
+	notmuch_query_t *q;
+	notmuch_messages_t *msgs = NULL;
+
+	if (notmuch_database_get_revision(db, NULL) <= r->rev)
+		return;
+	qs = xasprintf("lastmod:%lu..", r->rev + 1);
+	q = notmuch_query_create(db, qs);
+	free(qs);
+	notmuch_query_set_omit_excluded(q, NOTMUCH_EXCLUDE_FALSE);
+	if (notmuch_query_search_messages(q, &msgs) == NOTMUCH_STATUS_SUCCESS) {
+		for (; notmuch_messages_valid(msgs); notmuch_messages_move_to_next(msgs)) {
+			notmuch_message_t *m = notmuch_messages_get(msgs);
+
+			tagset_add(ids, notmuch_message_get_message_id(m));
+			notmuch_message_destroy(m);
+		}
+	}
+	notmuch_query_destroy(q);
+}
+
+static void
+work_undo_remote(struct work *w)
+{
+	/* The mail changed under us: keep the old agreed value and ask again next time. */
+	if (w->remote_applied & F_STATE)
+		str_set(&w->rec.state, w->orig_state);
+	if (w->remote_applied & F_ARCHIVED)
+		w->rec.archived = w->orig_archived;
+	if (w->remote_applied & F_DELEGATE) {
+		str_set(&w->rec.delegate, w->orig_delegate);
+		w->rec.delegate_id = w->orig_delegate_id;
+	}
+	if (w->remote_applied) {
+		w->rec.flags |= PATCH_F_RECHECK;
+		w->dirty = 1;
+	}
+}
+
+struct pair {
+	const char *nmid;
+	struct work *w;
+};
+
+static int
+cmp_pair(const void *a, const void *b)
+{
+	return strcmp(((const struct pair *)a)->nmid, ((const struct pair *)b)->nmid);
+}
+
+/* Nothing could be written to notmuch: forget what came from the server, so it comes again. */
+static void
+run_abandon_remote(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->wcap; i++) {
+		struct work *w;
+
+		for (w = r->wtab[i]; w; w = w->hnext) {
+			work_undo_remote(w);
+			w->rec.flags &= ~PATCH_F_RECHECK;
+			w->rec.flags |= w->orig_flags & PATCH_F_RECHECK;
+		}
+	}
+	for (i = 0; i < r->nprojects; i++)
+		r->proj_dirty[i] = 0;
+}
+
+/* Every patch of one mail, as the tags should show it. */
+static void
+mail_views(struct run *r, pwnm_txn_t *txn, const char *nmid, struct work **ws, size_t nws,
+	   struct patch_view **out, size_t *nout, struct patch_rec **recs, struct outbox_rec **outs,
+	   size_t *nrecs)
+{
+	struct patch_key *keys = NULL;
+	size_t nk = 0, i, n = 0;
+	struct patch_view *pv;
+
+	*recs = NULL;
+	*outs = NULL;
+	*nrecs = 0;
+	if (state_msgid_lookup(txn, nmid, &keys, &nk) != PWNM_STATUS_SUCCESS) {
+		keys = NULL;
+		nk = 0;
+	}
+	pv = xcalloc(nk + nws + 1, sizeof(*pv));
+	*recs = xcalloc(nk + 1, sizeof(**recs));
+	*outs = xcalloc(nk + 1, sizeof(**outs));
+	for (i = 0; i < nk; i++) {
+		struct work *w = work_find(r, keys[i].project_id, keys[i].patch_id);
+		struct pw_values v;
+
+		if (w)
+			continue; /* taken below from the run's own view */
+		if (state_patch_get(txn, keys[i].project_id, keys[i].patch_id, &(*recs)[*nrecs]))
+			continue;
+		{
+			struct patch_rec *rec = &(*recs)[*nrecs];
+			struct outbox_rec *o = &(*outs)[*nrecs];
+			int has_out = state_outbox_get(txn, rec->project_id, rec->patch_id, o) ==
+				      PWNM_STATUS_SUCCESS;
+			const char *pname = run_project_name(r, rec->project_id);
+
+			if (!has_out)
+				memset(o, 0, sizeof(*o));
+			(*nrecs)++;
+			if (!(rec->flags & PATCH_F_TAGGED) || !pname)
+				continue;
+			shown_values(rec, o, has_out, &v);
+			pv[n].project = pname;
+			pv[n].v = v;
+			pv[n].flags = rec->flags;
+			n++;
+		}
+	}
+	free(keys);
+	/* Every patch of this mail that the run holds (touched or not). */
+	for (i = 0; i < nws; i++) {
+		struct work *w = ws[i];
+
+		shown_values(&w->rec, &w->out, w->has_out, &pv[n].v);
+		pv[n].project = w->project;
+		pv[n].flags = w->rec.flags;
+		pv[n].deleted = w->deleted;
+		n++;
+	}
+	*out = pv;
+	*nout = n;
+}
+
+/*
+ * A patch new to the store whose mail already carries another state tag
+ * (a rebuilt store, or tags from elsewhere): Patchwork's value is taken,
+ * and the difference is said, so nothing changes silently.
+ */
+static void
+report_stale_tags(struct run *r, const struct work *w, const struct tagset *cur)
+{
+	char *prefix = xasprintf("pw/%s/", w->project);
+	size_t i, n = strlen(prefix);
+
+	for (i = 0; i < cur->n; i++) {
+		const char *rest = cur->v[i] + n;
+
+		if (strncmp(cur->v[i], prefix, n) != 0 || strchr(rest, '/') ||
+		    strcmp(rest, "archived") == 0 || strcmp(rest, w->rec.state) == 0)
+			continue;
+		run_report(r, "patch %u %s %s: the mail said %s, Patchwork says %s; Patchwork's value "
+			  "taken (change the tag again to push yours)",
+		       w->rec.patch_id, w->project, w->rec.msgid, rest, w->rec.state);
+	}
+	free(prefix);
+}
+
+pwnm_status_t
+sync_tags(struct run *r)
+{
+	struct pair *pairs = NULL;
+	size_t np = 0, cap = 0, i, j, k;
+	pwnm_txn_t *txn = NULL;
+	notmuch_database_t *db = NULL;
+	struct tagset busy = { 0 };
+	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
+	char *err = NULL;
+	unsigned long rev_open, rev_after;
+	int batch = 0, any_skip = 0;
+	int64_t wait_ms = 60000;
+	notmuch_status_t nst;
+
+	/* Every work item whose mail needs writing, plus the other patches of the same mails. */
+	for (i = 0; i < r->wcap; i++) {
+		struct work *w;
+
+		for (w = r->wtab[i]; w; w = w->hnext) {
+			if (!w->nmid)
+				continue;
+			if (np == cap) {
+				cap = cap ? cap * 2 : 1024;
+				pairs = xreallocarray(pairs, cap, sizeof(*pairs));
+			}
+			pairs[np].nmid = w->nmid;
+			pairs[np].w = w;
+			np++;
+		}
+	}
+	if (np == 0) {
+		r->store_rev = r->rev;
+		r->write_rev = 1;
+		goto out;
+	}
+	qsort(pairs, np, sizeof(*pairs), cmp_pair);
+	/* Any group with a work item that wants its tags written? */
+	{
+		int need = 0;
+
+		for (i = 0; i < np && !need; i++)
+			need = pairs[i].w->tags;
+		if (!need) {
+			r->store_rev = r->rev;
+			r->write_rev = 1;
+			goto out;
+		}
+	}
+	if (r->o->deadline_ms) {
+		wait_ms = r->o->deadline_ms - now_ms();
+		if (wait_ms < 200)
+			wait_ms = 200;
+	}
+	if (nm_wait_unlocked(r->cfg->db_path, wait_ms) < 0) {
+		rc = PWNM_STATUS_NOTMUCH_LOCKED;
+		err = xasprintf("the notmuch database is locked by another writer (waited %lld ms)",
+				(long long)wait_ms);
+	} else {
+		rc = nm_open(r->o->nm_config, r->o->nm_profile, 1, wait_ms, &db, &err);
+	}
+	if (rc) {
+		run_error(r, rc, "%s; tags not written, the next run retries", err);
+		free(err);
+		run_abandon_remote(r);
+		r->write_rev = 0;
+		goto out;
+	}
+	rev_open = notmuch_database_get_revision(db, NULL);
+	changed_since(r, db, &busy);
+	if ((rc = state_txn_begin(r->st, 0, &txn))) {
+		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
+		notmuch_database_destroy(db);
+		run_abandon_remote(r);
+		r->write_rev = 0;
+		goto out;
+	}
+	nst = notmuch_database_begin_atomic(db);
+	for (i = 0; i < np && !nst; i = j) {
+		struct work **ws;
+		struct patch_view *pv = NULL;
+		struct patch_rec *recs = NULL;
+		struct outbox_rec *outs = NULL;
+		size_t npv = 0, nrecs = 0, nws;
+		int need = 0, changed = 0;
+		notmuch_message_t *m = NULL;
+		struct tagset cur = { 0 }, want = { 0 };
+
+		for (j = i; j < np && strcmp(pairs[j].nmid, pairs[i].nmid) == 0; j++)
+			need |= pairs[j].w->tags;
+		if (!need)
+			continue;
+		nws = j - i;
+		ws = xcalloc(nws, sizeof(*ws));
+		for (k = 0; k < nws; k++)
+			ws[k] = pairs[i + k].w;
+		{
+			int held = 0;
+
+			for (k = 0; k < nws; k++)
+				held |= ws[k]->held;
+			if (held) {
+				for (k = 0; k < nws; k++)
+					work_undo_remote(ws[k]);
+				free(ws);
+				continue;
+			}
+		}
+		if (tagset_has(&busy, pairs[i].nmid)) {
+			for (k = 0; k < nws; k++)
+				work_undo_remote(ws[k]);
+			r->res->skipped++;
+			any_skip = 1;
+			free(ws);
+			continue;
+		}
+		if (notmuch_database_find_message(db, pairs[i].nmid, &m) || !m) {
+			for (k = 0; k < nws; k++) {
+				if (!(ws[k]->rec.flags & PATCH_F_NOMAIL)) {
+					ws[k]->rec.flags |= PATCH_F_NOMAIL;
+					ws[k]->dirty = 1;
+				}
+				r->res->missing++;
+			}
+			free(ws);
+			continue;
+		}
+		mail_views(r, txn, pairs[i].nmid, ws, nws, &pv, &npv, &recs, &outs, &nrecs);
+		nm_message_pw_tags(m, &cur);
+		for (k = 0; k < nws; k++)
+			if (!ws[k]->in_store)
+				report_stale_tags(r, ws[k], &cur);
+		wanted_tags(r, &cur, pv, npv, &want);
+		rc = nm_message_set_pw_tags(m, &cur, &want, r->cfg->sync_maildir_flags, &changed, &err);
+		if (rc) {
+			run_error(r, rc, "%s", err);
+			free(err);
+			err = NULL;
+			for (k = 0; k < nws; k++)
+				work_undo_remote(ws[k]);
+		} else {
+			if (changed)
+				r->res->messages_written++;
+			for (k = 0; k < nws; k++) {
+				uint32_t fl = ws[k]->rec.flags;
+
+				ws[k]->rec.flags = (fl | PATCH_F_TAGGED) & ~PATCH_F_NOMAIL;
+				if (ws[k]->rec.flags != fl)
+					ws[k]->dirty = 1;
+			}
+		}
+		notmuch_message_destroy(m);
+		tagset_free(&cur);
+		tagset_free(&want);
+		for (k = 0; k < nrecs; k++) {
+			patch_rec_free(&recs[k]);
+			if (outs[k].state || outs[k].delegate || outs[k].last_error)
+				outbox_rec_free(&outs[k]);
+		}
+		free(recs);
+		free(outs);
+		free(pv);
+		free(ws);
+		if (batch == 1)
+			run_crash_point(r, "mid-tags");
+		if (++batch % TAG_BATCH == 0) {
+			nst = notmuch_database_end_atomic(db);
+			if (!nst)
+				nst = notmuch_database_begin_atomic(db);
+		}
+	}
+	state_txn_abort(txn);
+	if (!nst)
+		nst = notmuch_database_end_atomic(db);
+	rev_after = notmuch_database_get_revision(db, NULL);
+	if (!nst)
+		nst = notmuch_database_close(db);
+	notmuch_database_destroy(db);
+	if (nst) {
+		run_error(r, PWNM_STATUS_NOTMUCH, "cannot write tags to the notmuch database: %s",
+			  notmuch_status_to_string(nst));
+		run_abandon_remote(r);
+		r->write_rev = 0;
+		rc = PWNM_STATUS_NOTMUCH;
+		goto out;
+	}
+	/* Our own writes are not the user's: skip them next time, unless others wrote too. */
+	r->write_rev = 1;
+	r->store_rev = (rev_open == r->rev && busy.n == 0 && !any_skip) ? rev_after : r->rev;
+	rc = PWNM_STATUS_SUCCESS;
+out:
+	tagset_free(&busy);
+	free(pairs);
+	return rc;
+}

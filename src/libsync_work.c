@@ -1,0 +1,335 @@
+/* libsync_work.c - the sync run's services (reports, errors, crash points) and its work items, users and states */
+#include "libsync_p.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libutil.h"
+
+void
+run_report(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(r->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', r->out);
+	fflush(r->out);
+}
+
+void
+run_error(struct run *r, pwnm_status_t rc, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (!r->o->quiet)
+		warn("%s", msg);
+	if (!r->first_error) {
+		r->first_error = msg;
+		r->worst = rc;
+	} else {
+		free(msg);
+	}
+}
+
+/*
+ * Crash points for the crash-safety tests: when PWNM_DEBUG_CRASH_AT (read
+ * by main into o->crash_at) names this point, the process kills itself
+ * with SIGKILL right here, as kill -9 would.  They are in every build so
+ * that the tests exercise the binary that is installed.
+ */
+void
+run_crash_point(const struct run *r, const char *name)
+{
+	if (r->o->crash_at && strcmp(r->o->crash_at, name) == 0) {
+		fflush(NULL);
+		raise(SIGKILL);
+	}
+}
+
+/* ---- hash tables ---- */
+
+static uint64_t
+hash_key(uint32_t project, uint32_t patch)
+{
+	uint64_t k = ((uint64_t)project << 32) | patch;
+
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	return k;
+}
+
+static void
+wtab_grow(struct run *r)
+{
+	size_t ncap = r->wcap ? r->wcap * 2 : 1024, i;
+	struct work **nt = xcalloc(ncap, sizeof(*nt));
+
+	for (i = 0; i < r->wcap; i++) {
+		struct work *w = r->wtab[i], *next;
+
+		for (; w; w = next) {
+			size_t b = hash_key(w->rec.project_id, w->rec.patch_id) & (ncap - 1);
+
+			next = w->hnext;
+			w->hnext = nt[b];
+			nt[b] = w;
+		}
+	}
+	free(r->wtab);
+	r->wtab = nt;
+	r->wcap = ncap;
+}
+
+struct work *
+work_find(struct run *r, uint32_t project, uint32_t patch)
+{
+	struct work *w;
+
+	if (!r->wcap)
+		return NULL;
+	for (w = r->wtab[hash_key(project, patch) & (r->wcap - 1)]; w; w = w->hnext)
+		if (w->rec.project_id == project && w->rec.patch_id == patch)
+			return w;
+	return NULL;
+}
+
+/* Index of the project with this id in the run's list, or -1. */
+long
+run_project_index(const struct run *r, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < r->nprojects; i++)
+		if (r->projects[i].id == id)
+			return (long)i;
+	return -1;
+}
+
+const char *
+run_project_name(struct run *r, uint32_t id)
+{
+	long i = run_project_index(r, id);
+
+	return i < 0 ? NULL : r->projects[i].link_name;
+}
+
+static void
+copy_rec(struct patch_rec *dst, const struct patch_rec *src)
+{
+	*dst = *src;
+	dst->msgid = xstrdup(src->msgid ? src->msgid : "");
+	dst->state = xstrdup(src->state ? src->state : "");
+	dst->delegate = xstrdup(src->delegate ? src->delegate : "");
+	dst->note = xstrdup(src->note ? src->note : "");
+}
+
+static void
+copy_out(struct outbox_rec *dst, const struct outbox_rec *src)
+{
+	*dst = *src;
+	dst->state = xstrdup(src->state ? src->state : "");
+	dst->delegate = xstrdup(src->delegate ? src->delegate : "");
+	dst->last_error = xstrdup(src->last_error ? src->last_error : "");
+	dst->sent_state = xstrdup(src->sent_state ? src->sent_state : "");
+	dst->sent_delegate = xstrdup(src->sent_delegate ? src->sent_delegate : "");
+}
+
+struct work *
+work_insert(struct run *r, const struct patch_rec *rec, int in_store)
+{
+	struct work *w = xcalloc(1, sizeof(*w));
+	size_t b;
+
+	copy_rec(&w->rec, rec);
+	w->orig_state = rec->state && *rec->state ? xstrdup(rec->state) : NULL;
+	w->orig_delegate = rec->delegate && *rec->delegate ? xstrdup(rec->delegate) : NULL;
+	w->orig_delegate_id = rec->delegate_id;
+	w->orig_flags = rec->flags;
+	w->orig_archived = rec->archived;
+	w->in_store = in_store;
+	w->project = run_project_name(r, rec->project_id);
+	if (!w->project)
+		w->project = "unknown";
+	w->nmid = msgid_to_notmuch(rec->msgid);
+	if (r->wn + 1 > r->wcap * 3 / 4)
+		wtab_grow(r);
+	b = hash_key(rec->project_id, rec->patch_id) & (r->wcap - 1);
+	w->hnext = r->wtab[b];
+	r->wtab[b] = w;
+	r->wn++;
+	return w;
+}
+
+/* The work item of a patch, loaded from the store when it is there; NULL when unknown. */
+struct work *
+work_get(struct run *r, pwnm_txn_t *txn, uint32_t project, uint32_t patch)
+{
+	struct work *w = work_find(r, project, patch);
+	struct patch_rec rec;
+	struct outbox_rec out;
+
+	if (w)
+		return w;
+	if (state_patch_get(txn, project, patch, &rec) != PWNM_STATUS_SUCCESS)
+		return NULL;
+	w = work_insert(r, &rec, 1);
+	patch_rec_free(&rec);
+	if (state_outbox_get(txn, project, patch, &out) == PWNM_STATUS_SUCCESS) {
+		w->has_out = 1;
+		copy_out(&w->out, &out);
+		outbox_rec_free(&out);
+	}
+	return w;
+}
+
+void
+work_free(struct work *w)
+{
+	patch_rec_free(&w->rec);
+	free(w->orig_state);
+	free(w->orig_delegate);
+	if (w->has_out)
+		outbox_rec_free(&w->out);
+	free(w->nmid);
+	free(w->r_state);
+	free(w->r_delegate);
+	free(w->l_state);
+	free(w->l_delegate);
+	free(w);
+}
+
+/* ---- users (delegates) ---- */
+
+uint32_t
+run_user_id(struct run *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->nusers; i++)
+		if (strcmp(r->users[i].name, name) == 0)
+			return r->users[i].id;
+	return 0;
+}
+
+void
+run_user_learn(struct run *r, const char *name, uint32_t id)
+{
+	size_t i;
+
+	if (!name || !*name || !id)
+		return;
+	for (i = 0; i < r->nusers; i++) {
+		if (strcmp(r->users[i].name, name) == 0) {
+			if (r->users[i].id != id) {
+				r->users[i].id = id;
+				r->users_dirty = 1;
+			}
+			return;
+		}
+	}
+	r->users = xreallocarray(r->users, r->nusers + 1, sizeof(*r->users));
+	r->users[r->nusers].name = xstrdup(name);
+	r->users[r->nusers].id = id;
+	r->nusers++;
+	r->users_dirty = 1;
+}
+
+/* Users are kept in meta "users" as "name=id;name=id". */
+void
+run_users_load(struct run *r, pwnm_txn_t *txn)
+{
+	char *v = NULL, *p, *save = NULL;
+
+	if (state_meta_get(txn, "users", &v) != PWNM_STATUS_SUCCESS || !v)
+		return;
+	for (p = strtok_r(v, ";", &save); p; p = strtok_r(NULL, ";", &save)) {
+		char *eq = strrchr(p, '=');
+		uint64_t id;
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		if (parse_u64(eq + 1, &id) == 0 && id > 0 && id <= UINT32_MAX)
+			run_user_learn(r, p, (uint32_t)id);
+	}
+	free(v);
+	r->users_dirty = 0;
+}
+
+char *
+run_users_join(struct run *r)
+{
+	struct buf b = { 0 };
+	size_t i;
+
+	for (i = 0; i < r->nusers; i++)
+		buf_printf(&b, "%s%s=%u", i ? ";" : "", r->users[i].name, r->users[i].id);
+	return buf_release(&b);
+}
+
+void
+run_state_seen(struct run *r, uint32_t project_id, const char *slug)
+{
+	long i = run_project_index(r, project_id);
+	struct project_rec *p;
+	const char *s;
+	size_t n;
+	char *ns;
+
+	if (i < 0 || !slug || !*slug || strchr(slug, ';'))
+		return;
+	p = &r->projects[i];
+	n = strlen(slug);
+	for (s = p->states_seen; s && *s;) {
+		size_t len = strcspn(s, ";");
+
+		if (len == n && strncmp(s, slug, n) == 0)
+			return;
+		s += len;
+		if (*s == ';')
+			s++;
+	}
+	ns = xasprintf("%s%s%s", p->states_seen, *p->states_seen ? ";" : "", slug);
+	free(p->states_seen);
+	p->states_seen = ns;
+	r->proj_dirty[i] = 1;
+}
+
+/* ---- values shown by the tags ---- */
+
+/* The values the mail's tags should show for w: agreed, overridden by a pending local change. */
+void
+shown_values(const struct patch_rec *rec, const struct outbox_rec *out, int has_out,
+	       struct pw_values *v)
+{
+	v->state = rec->state;
+	v->archived = rec->archived;
+	v->delegate = rec->delegate;
+	if (!has_out)
+		return;
+	if (out->fields & OUT_STATE)
+		v->state = out->state;
+	if (out->fields & OUT_ARCHIVED)
+		v->archived = out->archived;
+	if (out->fields & OUT_DELEGATE)
+		v->delegate = out->delegate;
+}
+
+/* Replace *dst by a copy of src (which may point into *dst). */
+void
+str_set(char **dst, const char *src)
+{
+	char *copy = xstrdup(src ? src : "");
+
+	free(*dst);
+	*dst = copy;
+}
