@@ -64,7 +64,7 @@ test_begin_subtest "a 0600 token file is used"
 chmod 600 "$XDG_CONFIG_HOME/pwnm/token"
 notmuch tag -pw/alpha/rfc +pw/alpha/accepted -- id:p2@example.org
 pwnm_run sync
-test_expect_equal "$(standin_admin GET patches/2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" "accepted"
+test_expect_equal "$(server_state 2 state)" "accepted"
 
 test_begin_subtest "pwnm.token_command: the first line of its output"
 rm -f "$XDG_CONFIG_HOME/pwnm/token"

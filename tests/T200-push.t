@@ -5,12 +5,6 @@
 pw_world || exit 1
 pwnm_run sync
 
-server_state() { # server_state PATCH-ID -> "state archived delegate"
-	standin_admin GET "patches/$1" | python3 -c '
-import json, sys
-p = json.load(sys.stdin)
-print(p["state"], str(p["archived"]).lower(), p["delegate"] or "-")'
-}
 patches_sent() { standin_requests "^PATCH $1"; }
 
 test_begin_subtest "no token: pull works, the change waits with a clear message"

@@ -16,11 +16,6 @@ new_patch() {
 		\"archived\": false, \"delegate\": null, \"submitter\": \"dev@example.org\"}" >/dev/null
 }
 
-# server_state ID: the patch's state on the stand-in
-server_state() {
-	standin_admin GET "patches/$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])'
-}
-
 # timed_new: notmuch new, output to $TMP/new.out; sets new_rc and new_ms
 timed_new() {
 	local t0 t1
@@ -47,7 +42,7 @@ wait_for() {
 }
 
 state_is() {
-	[ "$(server_state "$1")" = "$2" ]
+	[ "$(server_state "$1" state)" = "$2" ]
 }
 
 tags_are() {
@@ -126,11 +121,11 @@ test_begin_subtest "stand-in back: the next notmuch new pushes the waiting chang
 standin_start "$TMP/pw.json" --port "$port" || exit 1
 new_patch 11 '<p11@example.org>'
 timed_new
-test_expect_equal "$new_rc $(server_state 8)" "0 accepted"
+test_expect_equal "$new_rc $(server_state 8 state)" "0 accepted"
 
 test_begin_subtest "stand-in back: the change was kept (pwnm push sends it)"
 pwnm_run push
-test_expect_equal "$(server_state 8)" "accepted"
+test_expect_equal "$(server_state 8 state)" "accepted"
 
 # Stand-in hanging on every API request.
 test_begin_subtest "stand-in hanging: notmuch new exits 0 within the budget"
@@ -142,16 +137,16 @@ test_expect_true [ "$new_rc" = 0 ] && [ "$new_ms" -lt "$BUDGET_MS" ]
 
 test_begin_subtest "stand-in hanging: the change was not pushed, and is not lost"
 standin_admin POST fault/clear '{}' >/dev/null
-test_expect_equal "$(server_state 4) $(pw_tags_of 'odd"id"11@example.org')" \
+test_expect_equal "$(server_state 4 state) $(pw_tags_of 'odd"id"11@example.org')" \
 	"new pw/alpha pw/alpha/rejected"
 
 test_begin_subtest "stand-in answering again: the next notmuch new pushes it"
 timed_new
-test_expect_equal "$new_rc $(server_state 4)" "0 rejected"
+test_expect_equal "$new_rc $(server_state 4 state)" "0 rejected"
 
 test_begin_subtest "stand-in answering again: the change was kept (pwnm push sends it)"
 pwnm_run push
-test_expect_equal "$(server_state 4)" "rejected"
+test_expect_equal "$(server_state 4 state)" "rejected"
 
 # Stand-in answering 500 to everything.
 test_begin_subtest "stand-in answering 500: notmuch new exits 0 within the budget"
@@ -167,16 +162,16 @@ test_expect_true grep -q '^last hook error' "$TMP/status"
 
 test_begin_subtest "stand-in answering 500: the change was not pushed, and is not lost"
 standin_admin POST fault/clear '{}' >/dev/null
-test_expect_equal "$(server_state 2) $(pw_tags_of p2@example.org)" \
+test_expect_equal "$(server_state 2 state) $(pw_tags_of p2@example.org)" \
 	"under-review pw/alpha pw/alpha/accepted"
 
 test_begin_subtest "stand-in healthy again: the next notmuch new pushes it"
 timed_new
-test_expect_equal "$new_rc $(server_state 2)" "0 accepted"
+test_expect_equal "$new_rc $(server_state 2 state)" "0 accepted"
 
 test_begin_subtest "stand-in healthy again: the change was kept (pwnm push sends it)"
 pwnm_run push
-test_expect_equal "$(server_state 2)" "accepted"
+test_expect_equal "$(server_state 2 state)" "accepted"
 
 # ---- concurrency ----
 
@@ -224,7 +219,7 @@ test_expect_equal "$loop_rc" 0
 
 test_begin_subtest "concurrent: the last tag of each patch is on the server after a sync"
 timeout 30 pwnm sync >>"$test_log" 2>&1
-test_expect_equal "$(server_state 21) $(server_state 22) $(server_state 23)" \
+test_expect_equal "$(server_state 21 state) $(server_state 22 state) $(server_state 23 state)" \
 	"deferred deferred deferred"
 
 test_begin_subtest "concurrent: the tags are still the ones set"
@@ -271,7 +266,7 @@ test_begin_subtest "background mode: a local change still reaches the server"
 notmuch tag +pw/alpha/accepted -pw/alpha/new -- id:p31@example.org
 timed_new
 wait_for 10 state_is 31 accepted
-test_expect_equal "$new_rc $(server_state 31)" "0 accepted"
+test_expect_equal "$new_rc $(server_state 31 state)" "0 accepted"
 notmuch config set pwnm.hook_mode foreground
 # The CLI waits for the run lock: the detached run is over after this.
 pwnm_run sync
@@ -291,7 +286,7 @@ add_message '<p41@example.org>' '[PATCH] forty-one'
 timed_new
 "$SHIM" tag +pw/alpha/accepted -pw/alpha/new -- id:p41@example.org
 wait_for 10 state_is 41 accepted
-test_expect_equal "$(server_state 41)" "accepted"
+test_expect_equal "$(server_state 41 state)" "accepted"
 
 test_begin_subtest "shim: returns at once while the server hangs"
 standin_admin POST fault '{"mode": "hang", "count": -1, "seconds": 5}' >/dev/null
@@ -304,7 +299,7 @@ test_expect_true [ $(((t1 - t0) / 1000000)) -lt 3000 ]
 
 test_begin_subtest "shim: the push held up by the hanging server gets through after it"
 wait_for 15 state_is 41 rejected
-test_expect_equal "$(server_state 41)" "rejected"
+test_expect_equal "$(server_state 41 state)" "rejected"
 
 test_begin_subtest "shim: installed as 'notmuch' on PATH it finds the real one"
 mkdir -p "$TMP/shimbin"
@@ -316,7 +311,7 @@ test_begin_subtest "shim: as 'notmuch' on PATH, a tag change is pushed"
 PATH=$TMP/shimbin:$PATH timeout 10 notmuch tag +pw/alpha/queued -pw/alpha/rejected \
 	-pw/alpha/accepted -- id:p41@example.org >>"$test_log" 2>&1
 wait_for 10 state_is 41 queued
-test_expect_equal "$(server_state 41)" "queued"
+test_expect_equal "$(server_state 41 state)" "queued"
 
 # ---- post-insert ----
 

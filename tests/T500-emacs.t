@@ -4,22 +4,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
-command -v emacs >/dev/null 2>&1 || test_skip_all "emacs is not installed"
-command -v notmuch >/dev/null 2>&1 || test_skip_all "notmuch is not installed"
-
-# The directory of the notmuch elisp (notmuch.el or notmuch.elc).
-NOTMUCH_EL_DIR=""
-for f in /usr/share/emacs/site-lisp/elpa/notmuch-*/notmuch.elc \
-	/usr/share/emacs/site-lisp/elpa/notmuch-*/notmuch.el \
-	$(dpkg -L elpa-notmuch 2>/dev/null | grep '/notmuch\.el$') \
-	/usr/share/emacs/site-lisp/notmuch.el \
-	/usr/local/share/emacs/site-lisp/notmuch.el; do
-	if [ -f "$f" ]; then
-		NOTMUCH_EL_DIR=$(dirname "$f")
-		break
-	fi
-done
-[ -n "$NOTMUCH_EL_DIR" ] || test_skip_all "notmuch-emacs (elpa-notmuch) is not installed"
+emacs_setup
 
 EMACS_LOG=$TMP/emacs.log
 

@@ -5,23 +5,8 @@
 
 . "$(dirname "$0")/lib.sh"
 
-command -v emacs >/dev/null 2>&1 || test_skip_all "emacs is not installed"
-command -v notmuch >/dev/null 2>&1 || test_skip_all "notmuch is not installed"
+emacs_setup
 command -v curl >/dev/null 2>&1 || test_skip_all "curl is not installed"
-
-# The directory of the notmuch elisp (notmuch.el or notmuch.elc).
-NOTMUCH_EL_DIR=""
-for f in /usr/share/emacs/site-lisp/elpa/notmuch-*/notmuch.elc \
-	/usr/share/emacs/site-lisp/elpa/notmuch-*/notmuch.el \
-	$(dpkg -L elpa-notmuch 2>/dev/null | grep '/notmuch\.el$') \
-	/usr/share/emacs/site-lisp/notmuch.el \
-	/usr/local/share/emacs/site-lisp/notmuch.el; do
-	if [ -f "$f" ]; then
-		NOTMUCH_EL_DIR=$(dirname "$f")
-		break
-	fi
-done
-[ -n "$NOTMUCH_EL_DIR" ] || test_skip_all "notmuch-emacs (elpa-notmuch) is not installed"
 [ -x "$PWNM_BUILD/pwnm" ] || test_skip_all "no pwnm binary in $PWNM_BUILD"
 
 export PWNM_E2E_COMMAND=$PWNM_BUILD/pwnm
@@ -46,12 +31,6 @@ result() {
 	sed -n "s/^$2: //p" "$TMP/$1/result.txt" 2>/dev/null
 }
 
-server_state() { # server_state PATCH-ID -> "state archived delegate"
-	standin_admin GET "patches/$1" | python3 -c '
-import json, sys
-p = json.load(sys.stdin)
-print(p["state"], str(p["archived"]).lower(), p["delegate"] or "-")'
-}
 
 # hello_entries FILE: the Patchwork section of a notmuch-hello text as
 # "GROUP LABEL COUNT" lines, sorted (GROUP "-" before the first project).

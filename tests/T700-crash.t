@@ -2,21 +2,14 @@
 # kill -9 at each step of a run: a rerun ends where an uninterrupted run ends, nothing lost.
 . "$(dirname "$0")/lib.sh"
 
-ROOT=$TMP
+ROOT=$TEST_ROOT
 export PWNM_TOKEN=$MAINT_TOKEN
 
 # world NAME: a fresh notmuch database + stand-in under $ROOT/NAME, first sync done,
 # then the same changes on both sides every time.
 world() {
 	standin_stop
-	TMP=$ROOT/$1
-	HOME=$TMP/home
-	NOTMUCH_CONFIG=$TMP/notmuch-config
-	MAILDIR=$TMP/mail
-	XDG_STATE_HOME=$HOME/.local/state
-	XDG_CONFIG_HOME=$HOME/.config
-	export HOME NOTMUCH_CONFIG MAILDIR XDG_STATE_HOME XDG_CONFIG_HOME
-	mkdir -p "$HOME" "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp"
+	world_dirs "$ROOT/$1"
 	pw_world || return 1
 	pwnm_run sync
 	# the server moves ...
@@ -75,13 +68,10 @@ done
 
 test_begin_subtest "kill -9 of a hook during notmuch new: the next notmuch new is clean"
 world hook || exit 1
-hookdir=$(notmuch config get database.hook_dir)
-mkdir -p "$hookdir"
-printf '#!/bin/sh\nPWNM_DEBUG_CRASH_AT=mid-tags exec pwnm hook post-new\n' >"$hookdir/post-new"
-chmod +x "$hookdir/post-new"
+hook_put post-new 'PWNM_DEBUG_CRASH_AT=mid-tags exec pwnm hook post-new'
 notmuch config set pwnm.poll_interval 0s
 notmuch new >>"$test_log" 2>&1
-printf '#!/bin/sh\nexec pwnm hook post-new\n' >"$hookdir/post-new"
+hook_put post-new 'exec pwnm hook post-new'
 notmuch new >>"$test_log" 2>&1
 code=$?
 outcome >"$TMP/got"

@@ -70,13 +70,10 @@ pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$? $(grep -c "cannot open state database" "$TMP/out")" "1 1"
 
 test_begin_subtest "a broken store in pre-new stops notmuch new (local corruption), with the reason"
-hookdir=$(notmuch config get database.hook_dir)
-mkdir -p "$hookdir"
-printf '#!/bin/sh\nexec pwnm hook pre-new\n' >"$hookdir/pre-new"
-chmod +x "$hookdir/pre-new"
+hook_put pre-new 'exec pwnm hook pre-new'
 notmuch new >"$TMP/out" 2>&1
 test_expect_equal "$([ $? -ne 0 ] && echo failed) $(grep -c 'cannot open state database' "$TMP/out")" "failed 1"
-rm -f "$hookdir/pre-new"
+hook_remove pre-new
 
 test_begin_subtest "rebuilding the store: the dry run shows what differs, nothing is pushed"
 export PWNM_TOKEN=$MAINT_TOKEN

@@ -7,18 +7,17 @@ export PWNM_TOKEN=$MAINT_TOKEN
 pw_world || exit 1
 pwnm_run sync
 
-state_of() { standin_admin GET "patches/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
 
 test_begin_subtest "the reply of a PATCH that landed is cut: the run fails, the server has it"
 notmuch tag -pw/alpha/under-review +pw/alpha/accepted -- id:p2@example.org
 standin_admin POST fault '{"mode": "truncated", "count": 1, "match": "^PATCH"}' >/dev/null
 pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$([ $? -ne 0 ] && echo failed) $(state_of 2)" "failed accepted"
+test_expect_equal "$([ $? -ne 0 ] && echo failed) $(server_state 2 state)" "failed accepted"
 
 test_begin_subtest "a change made after it is pushed, not taken for a conflict"
 notmuch tag -pw/alpha/accepted +pw/alpha/rejected -- id:p2@example.org
 pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$(state_of 2) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
+test_expect_equal "$(server_state 2 state) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
 	"rejected pw/alpha pw/alpha/rejected 0"
 
 test_begin_subtest "killed right after the PATCH: the next change still wins"
@@ -26,7 +25,7 @@ notmuch tag -pw/alpha/rejected +pw/alpha/rfc -- id:p2@example.org
 { PWNM_DEBUG_CRASH_AT=after-push pwnm sync; } >>"$test_log" 2>&1
 notmuch tag -pw/alpha/rfc +pw/alpha/deferred -- id:p2@example.org
 pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$(state_of 2) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
+test_expect_equal "$(server_state 2 state) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
 	"deferred pw/alpha pw/alpha/deferred 0"
 
 test_begin_subtest "a landed PATCH is remembered through a run that could not read the news"
@@ -38,7 +37,7 @@ pwnm_run sync
 standin_admin POST fault/clear >/dev/null
 notmuch tag -pw/beta/queued +pw/beta/deferred -- id:p6@example.org
 pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$(state_of 6) $(pw_tags_of p6@example.org) $(grep -c '^conflict' "$TMP/out")" \
+test_expect_equal "$(server_state 6 state) $(pw_tags_of p6@example.org) $(grep -c '^conflict' "$TMP/out")" \
 	"deferred pw/beta pw/beta/deferred 0"
 
 test_begin_subtest "landed, then a new change killed before its PATCH: still pushed, no conflict"
@@ -47,7 +46,7 @@ notmuch tag -pw/alpha/deferred +pw/alpha/rejected -- id:p2@example.org
 notmuch tag -pw/alpha/rejected +pw/alpha/new -- id:p2@example.org
 { PWNM_DEBUG_CRASH_AT=after-outbox-write pwnm sync; } >>"$test_log" 2>&1
 pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$(state_of 2) $(grep -c '^conflict' "$TMP/out")" "new 0"
+test_expect_equal "$(server_state 2 state) $(grep -c '^conflict' "$TMP/out")" "new 0"
 
 test_begin_subtest "reading the news fails: the change is kept, not pushed blind"
 standin_admin POST patches/3 '{"state": "superseded"}' >/dev/null
@@ -56,11 +55,11 @@ standin_admin POST fault '{"mode": "503", "count": -1, "match": "^GET"}' >/dev/n
 pwnm sync >"$TMP/out" 2>&1
 code=$?
 standin_admin POST fault/clear >/dev/null
-test_expect_equal "$code $(state_of 3)" "75 superseded"
+test_expect_equal "$code $(server_state 3 state)" "75 superseded"
 
 test_begin_subtest "with the news read, it is a conflict, reported (Patchwork wins by default)"
 pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$(state_of 3) $(grep -c '^conflict: patch 3 alpha' "$TMP/out") $(count_of tag:pw/alpha/superseded)" \
+test_expect_equal "$(server_state 3 state) $(grep -c '^conflict: patch 3 alpha' "$TMP/out") $(count_of tag:pw/alpha/superseded)" \
 	"superseded 1 1"
 
 test_done

@@ -10,12 +10,25 @@ exec </dev/null
 PWNM_SRC=${PWNM_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 PWNM_BUILD=${PWNM_BUILD:-$PWNM_SRC/build}
 TESTS_DIR=$PWNM_SRC/tests
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/pwnm-test.XXXXXX")
-export HOME=$TMP/home
-export NOTMUCH_CONFIG=$TMP/notmuch-config
-export XDG_STATE_HOME=$HOME/.local/state
-export XDG_CONFIG_HOME=$HOME/.config
-export MAILDIR=$TMP/mail
+# TEST_ROOT is removed at the end of a passing test; TMP is the directory
+# of the current world (TEST_ROOT itself unless a test calls world_dirs).
+TEST_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/pwnm-test.XXXXXX")
+
+# world_dirs DIR: make DIR the current world: TMP, HOME, NOTMUCH_CONFIG,
+# MAILDIR and the XDG directories point into it, and its maildir exists.
+# A test with several independent worlds gives each a directory under
+# $TEST_ROOT (stop the stand-in of the previous one first).
+world_dirs() {
+	TMP=$1
+	HOME=$TMP/home
+	NOTMUCH_CONFIG=$TMP/notmuch-config
+	MAILDIR=$TMP/mail
+	XDG_STATE_HOME=$HOME/.local/state
+	XDG_CONFIG_HOME=$HOME/.config
+	export HOME NOTMUCH_CONFIG MAILDIR XDG_STATE_HOME XDG_CONFIG_HOME
+	mkdir -p "$HOME" "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp"
+}
+world_dirs "$TEST_ROOT"
 export PATH=$PWNM_BUILD:$PATH
 unset PWNM_TOKEN PWNM_DEBUG
 
@@ -32,7 +45,6 @@ EOV
 	chmod +x "$TMP/vgbin/pwnm"
 	export PATH=$TMP/vgbin:$PATH
 fi
-mkdir -p "$HOME" "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp"
 
 test_count=0
 test_failed=0
@@ -40,15 +52,15 @@ test_subtest=""
 STANDIN_PID=""
 
 # Output of commands run by a test goes to $TMP/log; shown on failure.
-test_log=$TMP/log
+test_log=$TEST_ROOT/log
 : >"$test_log"
 
 test_cleanup() {
 	standin_stop
 	if [ "$test_failed" -eq 0 ] && [ -z "${PWNM_KEEP_TMP:-}" ]; then
-		rm -rf "$TMP"
+		rm -rf "$TEST_ROOT"
 	else
-		echo "# files kept in $TMP"
+		echo "# files kept in $TEST_ROOT"
 	fi
 }
 trap test_cleanup EXIT
@@ -189,6 +201,19 @@ revision() {
 	notmuch count --lastmod '*' | cut -f3
 }
 
+# hook_put NAME LINE: make notmuch's hook NAME (in database.hook_dir) the
+# shell script "#!/bin/sh" LINE; hook_remove NAME takes it away.
+hook_put() {
+	local dir
+	dir=$(notmuch config get database.hook_dir) || return 1
+	mkdir -p "$dir" || return 1
+	printf '#!/bin/sh\n%s\n' "$2" >"$dir/$1" && chmod +x "$dir/$1"
+}
+
+hook_remove() {
+	rm -f "$(notmuch config get database.hook_dir)/$1"
+}
+
 # peak_rss_kb FILE command...: run the command (output to the log) and
 # write its peak resident set size in KiB to FILE; returns its exit code.
 peak_rss_kb() {
@@ -266,6 +291,20 @@ standin_log_clear() {
 	: >"$TMP/standin.log"
 }
 
+# server_state ID [FIELD...]: the patch's fields on the stand-in, separated
+# by a space; FIELDs are state, archived (true/false) and delegate (the
+# username, - for none); the default is all three, in that order.
+server_state() {
+	local id=$1
+	shift
+	[ $# -gt 0 ] || set -- state archived delegate
+	standin_admin GET "patches/$id" | python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+show = {"state": p["state"], "archived": str(p["archived"]).lower(), "delegate": p["delegate"] or "-"}
+print(" ".join(show[f] for f in sys.argv[1:]))' "$@"
+}
+
 # ---- a small standard world ----
 
 MAINT_TOKEN=0123456789abcdef0123456789abcdef01234567
@@ -331,4 +370,37 @@ EOJ
 pwnm_run() {
 	echo "\$ pwnm $*" >>"$test_log"
 	pwnm "$@" >>"$test_log" 2>&1
+}
+
+# ---- Emacs ----
+
+# emacs_setup: skip the whole test unless emacs and notmuch-emacs are there,
+# and set NOTMUCH_EL_DIR to the directory of notmuch-emacs (notmuch.el or
+# notmuch.elc) the test loads.  A NOTMUCH_EL_DIR set before runs the tests
+# against that notmuch-emacs (e.g. the emacs/ directory of a notmuch
+# release) instead of the installed one; one without notmuch-emacs in it is
+# an error, not a skip.
+emacs_setup() {
+	local f
+	command -v emacs >/dev/null 2>&1 || test_skip_all "emacs is not installed"
+	command -v notmuch >/dev/null 2>&1 || test_skip_all "notmuch is not installed"
+	if [ -n "${NOTMUCH_EL_DIR:-}" ]; then
+		[ -f "$NOTMUCH_EL_DIR/notmuch.el" ] || [ -f "$NOTMUCH_EL_DIR/notmuch.elc" ] || {
+			echo "Bail out! NOTMUCH_EL_DIR=$NOTMUCH_EL_DIR has no notmuch.el or notmuch.elc"
+			exit 1
+		}
+	else
+		for f in /usr/share/emacs/site-lisp/elpa/notmuch-*/notmuch.elc \
+			/usr/share/emacs/site-lisp/elpa/notmuch-*/notmuch.el \
+			$(dpkg -L elpa-notmuch 2>/dev/null | grep '/notmuch\.el$') \
+			/usr/share/emacs/site-lisp/notmuch.el \
+			/usr/local/share/emacs/site-lisp/notmuch.el; do
+			if [ -f "$f" ]; then
+				NOTMUCH_EL_DIR=$(dirname "$f")
+				break
+			fi
+		done
+		[ -n "${NOTMUCH_EL_DIR:-}" ] || test_skip_all "notmuch-emacs (elpa-notmuch) is not installed"
+	fi
+	echo "# notmuch-emacs from $NOTMUCH_EL_DIR"
 }
