@@ -33,6 +33,8 @@ PROGS := $(PROG_SRC:src/%.c=$(BUILD)/%)
 TST_SRC := $(sort $(wildcard tests/tst_*.c))
 TSTS := $(TST_SRC:tests/%.c=$(BUILD)/tests/%)
 MAN := $(wildcard src/*.1 src/*.5 src/*.7)
+# notmuch's hooks: each is a link to the one script hooks/notmuch-hook
+HOOK_NAMES = pre-new post-new post-insert
 
 all: $(PROGS) $(BUILD)/notmuch-pwnm
 
@@ -112,7 +114,8 @@ install: all
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(LISPDIR)
 	for p in $(PROGS); do install -m 755 $$p $(DESTDIR)$(BINDIR)/; done
 	ln -sf pwnm $(DESTDIR)$(BINDIR)/notmuch-pwnm
-	for h in hooks/*; do install -m 755 $$h $(DESTDIR)$(LIBEXECDIR)/; done
+	install -m 755 hooks/notmuch-hook hooks/pwnm-notmuch $(DESTDIR)$(LIBEXECDIR)/
+	for h in $(HOOK_NAMES); do ln -sf notmuch-hook $(DESTDIR)$(LIBEXECDIR)/$$h; done
 	for m in $(filter %.1,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(filter %.5,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 	for m in $(filter %.7,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man7/; done

@@ -207,6 +207,15 @@ rc=$?
 test_expect_true [ "$rc" = 0 ] && [ -x "$TMP/stage/usr/bin/pwnm" ] &&
 	[ -x "$TMP/stage/usr/libexec/pwnm/post-new" ] && [ "$(hook_dir_hash)" = "$hash_before" ]
 
+test_begin_subtest "the staged hook entry points are one script under three names"
+lx=$TMP/stage/usr/libexec/pwnm
+test_expect_true [ -f "$lx/notmuch-hook" ] && [ "$lx/pre-new" -ef "$lx/notmuch-hook" ] &&
+	[ "$lx/post-new" -ef "$lx/notmuch-hook" ] && [ "$lx/post-insert" -ef "$lx/notmuch-hook" ]
+
+test_begin_subtest "the script under another name refuses, naming the three"
+"$lx/notmuch-hook" >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c 'pre-new, post-new or post-insert' "$TMP/out")" "2 1"
+
 test_begin_subtest "--hooks-only refuses when the programs are not installed"
 "$INSTALL" --hooks-only --prefix "$TMP/nowhere" >>"$test_log" 2>&1
 rc=$?
