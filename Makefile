@@ -86,9 +86,11 @@ check-asan:
 demo: all
 	PWNM_BUILD=$(abspath $(BUILD)) tests/demo.sh
 
-# Benchmarks (not part of check): regenerates bench/RESULTS.md.  BENCH_SIZES="10000 100000".
+# Benchmarks (not part of check): bench/run measures into bench/results.json,
+# bench/render writes bench/RESULTS.md from it.  BENCH_SIZES="10000 100000".
 bench: all
 	PWNM_BUILD=$(abspath $(BUILD)) PWNM_SRC=$(CURDIR) bench/run
+	bench/render
 
 # The C unit tests and the main scenarios under valgrind memcheck.
 VALGRIND_TESTS = tests/T100-pull.t tests/T200-push.t tests/T110-faults.t tests/T700-crash.t
