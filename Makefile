@@ -11,7 +11,8 @@ LISPDIR ?= $(PREFIX)/share/emacs/site-lisp
 DESTDIR ?=
 
 BUILD ?= build
-PKGS = libcurl libcjson lmdb
+TOP :=
+include sources.mk
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
@@ -26,7 +27,6 @@ ALL_CFLAGS = $(WARN) $(ALL_CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lnotmuch $(LDLIBS)
 
-LIB_SRC := $(sort $(wildcard src/lib*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 PROG_SRC := $(sort $(filter-out $(LIB_SRC),$(wildcard src/pwnm*.c)))
 PROGS := $(PROG_SRC:src/%.c=$(BUILD)/%)

@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "libhttp.h"
 #include "libutil.h"
 
 static char *
@@ -297,15 +296,6 @@ first_line(const char *s, size_t len)
 	return j > i ? xstrndup(s + i, j - i) : NULL;
 }
 
-static int
-token_ok(const char *t)
-{
-	for (; *t; t++)
-		if ((unsigned char)*t < 0x21 || (unsigned char)*t > 0x7e)
-			return 0;
-	return 1;
-}
-
 static pwnm_status_t
 token_from_command(const char *cmd, char **token, char **err)
 {
@@ -380,19 +370,10 @@ config_token(const struct pwnm_config *cfg, char **token, char **err)
 		rc = token_from_file(cfg->token_file, token, err);
 	if (rc)
 		return rc;
-	if (*token && !token_ok(*token)) {
+	if (*token && !token_valid(*token)) {
 		free(*token);
 		*token = NULL;
 		*err = xstrdup("the API token contains spaces or control characters");
-		return PWNM_STATUS_CONFIG;
-	}
-	if (*token && cfg->url && strncasecmp(cfg->url, "http://", 7) == 0 && !cfg->allow_insecure &&
-	    !url_is_loopback(cfg->url)) {
-		free(*token);
-		*token = NULL;
-		*err = xasprintf("refusing to send the API token over plain http to '%s': use https, "
-				 "or set pwnm.allow_insecure_http=true",
-				 cfg->url);
 		return PWNM_STATUS_CONFIG;
 	}
 	return PWNM_STATUS_SUCCESS;
@@ -405,34 +386,4 @@ config_has_token(const struct pwnm_config *cfg)
 
 	return (env && *env) || (cfg->token_command && *cfg->token_command) ||
 	       (cfg->token_file && *cfg->token_file && access(cfg->token_file, F_OK) == 0);
-}
-
-int
-config_insecure_url(const struct pwnm_config *cfg)
-{
-	return cfg->url && strncasecmp(cfg->url, "http://", 7) == 0 && !cfg->allow_insecure &&
-	       !url_is_loopback(cfg->url);
-}
-
-int
-url_is_loopback(const char *url)
-{
-	/* Decided on the host http_origin_of finds: the same parsing that decides where the token goes. */
-	char *o = url ? http_origin_of(url) : NULL;
-	const char *h;
-	size_t n;
-	int r = 0;
-
-	if (!o)
-		return 0;
-	h = strstr(o, "://") + 3;
-	n = strcspn(h, ":");
-	if (*h == '[')
-		r = strncmp(h, "[::1]", 5) == 0 && (h[5] == '\0' || h[5] == ':');
-	else if (n == 9 && strncmp(h, "localhost", 9) == 0)
-		r = 1;
-	else if (n >= 4 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n)
-		r = 1;
-	free(o);
-	return r;
 }

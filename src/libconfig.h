@@ -59,18 +59,16 @@ void config_free(struct pwnm_config *cfg);
 
 /*
  * The API token: $PWNM_TOKEN, else the first line of pwnm.token_command's
- * output, else the token file (refused unless mode 0600 or stricter).
- * *token NULL (and SUCCESS) when none is configured.  On error *err is a
- * one-line message that never contains the token.  Caller frees both.
+ * output, else the token file (refused unless mode 0600 or stricter),
+ * checked by token_valid().  *token NULL (and SUCCESS) when none is
+ * configured.  On error *err is a one-line message that never contains
+ * the token.  Caller frees both.  Whether the token may go to pwnm.url
+ * (plain http) is url_token_refusal()'s decision (liburl.h), which needs
+ * libcurl and so is not made here: this module is linked by pwnm-hook.
  */
 pwnm_status_t config_token(const struct pwnm_config *cfg, char **token, char **err);
 
 /* True when a token is configured (without running pwnm.token_command). */
 int config_has_token(const struct pwnm_config *cfg);
-/* True when pwnm.url is plain http to a host that is not loopback, not allowed by pwnm.allow_insecure_http. */
-int config_insecure_url(const struct pwnm_config *cfg);
-
-/* True when url's host is 127.0.0.0/8, ::1 or localhost. */
-int url_is_loopback(const char *url);
 
 #endif

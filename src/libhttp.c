@@ -9,6 +9,8 @@
 
 #include <curl/curl.h>
 
+#include "liburl.h"
+
 #ifndef PWNM_VERSION
 #define PWNM_VERSION "dev"
 #endif
@@ -52,6 +54,7 @@ struct xfer {
 	enum xfer_state state;
 	CURL *easy;                  /* while running */
 	struct curl_slist *headers;  /* while running */
+	CURLU *url;                  /* while running: the URL as parsed for the token check */
 	int64_t not_before;          /* earliest start of the next attempt */
 	int64_t started;             /* now_ms() when the attempt started */
 	long attempt_timeout_ms;
@@ -65,19 +68,6 @@ struct xfer {
 
 /* ---- client ---- */
 
-static int
-token_ok(const char *t)
-{
-	const unsigned char *p;
-
-	if (!*t)
-		return 0;
-	for (p = (const unsigned char *)t; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return 0;
-	return 1;
-}
-
 pwnm_status_t
 http_new(const struct http_options *opt, http_t **out)
 {
@@ -88,8 +78,8 @@ http_new(const struct http_options *opt, http_t **out)
 	*out = NULL;
 	if (!opt)
 		opt = &none;
-	if (opt->token && !token_ok(opt->token)) {
-		debug("http", "the token is empty or contains control characters");
+	if (opt->token && !token_valid(opt->token)) {
+		debug("http", "the token is empty or contains blanks or control characters");
 		return PWNM_STATUS_CONFIG;
 	}
 	h = xcalloc(1, sizeof *h);
@@ -99,7 +89,7 @@ http_new(const struct http_options *opt, http_t **out)
 		free(h);
 		return PWNM_STATUS_NETWORK;
 	}
-	h->origin = opt->origin ? http_origin_of(opt->origin) : NULL;
+	h->origin = opt->origin ? url_origin(opt->origin) : NULL;
 	h->token = opt->token ? xstrdup(opt->token) : NULL;
 	h->user_agent = opt->user_agent ? xstrdup(opt->user_agent)
 					: xstrdup("pwnm/" PWNM_VERSION);
@@ -164,7 +154,7 @@ http_set_deadline(http_t *h, int64_t deadline_ms)
 pwnm_status_t
 http_set_token(http_t *h, const char *token)
 {
-	if (token && !token_ok(token))
+	if (token && !token_valid(token))
 		return PWNM_STATUS_CONFIG;
 	if (h->token) {
 		explicit_bzero(h->token, strlen(h->token));
@@ -540,6 +530,8 @@ end_attempt(http_t *h, struct xfer *x, CURLcode res)
 	x->easy = NULL;
 	free_headers(x->headers);
 	x->headers = NULL;
+	curl_url_cleanup(x->url);
+	x->url = NULL;
 	if (!r->resp.data)
 		buf_add(&r->resp, "", 0);
 
@@ -581,16 +573,16 @@ method_ok(const char *m)
 	return 1;
 }
 
-/* Should the token go with r? */
+/* Should the token go with r, whose URL parsed as u (the handle the transfer uses)? */
 static int
-wants_token(const http_t *h, const struct http_request *r)
+wants_token(const http_t *h, const struct http_request *r, CURLU *u)
 {
 	char *o;
 	int same;
 
 	if (!r->auth || !h->token || !h->origin)
 		return 0;
-	o = http_origin_of(r->url);
+	o = url_origin_parsed(u);
 	same = o && strcmp(o, h->origin) == 0;
 	free(o);
 	return same;
@@ -626,21 +618,20 @@ static int
 start_attempt(http_t *h, struct xfer *x, int64_t now)
 {
 	struct http_request *r = x->req;
-	char *origin, *msg;
+	char *msg;
 	const char *what = NULL;
 	CURLcode rc = CURLE_OK;
 	CURLMcode mc;
 	CURL *e;
 	long timeout = h->timeout_ms;
 
-	origin = http_origin_of(r->url);
-	if (!origin) {
-		finish(x, PWNM_STATUS_PROTOCOL, "not an http or https URL", 0);
-		return -1;
-	}
-	free(origin);
 	if (!method_ok(r->method)) {
 		finish(x, PWNM_STATUS_PROTOCOL, "invalid method", 0);
+		return -1;
+	}
+	x->url = url_parse(r->url);
+	if (!x->url) {
+		finish(x, PWNM_STATUS_PROTOCOL, "not an http or https URL", 0);
 		return -1;
 	}
 	if (h->deadline_ms && h->deadline_ms - now < timeout)
@@ -654,6 +645,8 @@ start_attempt(http_t *h, struct xfer *x, int64_t now)
 
 	e = pool_get(h);
 	if (!e) {
+		curl_url_cleanup(x->url);
+		x->url = NULL;
 		finish(x, PWNM_STATUS_NETWORK, "cannot create a curl handle", 0);
 		return -1;
 	}
@@ -663,7 +656,7 @@ start_attempt(http_t *h, struct xfer *x, int64_t now)
 	if (r->body && (add_header(x, "Content-Type: application/json") < 0 ||
 			add_header(x, "Expect:") < 0))
 		goto nomem;
-	if (wants_token(h, r)) {
+	if (wants_token(h, r, x->url)) {
 		char *line = xasprintf("Authorization: Token %s", h->token);
 		int bad = add_header(x, line);
 
@@ -673,7 +666,7 @@ start_attempt(http_t *h, struct xfer *x, int64_t now)
 			goto nomem;
 	}
 
-	SETOPT(CURLOPT_URL, r->url);
+	SETOPT(CURLOPT_CURLU, x->url);
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
@@ -730,6 +723,8 @@ fail_msg:
 	x->easy = NULL;
 	free_headers(x->headers);
 	x->headers = NULL;
+	curl_url_cleanup(x->url);
+	x->url = NULL;
 	/* an earlier attempt's outcome, if any, says more than this */
 	if (r->attempts > 0 && x->last_reason) {
 		free(msg);
@@ -761,6 +756,8 @@ abort_all(http_t *h, struct xfer *xs, size_t n, const char *call, CURLMcode mc)
 			x->easy = NULL;
 			free_headers(x->headers);
 			x->headers = NULL;
+			curl_url_cleanup(x->url);
+			x->url = NULL;
 		}
 		if (x->state != XFER_DONE)
 			finish(x, PWNM_STATUS_NETWORK, msg, 0);

@@ -19,8 +19,11 @@
  * error), so a token cannot leak to another origin.
  *
  * The token is sent as "Authorization: Token <t>" only on requests with
- * auth set AND whose URL starts with the configured origin; it never
- * appears in any error text or debug output.
+ * auth set AND whose URL has the configured origin: scheme, host and
+ * port equal, as libcurl reads the URL (liburl.h; the transfer uses that
+ * same parse).  A URL libcurl cannot read, or that is not http(s), is
+ * not fetched at all.  The token never appears in any error text or
+ * debug output.
  */
 
 struct http_options {
@@ -81,8 +84,5 @@ void http_request_free(struct http_request *r);
  */
 pwnm_status_t http_run(http_t *h, struct http_request **reqs, size_t n);
 uint64_t http_requests_sent(const http_t *h);
-
-/* Origin ("scheme://host[:port]", lowercase scheme and host) of a URL; NULL if not http(s). Caller frees. */
-char *http_origin_of(const char *url);
 
 #endif

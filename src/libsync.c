@@ -10,6 +10,7 @@
 
 #include "libnm.h"
 #include "libsync_p.h"
+#include "liburl.h"
 #include "libutil.h"
 
 /* ---- lock ---- */
@@ -128,7 +129,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	struct run run = { 0 }, *r = &run;
 	pwnm_txn_t *txn = NULL;
 	notmuch_database_t *db = NULL;
-	char *stored_uuid = NULL, *msg = NULL;
+	char *stored_uuid = NULL, *msg = NULL, *refusal;
 	int64_t stored_rev = 0;
 	enum scan_mode mode;
 	pwnm_status_t rc;
@@ -214,11 +215,10 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	t = now_ms();
 
 	/* A token would go in clear to another host: say so before anything else. */
-	if (o->push && !o->dry_run && config_insecure_url(cfg) && config_has_token(cfg)) {
-		run_error(r, PWNM_STATUS_CONFIG,
-			  "refusing to send the API token over plain http to '%s': use https, or set "
-			  "pwnm.allow_insecure_http=true",
-			  cfg->url);
+	if (o->push && !o->dry_run && config_has_token(cfg) &&
+	    (refusal = url_token_refusal(cfg->url, cfg->allow_insecure))) {
+		run_error(r, PWNM_STATUS_CONFIG, "%s", refusal);
+		free(refusal);
 		r->token_tried = 1; /* no token this run: changes wait */
 	}
 

@@ -1,5 +1,6 @@
 /* libsync_push.c - step 5 of a run: local changes sent to the server, their answers applied */
 #include "libsync_p.h"
+#include "liburl.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,8 @@ get_token(struct run *r)
 	if (r->token || r->token_tried)
 		return r->token;
 	r->token_tried = 1;
-	if (config_token(r->cfg, &r->token_owned, &err)) {
+	if (config_token(r->cfg, &r->token_owned, &err) ||
+	    (r->token_owned && (err = url_token_refusal(r->cfg->url, r->cfg->allow_insecure)))) {
 		run_error(r, PWNM_STATUS_CONFIG, "%s", err);
 		free(err);
 		return NULL;

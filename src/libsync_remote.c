@@ -1,5 +1,6 @@
 /* libsync_remote.c - step 3 of a run: the server's news (events, new patches, full lists) and rechecks */
 #include "libsync_p.h"
+#include "liburl.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,7 @@ remote_client_ready(struct run *r)
 
 	if (r->client)
 		return PWNM_STATUS_SUCCESS;
-	origin = http_origin_of(r->cfg->url);
+	origin = url_origin(r->cfg->url);
 	if (!origin) {
 		run_error(r, PWNM_STATUS_CONFIG, "pwnm.url '%s' is not an http(s) URL", r->cfg->url);
 		return PWNM_STATUS_CONFIG;

@@ -280,6 +280,102 @@ buf_release(struct buf *b)
 
 /* ---- time ---- */
 
+/* Length of the UTF-8 sequence at p (1-4) and its code point; 0 when it is not valid UTF-8. */
+static size_t
+utf8_seq(const unsigned char *p, uint32_t *cp)
+{
+	size_t n, i;
+	uint32_t c;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		c = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		c = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		c = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (p[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* Characters that change the order or visibility of the text around them. */
+static int
+is_format_char(uint32_t c)
+{
+	return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x200e ||
+	       c == 0x200f || c == 0x061c || (c >= 0x200b && c <= 0x200d) || c == 0x2060 ||
+	       c == 0xfeff;
+}
+
+void
+buf_add_escaped(struct buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	buf_add(b, "", 0);
+	while (*p) {
+		uint32_t c = 0;
+		size_t n = utf8_seq(p, &c);
+
+		if (n == 0) {
+			buf_printf(b, "\\x%02x", *p);
+			p++;
+			continue;
+		}
+		if (c == '\n')
+			buf_adds(b, "\\n");
+		else if (c == '\r')
+			buf_adds(b, "\\r");
+		else if (c == '\t')
+			buf_adds(b, "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			buf_printf(b, "\\x%02x", (unsigned)c);
+		else if ((c >= 0x80 && c <= 0x9f) || is_format_char(c))
+			buf_printf(b, "\\u{%04X}", (unsigned)c);
+		else
+			buf_add(b, p, n);
+		p += n;
+	}
+}
+
+char *
+text_escape(const char *s)
+{
+	struct buf b = { 0 };
+
+	buf_add_escaped(&b, s);
+	return buf_release(&b);
+}
+
+int
+token_valid(const char *t)
+{
+	if (!t || !*t)
+		return 0;
+	for (; *t; t++)
+		if ((unsigned char)*t < 0x21 || (unsigned char)*t > 0x7e)
+			return 0;
+	return 1;
+}
+
 int64_t
 now_ms(void)
 {

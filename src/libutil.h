@@ -56,6 +56,24 @@ void buf_free(struct buf *b);   /* frees memory, zeroes the struct */
 /* Detach the string; caller frees.  Never NULL (empty string if empty). */
 char *buf_release(struct buf *b);
 
+/*
+ * Text from a server (names, states, error bodies, URLs) made safe to
+ * print on a terminal or in a log: control characters (C0, DEL, C1)
+ * become \n, \r, \t or \xNN, invalid UTF-8 bytes \xNN, and the
+ * characters that reorder or hide text (bidi embeddings, overrides and
+ * isolates, LRM/RLM/ALM, zero-width and BOM) \u{XXXX}.  Everything
+ * else, including valid UTF-8, is kept.  text_escape: caller frees
+ * (NULL gives ""); buf_add_escaped appends to b.
+ */
+char *text_escape(const char *s);
+void buf_add_escaped(struct buf *b, const char *s);
+
+/*
+ * The one rule for an API token: non-empty, printable ASCII without
+ * blanks (0x21-0x7e), so that it fits an HTTP header unchanged.
+ */
+int token_valid(const char *t);
+
 /* Time. */
 int64_t now_ms(void);     /* monotonic milliseconds */
 int64_t now_unix(void);   /* wall clock seconds */

@@ -20,6 +20,7 @@
 #include "libstate.h"
 #include "libstatus.h"
 #include "libsync.h"
+#include "liburl.h"
 #include "libutil.h"
 
 struct globals {
@@ -536,7 +537,7 @@ static pw_client_t *
 read_client(const char *url, long connect_ms, long timeout_ms, int retries, http_t **http)
 {
 	struct http_options ho = { 0 };
-	char *origin = http_origin_of(url);
+	char *origin = url_origin(url);
 	pwnm_status_t rc;
 
 	ho.origin = origin;

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "libhttp.h"
+#include "liburl.h"
 #include "libstatus.h"
 #include "libutil.h"
 #include "tap.h"
@@ -139,11 +140,16 @@ test_origin(void)
 		{ "http://[]/", NULL },
 		{ "http://@/", NULL },
 		{ "", NULL },
+		/* read as libcurl reads them, which is where the request goes */
+		{ "http://0x7f.1:8080/api", "http://127.0.0.1:8080" },
+		{ "http://2130706433/", "http://127.0.0.1" },
+		{ "http://[fe80::1%25eth0]/", NULL },
+		{ "http://host:00080/", "http://host:80" },
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		char *o = http_origin_of(cases[i].url);
+		char *o = url_origin(cases[i].url);
 
 		char *shown = xstrdup(cases[i].url), *c;
 
@@ -154,7 +160,45 @@ test_origin(void)
 		free(shown);
 		free(o);
 	}
-	ok(http_origin_of(NULL) == NULL, "origin of NULL");
+	ok(url_origin(NULL) == NULL, "origin of NULL");
+}
+
+static void
+test_token_rule(void)
+{
+	static const struct {
+		const char *url;
+		int allow, refused;
+	} cases[] = {
+		{ "https://patchwork.example.org", 0, 0 },
+		{ "http://patchwork.example.org", 0, 1 },
+		{ "HTTP://patchwork.example.org", 0, 1 },
+		{ "http://patchwork.example.org", 1, 0 },
+		{ "http://127.0.0.1:8000", 0, 0 },
+		{ "http://localhost/", 0, 0 },
+		{ "http://[::1]:8000/", 0, 0 },
+		{ "http://0x7f.1/", 0, 0 },
+		{ "http://127.0.0.1.example.org/", 0, 1 },
+		{ "http://localhost.example.org/", 0, 1 },
+		{ "http://ho st/", 0, 1 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *m = url_token_refusal(cases[i].url, cases[i].allow);
+
+		is_int(m != NULL, cases[i].refused, "token to '%s'%s %s", cases[i].url,
+		       cases[i].allow ? " (allowed)" : "", cases[i].refused ? "refused" : "sent");
+		if (m)
+			ok(strstr(m, cases[i].url) && strstr(m, "pwnm.allow_insecure_http"),
+			   "the refusal names the URL and the setting");
+		free(m);
+	}
+	ok(url_is_loopback("http://0x7f.1/") && !url_is_loopback("http://127.0.0.1.example.org/"),
+	   "loopback as curl reads the host");
+	ok(token_valid("0123456789abcdef") && !token_valid("") && !token_valid("a b") &&
+	   !token_valid("a\nb") && !token_valid("caf\xc3\xa9"),
+	   "one token rule: printable ASCII without blanks");
 }
 
 static void
@@ -623,6 +667,7 @@ main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatal("curl_global_init failed");
 	test_origin();
+	test_token_rule();
 	test_request_new();
 	test_offline_runs();
 	if (argc > 1) {

@@ -7,6 +7,15 @@
 #include "tap.h"
 
 static void
+escaped(const char *in, const char *want, const char *what)
+{
+	char *got = text_escape(in);
+
+	is_str(got, want, "escape: %s", what);
+	free(got);
+}
+
+static void
 msgid(const char *in, const char *want)
 {
 	char *got = msgid_to_notmuch(in);
@@ -64,6 +73,14 @@ main(void)
 	s = buf_release(&buf);
 	is_str(s, "", "release of an empty buffer");
 	free(s);
+
+	escaped("plain text, caf\xc3\xa9", "plain text, caf\xc3\xa9", "text and UTF-8 kept");
+	escaped("a\x1b[2Jb\n\tc\x7f", "a\\x1b[2Jb\\n\\tc\\x7f", "controls");
+	escaped("x\xe2\x80\xae" "evil\xe2\x81\xa6" "y", "x\\u{202E}evil\\u{2066}y", "bidi override and isolate");
+	escaped("\xc2\x9b" "31m", "\\u{009B}31m", "C1 control (CSI)");
+	escaped("bad\xff\xc3(\xed\xa0\x80", "bad\\xff\\xc3(\\xed\\xa0\\x80", "invalid UTF-8 and a surrogate");
+	escaped("zw\xe2\x80\x8bsp\xef\xbb\xbf", "zw\\u{200B}sp\\u{FEFF}", "zero-width and BOM");
+	escaped(NULL, "", "NULL");
 
 	is_int(pwnm_status_to_exit(PWNM_STATUS_SUCCESS), 0, "success exits 0");
 	is_int(pwnm_status_to_exit(PWNM_STATUS_USAGE), 2, "usage exits 2");

@@ -4,7 +4,7 @@
 
 #include "fuzz.h"
 #include "libconfig.h"
-#include "libhttp.h"
+#include "liburl.h"
 
 /* 9999-12-31T23:59:59 + 1: the dates iso_to_unix can read back */
 #define ISO_MAX 253402300800LL
@@ -70,16 +70,16 @@ origin_is_loopback(const char *origin)
 static void
 check_url(const char *s)
 {
-	char *o = http_origin_of(s), *again;
+	char *o = url_origin(s), *again;
 	int loop = url_is_loopback(s);
 
 	if (!o)
 		return;
 	CHECK(strncmp(o, "http://", 7) == 0 || strncmp(o, "https://", 8) == 0);
-	again = http_origin_of(o);
+	again = url_origin(o);
 	CHECK(again && strcmp(again, o) == 0);
 	free(again);
-	/* the token check trusts url_is_loopback: it must agree with where the URL points */
+	/* the token check trusts url_is_loopback: it must agree with the origin libcurl reads */
 	if (loop)
 		CHECK(origin_is_loopback(o));
 	free(o);

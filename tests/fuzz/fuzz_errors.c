@@ -1,6 +1,6 @@
 /* fuzz_errors.c - libFuzzer target: error bodies (detail text, the valid states of a 400) */
 #include "fuzz.h"
-#include "libpw.h"
+#include "libpw_json.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,6 +1,6 @@
 /* fuzz_events.c - libFuzzer target: event list JSON decoder */
 #include "fuzz.h"
-#include "libpw.h"
+#include "libpw_json.h"
 #include "libstatus.h"
 
 static void

@@ -2,7 +2,7 @@
 #include <limits.h>
 
 #include "fuzz.h"
-#include "libpw.h"
+#include "libpw_link.h"
 
 /*
  * What pw_url_set_page must keep: "prefix|params|fragment", where

@@ -1,6 +1,6 @@
 /* fuzz_patches.c - libFuzzer target: patch list and single patch JSON decoders */
 #include "fuzz.h"
-#include "libpw.h"
+#include "libpw_json.h"
 #include "libstatus.h"
 
 /* Every string of a decoded patch is owned and set ("" when the server sent null). */

@@ -1,6 +1,6 @@
 /* fuzz_projects.c - libFuzzer target: project list JSON decoder */
 #include "fuzz.h"
-#include "libpw.h"
+#include "libpw_json.h"
 #include "libstatus.h"
 
 int

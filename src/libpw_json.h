@@ -1,0 +1,89 @@
+/* libpw_json.h - Patchwork REST API: JSON bodies decoded into records, and the PATCH body */
+#ifndef PWNM_LIBPW_JSON_H
+#define PWNM_LIBPW_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libstatus.h"
+
+/*
+ * Pure functions of a body: no I/O, no libcurl, no notmuch (the fuzz
+ * targets link this alone).
+ */
+
+/* ---- decoded records (all strings owned by the record) ---- */
+
+struct pw_patch {
+	uint32_t id;
+	uint32_t project_id;
+	char *project;        /* project link_name */
+	char *msgid;          /* with angle brackets, as the server sends it */
+	char *state;          /* slug */
+	int archived;
+	uint32_t delegate_id; /* 0: none */
+	char *delegate;       /* username, "" none */
+	char *date;           /* submission date, ISO, as sent */
+	char *name;           /* subject */
+	char *web_url;        /* "" when null */
+};
+void pw_patch_free(struct pw_patch *p); /* frees the strings, not p */
+void pw_patch_array_free(struct pw_patch *a, size_t n);
+
+struct pw_event {
+	uint64_t id;
+	char *category;       /* "patch-state-changed", ... */
+	char *date;           /* server time, ISO with microseconds, as sent */
+	uint32_t project_id;
+	uint32_t patch_id;    /* 0 when the event has no payload.patch */
+	char *msgid;          /* payload.patch.msgid or "" */
+	char *previous_state; /* patch-state-changed, else "" */
+	char *current_state;  /* patch-state-changed, else "" */
+	int has_delegate;     /* patch-delegated */
+	uint32_t current_delegate_id; /* 0: none */
+	char *current_delegate;       /* username, "" none */
+};
+void pw_event_free(struct pw_event *e); /* frees the strings, not e */
+void pw_event_array_free(struct pw_event *a, size_t n);
+
+struct pw_project {
+	uint32_t id;
+	char *link_name;
+	char *name;
+	char *list_id;
+	char *web_url;
+};
+void pw_project_array_free(struct pw_project *a, size_t n);
+
+/*
+ * Decoders: every field pwnm uses is checked for presence and type; a
+ * missing or mistyped one is PWNM_STATUS_PROTOCOL with *err set to a
+ * one-line message naming the field and the item's index ("item 3:
+ * field 'state' is not a string").  *err is caller-freed; out arrays
+ * are NULL/0 on failure.
+ */
+pwnm_status_t pw_patch_from_json(const char *body, size_t len, struct pw_patch *out, char **err);
+pwnm_status_t pw_patches_from_json(const char *body, size_t len, struct pw_patch **out,
+				   size_t *n, char **err);
+pwnm_status_t pw_events_from_json(const char *body, size_t len, struct pw_event **out,
+				  size_t *n, char **err);
+pwnm_status_t pw_projects_from_json(const char *body, size_t len, struct pw_project **out,
+				    size_t *n, char **err);
+
+/* "detail" text of an error body, or NULL.  Caller frees. */
+char *pw_error_detail(const char *body, size_t len);
+/*
+ * The valid states named in a 400 body for an unknown state
+ * ({"state": ["Invalid state bogus. Expected one of: new, ...."]}).
+ * Returns a ';'-separated slug list, or NULL.  Caller frees.
+ */
+char *pw_valid_states_from_400(const char *body, size_t len);
+/* "field: message" for the first error a 400 body names, or NULL (server text, unescaped).  Caller frees. */
+char *pw_first_field_error(const char *body, size_t len);
+/* True when body is an API root: an object with a "patches" link. */
+int pw_is_api_root(const char *body, size_t len);
+
+/* PATCH body: state NULL = unchanged; archived -1 = unchanged; delegate_id -1 = unchanged, 0 = null. */
+char *pw_update_body(const char *state, int archived, long delegate_id);
+
+#endif
