@@ -9,6 +9,10 @@ LIBEXECDIR ?= $(PREFIX)/libexec/pwnm
 MANDIR ?= $(PREFIX)/share/man
 LISPDIR ?= $(PREFIX)/share/emacs/site-lisp
 DESTDIR ?=
+# Emacs byte-compiles pwnm.el on install when it finds notmuch-emacs
+# (on its load path, or in NOTMUCH_LISPDIR).
+EMACS ?= emacs
+NOTMUCH_LISPDIR ?=
 
 BUILD ?= build
 TOP :=
@@ -123,6 +127,17 @@ install: all
 	for m in $(filter %.7,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man7/; done
 	ln -sf pwnm.1 $(DESTDIR)$(MANDIR)/man1/notmuch-pwnm.1
 	install -m 644 emacs/pwnm.el $(DESTDIR)$(LISPDIR)/
+	rm -f $(DESTDIR)$(LISPDIR)/pwnm.elc
+	@if command -v $(EMACS) >/dev/null 2>&1; then \
+	  if $(EMACS) --batch $(if $(NOTMUCH_LISPDIR),-L $(NOTMUCH_LISPDIR)) -L $(DESTDIR)$(LISPDIR) \
+	    -f batch-byte-compile $(DESTDIR)$(LISPDIR)/pwnm.el >$(BUILD)/pwnm-elc.log 2>&1; then \
+	    echo "byte-compiled $(DESTDIR)$(LISPDIR)/pwnm.elc"; \
+	  else \
+	    rm -f $(DESTDIR)$(LISPDIR)/pwnm.elc; \
+	    echo "pwnm.el is not byte-compiled: $(EMACS) did not find notmuch-emacs" \
+	      "(set NOTMUCH_LISPDIR to its directory; see $(BUILD)/pwnm-elc.log)"; \
+	  fi; \
+	fi
 
 uninstall:
 	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$${p##*/}; done
@@ -131,7 +146,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	for m in $(MAN); do rm -f $(DESTDIR)$(MANDIR)/man*/$${m##*/}; done
 	rm -f $(DESTDIR)$(MANDIR)/man1/notmuch-pwnm.1
-	rm -f $(DESTDIR)$(LISPDIR)/pwnm.el
+	rm -f $(DESTDIR)$(LISPDIR)/pwnm.el $(DESTDIR)$(LISPDIR)/pwnm.elc
 
 clean:
 	rm -rf build build-asan

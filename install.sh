@@ -353,10 +353,11 @@ fi
 if [ "$hooks_only" -eq 0 ]; then
 	cat <<EOF
 
-pwnm is installed in $bindir.  To load its Emacs helper, add to your init file:
+pwnm is installed in $bindir.  For its Emacs helper, add to your init file:
   (add-to-list 'load-path "$lispdir")
   (require 'pwnm)
-  (pwnm-enable)
+  (pwnm-enable)       ; Patchwork section in notmuch-hello, push after tagging
+  (pwnm-setup-keys)   ; C-c p in notmuch buffers: s set state, w web page, ? the rest
 EOF
 fi
 if [ "$no_hooks" -eq 0 ] && [ "$status" -eq 0 ]; then

@@ -36,26 +36,33 @@
 ;;
 ;; * a "Patchwork" section for notmuch-hello, one group per project:
 ;;   an "action needed" entry (states in `pwnm-action-states', not
-;;   archived), one entry per state, an "archived" entry, and entries
-;;   for pw/conflict and pw/denied.  By default the state entries
-;;   leave archived patches out, as the Patchwork web list does (see
-;;   `pwnm-hide-archived').  Entries without messages are not shown.
+;;   archived), "delegated to me" (see `pwnm-user'), one entry per
+;;   state, an "archived" entry, and entries for pw/conflict and
+;;   pw/denied.  By default the state entries leave archived patches
+;;   out, as the Patchwork web list does (see `pwnm-hide-archived').
+;;   Entries without messages are not shown, nor those notmuch-hello
+;;   already shows among `notmuch-saved-searches'.  The search an
+;;   entry opens is named after it ("alpha: new").  Before the first
+;;   sync the section is one line saying to run "pwnm sync".
 ;;
-;; * `pwnm-saved-searches', the same entries as saved searches with
-;;   keys for `notmuch-jump-search':
+;; * `pwnm-jump-search' (C-c p j), the same entries with stable keys:
 ;;     p C        pw/conflict         p D    pw/denied
-;;     p L a      action needed in the project with letter L
-;;     p L X      a state, X being a letter of the state's name
-;;   Project letters are the first unused letter of the project name
-;;   (in sorted order); within a project each entry takes the first
-;;   unused letter of its label ("action needed" gets "a").
+;;     p L K      entry K of the project with letter L
+;;   L is the first letter of the project's name not taken by a
+;;   project before it in sorted order (or `pwnm-project-keys'); K
+;;   comes from `pwnm-entry-keys': a action needed, m delegated to
+;;   me, n new, u under-review, c accepted, r rejected, q queued,
+;;   v archived, and so on.  `pwnm-saved-searches' returns them in
+;;   the format of `notmuch-saved-searches'.
 ;;
-;; * `pwnm-set-state', which sets the state of the patch at point (in
-;;   search, tree and show buffers) with one `notmuch-tag' call, so
+;; * `pwnm-set-state' (C-c p s), which sets the state of the patch
+;;   at point (in search, tree and show buffers; on a cover letter,
+;;   of the patches of its thread) with one `notmuch-tag' call, so
 ;;   `notmuch-tag-undo' and `notmuch-after-tag-hook' work as usual.
 ;;
-;; * `pwnm-browse-patch', which opens the patch on the Patchwork web
-;;   site.
+;; * `pwnm-browse-patch' (C-c p w), which opens the patch on the
+;;   Patchwork web site, and `pwnm-explain' (C-c p e), which shows
+;;   what pwnm knows about it.  C-c p ? lists these commands.
 ;;
 ;; * `pwnm--after-tag' on `notmuch-after-tag-hook': a change to a pw/
 ;;   tag runs "notmuch-pwnm push --quick" in the background.
@@ -67,18 +74,15 @@
 ;;
 ;;   (require 'pwnm)
 ;;   (pwnm-enable)          ; hook, tag formats and hello section
-;;   (pwnm-setup-keys)      ; C-c p s: set state, C-c p w: browse
+;;   (pwnm-setup-keys)      ; C-c p in notmuch buffers; C-c p ? lists
 ;;
-;; or, for the hello section alone:
-;;
-;;   (add-to-list 'notmuch-hello-sections #'pwnm-hello-insert-section t)
-;;
-;; and, for the jump keys:
+;; That is all; `pwnm-disable' undoes `pwnm-enable'.  To have the
+;; entries among notmuch's own saved searches instead, add
 ;;
 ;;   (setq notmuch-saved-searches
 ;;         (append notmuch-saved-searches (pwnm-saved-searches)))
 ;;
-;; `pwnm-disable' undoes `pwnm-enable'.
+;; after a first sync; the Patchwork section then leaves them out.
 
 ;;; Code:
 
@@ -126,6 +130,34 @@ are offered too."
 When non-nil, as on the Patchwork web list, archived patches are
 counted only in the \"archived\" entry."
   :type 'boolean
+  :group 'pwnm)
+
+(defcustom pwnm-user nil
+  "Your user name on the Patchwork server, for the \"delegated to me\" entry.
+When nil, it is the delegate (in pw/PROJECT/delegate/USER tags)
+whose name is the part before the @ of notmuch's
+user.primary_email or of one of user.other_email."
+  :type '(choice (const :tag "From notmuch's user addresses" nil) string)
+  :group 'pwnm)
+
+(defcustom pwnm-entry-keys
+  '(("action needed" . ?a) ("delegated to me" . ?m) ("new" . ?n)
+    ("under-review" . ?u) ("accepted" . ?c) ("rejected" . ?r) ("rfc" . ?f)
+    ("not-applicable" . ?x) ("changes-requested" . ?h)
+    ("awaiting-upstream" . ?w) ("superseded" . ?s) ("deferred" . ?d)
+    ("queued" . ?q) ("handled-elsewhere" . ?e) ("archived" . ?v))
+  "The jump key of each entry of a project, after the project's key.
+An entry not listed here takes the first letter of its name that
+no entry here and no other such entry (in sorted order) has, so a
+key does not change with the states that happen to have patches."
+  :type '(alist :key-type string :value-type character)
+  :group 'pwnm)
+
+(defcustom pwnm-project-keys nil
+  "The jump key of projects, as an alist of (PROJECT . CHARACTER).
+A project not listed takes the first letter of its name that no
+project before it (in sorted order) has."
+  :type '(alist :key-type string :value-type character)
   :group 'pwnm)
 
 (defcustom pwnm-jump-prefix "p"
@@ -248,6 +280,34 @@ or a string when the program could not be run."
 	    status
 	  (format "%s exited with status %s" pwnm-command status)))))
 
+;;; Who the user is on Patchwork
+
+(defun pwnm--notmuch-config (key)
+  "Return the values of the notmuch setting KEY, a list of strings."
+  (condition-case nil
+      (process-lines notmuch-command "config" "get" key)
+    (error nil)))
+
+(defun pwnm--user (tags)
+  "Return the Patchwork user name of the user, or nil.
+It is `pwnm-user' when set; otherwise the delegate named in TAGS
+whose name is the part before the @ of notmuch's user.primary_email
+or one of user.other_email."
+  (or pwnm-user
+      (let ((delegates
+	     (delete-dups
+	      (delq nil
+		    (mapcar (lambda (tag)
+			      (and (string-match "\\`pw/[^/]+/delegate/\\(.+\\)\\'" tag)
+				   (match-string 1 tag)))
+			    tags)))))
+	(and delegates
+	     (cl-some (lambda (address)
+			(let ((local (car (split-string address "@"))))
+			  (car (member local delegates))))
+		      (append (pwnm--notmuch-config "user.primary_email")
+			      (pwnm--notmuch-config "user.other_email")))))))
+
 ;;; Hello section and saved searches
 
 (defun pwnm--assign-key (label used)
@@ -260,13 +320,39 @@ or a string when the program could not be run."
 		       (not (memq c used))))
 		candidates)))
 
+(defun pwnm--label-key (label taken)
+  "Return the jump key character of the entry LABEL within a project.
+It is the one `pwnm-entry-keys' gives LABEL; for a label not
+there, the first letter of LABEL that neither `pwnm-entry-keys'
+nor TAKEN (the keys of other such labels) holds."
+  (or (cdr (assoc label pwnm-entry-keys))
+      (pwnm--assign-key label (append (mapcar #'cdr pwnm-entry-keys) taken))))
+
+(defun pwnm--project-keys (projects)
+  "Return an alist of each of PROJECTS with its jump key character.
+A project in `pwnm-project-keys' has the key given there; the
+others, in sorted order, take the first letter of their name not
+yet taken."
+  (let* ((fixed (cl-remove-if-not (lambda (e) (member (car e) projects))
+				  pwnm-project-keys))
+	 (used (mapcar #'cdr fixed))
+	 (result (copy-sequence fixed)))
+    (dolist (project (sort (copy-sequence projects) #'string<))
+      (unless (assoc project result)
+	(let ((key (pwnm--assign-key project used)))
+	  (push key used)
+	  (push (cons project key) result))))
+    result))
+
 (defun pwnm--entries (tags)
   "Return the hello entries for the pw/ tags among TAGS.
 Each entry is a plist with :name, :query and :key as in
 `notmuch-saved-searches', plus :pwnm-label (the short name) and
 :pwnm-project (nil for pw/conflict and pw/denied)."
-  (let ((entries nil)
-	(used-projects nil))
+  (let* ((entries nil)
+	 (projects (pwnm--projects tags))
+	 (project-keys (pwnm--project-keys projects))
+	 (user (pwnm--user tags)))
     (dolist (global '(("conflict" . "C") ("denied" . "D")))
       (let ((tag (concat "pw/" (car global))))
 	(when (member tag tags)
@@ -277,21 +363,18 @@ Each entry is a plist with :name, :query and :key as in
 		      :pwnm-label (car global)
 		      :pwnm-project nil)
 		entries))))
-    (dolist (project (pwnm--projects tags))
-      (let* ((pletter (pwnm--assign-key project used-projects))
-	     (used-labels nil)
+    (dolist (project projects)
+      (let* ((pletter (cdr (assoc project project-keys)))
+	     (taken nil)
 	     (ptag (pwnm--tag-query (concat "pw/" project)))
 	     (archived (pwnm--tag-query (concat "pw/" project "/archived")))
-	     (state-query
-	      (lambda (state)
-		(let ((q (pwnm--tag-query (concat "pw/" project "/" state))))
-		  (if pwnm-hide-archived
-		      (concat q " and not " archived)
-		    q))))
+	     (unarchived
+	      (lambda (q) (if pwnm-hide-archived (concat q " and not " archived) q)))
 	     (add
 	      (lambda (label query)
-		(let ((letter (pwnm--assign-key label used-labels)))
-		  (push letter used-labels)
+		(let ((letter (pwnm--label-key label taken)))
+		  (unless (assoc label pwnm-entry-keys)
+		    (push letter taken))
 		  (push (list :name (concat project ": " label)
 			      :query query
 			      :key (and pwnm-jump-prefix pletter letter
@@ -300,7 +383,6 @@ Each entry is a plist with :name, :query and :key as in
 			      :pwnm-label label
 			      :pwnm-project project)
 			entries)))))
-	(push pletter used-projects)
 	(when pwnm-action-states
 	  (funcall add "action needed"
 		   (concat ptag " and ("
@@ -309,8 +391,14 @@ Each entry is a plist with :name, :query and :key as in
 					 (concat "pw/" project "/" s)))
 				      pwnm-action-states " or ")
 			   ") and not " archived)))
+	(let ((delegate (and user (concat "pw/" project "/delegate/" user))))
+	  (when (and delegate (member delegate tags))
+	    (funcall add "delegated to me"
+		     (funcall unarchived (pwnm--tag-query delegate)))))
 	(dolist (state (pwnm--sort-states (pwnm--states tags project)))
-	  (funcall add state (funcall state-query state)))
+	  (funcall add state
+		   (funcall unarchived
+			    (pwnm--tag-query (concat "pw/" project "/" state)))))
 	(when (member (concat "pw/" project "/archived") tags)
 	  (funcall add "archived" archived))))
     (nreverse entries)))
@@ -320,10 +408,8 @@ Each entry is a plist with :name, :query and :key as in
   "Return a saved search for each Patchwork entry of the hello section.
 The result is a list of plists with :name, :query and :key, in
 the format of `notmuch-saved-searches'; see the Commentary of
-pwnm.el for the keys.  For example:
-
-  (setq notmuch-saved-searches
-        (append notmuch-saved-searches (pwnm-saved-searches)))"
+pwnm.el for the keys.  `pwnm-jump-search' offers them without
+adding them to `notmuch-saved-searches'."
   (mapcar (lambda (entry)
 	    (let ((plist (list :name (plist-get entry :name)
 			       :query (plist-get entry :query))))
@@ -334,68 +420,135 @@ pwnm.el for the keys.  For example:
 
 ;;;###autoload
 (defun pwnm-jump-search ()
-  "Jump to a Patchwork search with the keys of `pwnm-saved-searches'."
+  "Jump to a Patchwork search with the keys of `pwnm-saved-searches'.
+The search buffer is named after the entry, as \"alpha: new\"."
   (interactive)
   (let ((notmuch-saved-searches (pwnm-saved-searches)))
+    (unless notmuch-saved-searches
+      (user-error "No patch tagged yet; run \"pwnm sync\" once"))
     (notmuch-jump-search)))
 
-(defun pwnm--insert-group (heading query entries)
-  "Insert HEADING as a button searching QUERY, then buttons for ENTRIES."
-  (when heading
-    (let ((widget-push-button-prefix "")
-	  (widget-push-button-suffix ""))
-      (widget-create 'push-button
-		     :notify #'notmuch-hello-widget-search
-		     :notmuch-search-terms query
-		     :notmuch-search-oldest-first notmuch-search-oldest-first
-		     heading))
-    (widget-insert "\n"))
-  (notmuch-hello-insert-buttons
-   (mapcar (lambda (entry)
-	     (plist-put (copy-sequence entry) :name
-			(plist-get entry :pwnm-label)))
-	   entries)))
+(defun pwnm--hello-search (widget &rest _ignore)
+  "Open the search of the hello button WIDGET, named after its entry."
+  (let ((notmuch-saved-searches
+	 ;; notmuch names a search buffer after the last saved search
+	 ;; whose query is a prefix of the search.
+	 (append notmuch-saved-searches
+		 (list (list :name (widget-get widget :pwnm-name)
+			     :query (widget-get widget :notmuch-search-terms))))))
+    (notmuch-search (widget-get widget :notmuch-search-terms)
+		    (widget-get widget :notmuch-search-oldest-first))))
+
+(defun pwnm--saved-search-p (query)
+  "Return non-nil when notmuch-hello lists QUERY as a saved search."
+  (and (memq #'notmuch-hello-insert-saved-searches notmuch-hello-sections)
+       (cl-some (lambda (search)
+		  (equal (notmuch-saved-search-get search :query) query))
+		notmuch-saved-searches)))
+
+(defun pwnm--insert-buttons (entries label-width per-line)
+  "Insert ENTRIES as buttons, PER-LINE a line, labels LABEL-WIDTH wide."
+  (let ((widget-push-button-prefix "")
+	(widget-push-button-suffix "")
+	(column 0)
+	(pad 0))
+    (dolist (entry entries)
+      (if (= column per-line)
+	  (progn (widget-insert "\n")
+		 (setq column 0))
+	(widget-insert (make-string pad ?\s)))
+      (let ((label (plist-get entry :pwnm-label)))
+	(widget-insert (format "%8s " (notmuch-hello-nice-number
+				      (plist-get entry :count))))
+	(widget-create 'push-button
+		       :notify #'pwnm--hello-search
+		       :notmuch-search-terms (plist-get entry :query)
+		       :notmuch-search-oldest-first notmuch-search-oldest-first
+		       :pwnm-name (plist-get entry :name)
+		       label)
+	(setq column (1+ column)
+	      pad (- label-width (length label)))))
+    (widget-insert "\n")))
+
+(defun pwnm--insert-heading (project)
+  "Insert the heading of PROJECT, a button searching all its patches."
+  (let ((widget-push-button-prefix "")
+	(widget-push-button-suffix ""))
+    (widget-create 'push-button
+		   :notify #'pwnm--hello-search
+		   :notmuch-search-terms (pwnm--tag-query (concat "pw/" project))
+		   :notmuch-search-oldest-first notmuch-search-oldest-first
+		   :pwnm-name project
+		   project))
+  (widget-insert "\n"))
+
+(defconst pwnm--hello-title "Patchwork"
+  "The title of the hello section.
+It is also the section's name in `notmuch-hello-hidden-sections'.")
+
+(defun pwnm--insert-title ()
+  "Insert the title of the hello section with its [hide]/[show] button.
+Return non-nil when the section is shown."
+  (let ((title pwnm--hello-title)
+	(hidden (member pwnm--hello-title notmuch-hello-hidden-sections)))
+    (widget-insert title ": ")
+    (widget-create 'push-button
+		   :notify (lambda (&rest _ignore)
+			     (if (member title notmuch-hello-hidden-sections)
+				 (setq notmuch-hello-hidden-sections
+				       (delete title notmuch-hello-hidden-sections))
+			       (push title notmuch-hello-hidden-sections))
+			     (notmuch-hello-update))
+		   (if hidden "show" "hide"))
+    (widget-insert "\n")
+    (not hidden)))
 
 ;;;###autoload
 (defun pwnm-hello-insert-section ()
   "Insert the \"Patchwork\" section into the notmuch-hello buffer.
 Add it to `notmuch-hello-sections' with `pwnm-hello-setup' or
 
-  (add-to-list \\='notmuch-hello-sections #\\='pwnm-hello-insert-section t)"
-  (let* ((title "Patchwork")
-	 (tags (pwnm--pw-tags (pwnm--all-tags)))
-	 (searches (and tags (notmuch-hello-query-counts (pwnm--entries tags)))))
-    (when searches
-      (widget-insert title ": ")
-      (let ((is-hidden (member title notmuch-hello-hidden-sections))
-	    (start (point)))
-	(widget-create 'push-button
-		       :notify (lambda (&rest _ignore)
-				 (if (member title notmuch-hello-hidden-sections)
-				     (setq notmuch-hello-hidden-sections
-					   (delete title notmuch-hello-hidden-sections))
-				   (push title notmuch-hello-hidden-sections))
-				 (notmuch-hello-update))
-		       (if is-hidden "show" "hide"))
-	(widget-insert "\n")
-	(unless is-hidden
-	  (widget-insert "\n")
-	  (let ((globals (cl-remove-if (lambda (e) (plist-get e :pwnm-project))
-				       searches)))
-	    (when globals
-	      (pwnm--insert-group nil nil globals)))
-	  (let (projects)
-	    (dolist (entry searches)
-	      (let ((project (plist-get entry :pwnm-project)))
-		(when (and project (not (member project projects)))
-		  (push project projects))))
-	    (dolist (project (nreverse projects))
-	      (pwnm--insert-group
-	       project (pwnm--tag-query (concat "pw/" project))
-	       (cl-remove-if-not (lambda (e)
-				   (equal (plist-get e :pwnm-project) project))
-				 searches))))
-	  (indent-rigidly start (point) notmuch-hello-indent))))))
+  (add-to-list \\='notmuch-hello-sections #\\='pwnm-hello-insert-section t)
+
+Before the first sync the section is one line saying so.  Entries
+notmuch-hello already shows among the saved searches, and those
+without messages, are left out."
+  (let ((tags (pwnm--pw-tags (pwnm--all-tags))))
+    (if (null tags)
+	(widget-insert pwnm--hello-title
+		       ": no patch tagged yet; run \"pwnm sync\" once"
+		       " (see pwnm(1))\n")
+      (let ((searches (notmuch-hello-query-counts
+		       (cl-remove-if (lambda (e) (pwnm--saved-search-p
+						  (plist-get e :query)))
+				     (pwnm--entries tags)))))
+	(when searches
+	  (when (pwnm--insert-title)
+	    (widget-insert "\n")
+	    (let* ((start (point))
+		   (label-width (+ 2 (apply #'max
+					   (mapcar (lambda (e)
+						     (length (plist-get e :pwnm-label)))
+						   searches))))
+		   (per-line (max 1 (/ (- (window-width) notmuch-hello-indent)
+				       (+ 9 label-width))))
+		   (globals (cl-remove-if (lambda (e) (plist-get e :pwnm-project))
+					  searches))
+		   (projects nil))
+	      (when globals
+		(pwnm--insert-buttons globals label-width per-line))
+	      (dolist (entry searches)
+		(let ((project (plist-get entry :pwnm-project)))
+		  (when (and project (not (member project projects)))
+		    (push project projects))))
+	      (dolist (project (nreverse projects))
+		(pwnm--insert-heading project)
+		(pwnm--insert-buttons
+		 (cl-remove-if-not (lambda (e)
+				     (equal (plist-get e :pwnm-project) project))
+				   searches)
+		 label-width per-line))
+	      (indent-rigidly start (point) notmuch-hello-indent))))))))
 
 ;;;###autoload
 (defun pwnm-hello-setup ()
@@ -439,6 +592,17 @@ of the message (show, tree)."
    (t
     (user-error "Not in a notmuch search, tree or show buffer"))))
 
+(defun pwnm--targets (context)
+  "Return the query of the patches a command at CONTEXT acts on.
+It is the message at point when it is a patch; on a mail that is
+no patch, such as a cover letter, and in a search buffer, the
+patches of its thread."
+  (let ((query (plist-get context :query)))
+    (if (and (plist-get context :id)
+	     (null (pwnm--projects (pwnm--all-tags query))))
+	(concat "thread:{" query "}")
+      query)))
+
 (defun pwnm--read-project (projects)
   "Return one of PROJECTS, asking when there are several."
   (cond
@@ -447,7 +611,8 @@ of the message (show, tree)."
    ((null (cdr projects))
     (car projects))
    (t
-    (completing-read "Project: " projects nil t nil nil (car projects)))))
+    (completing-read (format "Project (default %s): " (car projects))
+		     projects nil t nil nil (car projects)))))
 
 (defun pwnm--known-states (project &optional tags)
   "Return the state slugs known for PROJECT.
@@ -463,32 +628,56 @@ when it succeeds, and `pwnm-default-states'."
 	      listed
 	      (copy-sequence pwnm-default-states))))))
 
-(defun pwnm--update-display (mode tag-changes)
-  "Show TAG-CHANGES on the message or thread at point in MODE."
+(defun pwnm--update-display (mode tag-changes &optional ids)
+  "Show TAG-CHANGES on the message or thread at point in MODE.
+With IDS, a list of Message-IDs, show them on those messages of
+the show or tree buffer instead of the one at point."
   (pcase mode
     ('show
-     (notmuch-show-set-tags
-      (notmuch-update-tags (notmuch-show-get-tags) tag-changes)))
+     (if ids
+	 (save-excursion
+	   (notmuch-show-mapc
+	    (lambda ()
+	      (when (member (notmuch-show-get-message-id t) ids)
+		(notmuch-show-set-tags
+		 (notmuch-update-tags (notmuch-show-get-tags) tag-changes))))))
+       (notmuch-show-set-tags
+	(notmuch-update-tags (notmuch-show-get-tags) tag-changes))))
     ('tree
-     (notmuch-tree-tag-update-display tag-changes))
+     (if ids
+	 (save-excursion
+	   (goto-char (point-min))
+	   (while (not (eobp))
+	     (when (member (notmuch-tree-get-message-id t) ids)
+	       (notmuch-tree-tag-update-display tag-changes))
+	     (forward-line)))
+       (notmuch-tree-tag-update-display tag-changes)))
     ('search
      (notmuch-search-set-tags
       (notmuch-update-tags (notmuch-search-get-tags) tag-changes)))))
 
+(defun pwnm--patches (n)
+  "Return \"N patch\" or \"N patches\"."
+  (format "%d patch%s" n (if (= n 1) "" "es")))
+
 ;;;###autoload
-(defun pwnm-set-state (state &optional project)
+(defun pwnm-set-state (state &optional project confirm)
   "Set the Patchwork STATE of the patch at point in PROJECT.
-In a show or tree buffer the patch is the current message; in a
-search buffer it is every message of the thread at point that is
-a patch in PROJECT.  Interactively, ask for PROJECT when the mail
-is a patch in several projects, and for STATE with completion.
+In a show or tree buffer the patch is the current message, or,
+on a mail that is no patch (a cover letter), every patch of its
+thread; in a search buffer it is every patch of the thread at
+point.  Interactively, ask for PROJECT when the mail is a patch
+in several projects, and for STATE among the states known for
+PROJECT (see `pwnm--known-states').  When CONFIRM is non-nil (as
+it is interactively) and more than one patch would change, ask
+first.
 
 The change is one `notmuch-tag' call that adds pw/PROJECT/STATE
 and removes the other state tags of PROJECT, so it can be undone
 with `notmuch-tag-undo' and runs `notmuch-after-tag-hook'."
   (interactive
    (let* ((context (pwnm--context))
-	  (tags (pwnm--all-tags (plist-get context :query)))
+	  (tags (pwnm--all-tags (pwnm--targets context)))
 	  (project (pwnm--read-project (pwnm--projects tags)))
 	  (current (pwnm--states tags project))
 	  (state (completing-read
@@ -497,10 +686,10 @@ with `notmuch-tag-undo' and runs `notmuch-after-tag-hook'."
 			      (format " (now %s)" (string-join current ", "))
 			    ""))
 		  (pwnm--known-states project)
-		  nil 'confirm)))
-     (list state project)))
+		  nil t)))
+     (list state project t)))
   (let* ((context (pwnm--context))
-	 (base (plist-get context :query))
+	 (base (pwnm--targets context))
 	 (project (or project
 		      (pwnm--read-project
 		       (pwnm--projects (pwnm--all-tags base))))))
@@ -516,16 +705,32 @@ with `notmuch-tag-undo' and runs `notmuch-after-tag-hook'."
 	   (tag-changes
 	    (cons (concat "+" new-tag)
 		  (mapcar (lambda (s) (concat "-pw/" project "/" s))
-			  (remove state present)))))
+			  (remove state present))))
+	   ;; The patches without the new state or with another one.
+	   (changing
+	    (pwnm--count
+	     (concat query " and (not " (pwnm--tag-query new-tag)
+		     (mapconcat (lambda (s)
+				  (concat " or " (pwnm--tag-query
+						  (concat "pw/" project "/" s))))
+				(remove state present) "")
+		     ")")))
+	   (thread (and (plist-get context :id)
+			(not (equal base (plist-get context :query))))))
       (unless (member (concat "pw/" project) tags)
 	(user-error "Not a patch in %s" project))
-      (if (and (equal present (list state))
-	       (= (pwnm--count (concat query " and not "
-				       (pwnm--tag-query new-tag)))
-		  0))
-	  (message "pwnm: already %s in %s" state project)
-	(notmuch-tag query tag-changes)
-	(pwnm--update-display (plist-get context :mode) tag-changes)))))
+      (cond
+       ((= changing 0)
+	(message "pwnm: %s: already %s" project state))
+       ((and confirm (> changing 1)
+	     (not (y-or-n-p (format "Set %s in %s to %s? "
+				    (pwnm--patches changing) project state))))
+	(message "pwnm: %s: nothing changed" project))
+       (t
+	(let ((ids (and thread (pwnm--patch-ids query))))
+	  (notmuch-tag query tag-changes)
+	  (pwnm--update-display (plist-get context :mode) tag-changes ids))
+	(message "pwnm: %s: %s %s" project (pwnm--patches changing) state))))))
 
 (defun pwnm--patch-ids (query)
   "Return the message ids (without id:) of the pw patches matching QUERY."
@@ -539,52 +744,92 @@ with `notmuch-tag-undo' and runs `notmuch-after-tag-hook'."
 	 (notmuch-call-notmuch-sexp "search" "--format=sexp"
 				    "--output=messages" "--exclude=false" pq))))
 
-;;;###autoload
-(defun pwnm-browse-patch ()
-  "Open the Patchwork web page of the patch at point.
-The URL comes from \"`pwnm-command' explain --url ID\"; when the
-mail is a patch in several projects, ask which page to open."
-  (interactive)
+(defun pwnm--patch-at-point ()
+  "Return the Message-ID of the patch at point, asking when there are several."
   (let* ((context (pwnm--context))
 	 (ids (if (eq (plist-get context :mode) 'search)
 		  (pwnm--patch-ids (plist-get context :query))
-		(list (plist-get context :id))))
-	 (id (cond ((null ids) (user-error "No Patchwork patch in this thread"))
-		   ((null (cdr ids)) (car ids))
-		   (t (completing-read "Message: " ids nil t))))
-	 (result (pwnm--call "explain" "--url" id))
+		(let ((targets (pwnm--targets context)))
+		  (if (equal targets (plist-get context :query))
+		      (list (plist-get context :id))
+		    (pwnm--patch-ids targets))))))
+    (cond ((null ids) (user-error "No Patchwork patch here"))
+	  ((null (cdr ids)) (car ids))
+	  (t (completing-read "Message: " ids nil t)))))
+
+;;;###autoload
+(defun pwnm-browse-patch ()
+  "Open the Patchwork web page of the patch at point.
+The URL comes from \"`pwnm-command' explain --url --project
+PROJECT ID\"; when the mail is a patch in several projects, ask
+in which."
+  (interactive)
+  (let* ((id (pwnm--patch-at-point))
+	 (project (pwnm--read-project
+		   (pwnm--projects (pwnm--all-tags (notmuch-id-to-query id)))))
+	 (result (pwnm--call "explain" "--url" "--project" project id))
 	 (urls (and (eql (car result) 0) (pwnm--lines (nth 1 result)))))
     (unless (eql (car result) 0)
       (user-error "Cannot get the patch URL: %s" (pwnm--error-text result)))
     (unless urls
-      (user-error "No patch URL for %s" id))
-    (browse-url (if (cdr urls)
-		    (completing-read "Patch: " urls nil t nil nil (car urls))
-		  (car urls)))))
+      (user-error "No patch URL for %s in %s" id project))
+    (browse-url (car urls))))
+
+;;;###autoload
+(defun pwnm-explain ()
+  "Show what pwnm knows about the patch at point, from \"pwnm explain\"."
+  (interactive)
+  (let* ((id (pwnm--patch-at-point))
+	 (result (pwnm--call "explain" id)))
+    (unless (eql (car result) 0)
+      (user-error "Cannot explain %s: %s" id (pwnm--error-text result)))
+    (with-help-window "*pwnm explain*"
+      (princ (nth 1 result)))))
 
 ;;; Keys
 
+(defconst pwnm--commands
+  '(("s" "set state" pwnm-set-state)
+    ("w" "web page" pwnm-browse-patch)
+    ("e" "explain" pwnm-explain)
+    ("j" "jump to a search" pwnm-jump-search)
+    ("p" "push now" pwnm-push))
+  "The commands of `pwnm-command-map' as (KEY LABEL COMMAND).")
+
 (defvar pwnm-command-map
   (let ((map (make-sparse-keymap)))
-    (define-key map "s" #'pwnm-set-state)
-    (define-key map "w" #'pwnm-browse-patch)
-    (define-key map "j" #'pwnm-jump-search)
-    (define-key map "p" #'pwnm-push)
+    (dolist (command pwnm--commands)
+      (define-key map (car command) (nth 2 command)))
+    (define-key map "?" #'pwnm-menu)
     map)
   "Keymap of the pwnm commands, bound to `pwnm-keymap-prefix' by `pwnm-setup-keys'.")
 
 ;;;###autoload
+(defun pwnm-menu ()
+  "Offer the pwnm commands with their keys, and run the one chosen."
+  (interactive)
+  (notmuch-jump (mapcar (lambda (command)
+			  (list (car command) (nth 1 command)
+				(lambda () (call-interactively (nth 2 command)))))
+			pwnm--commands)
+		"pwnm: "))
+
+;;;###autoload
 (defun pwnm-setup-keys ()
   "Bind `pwnm-command-map' to `pwnm-keymap-prefix' in notmuch buffers.
-The buffers are those of search, tree and show mode.  After the
-prefix, s sets the state, w opens the patch on the web, j jumps
-to a Patchwork search and p pushes now."
+The buffers are those of notmuch-hello and of search, tree and
+show mode.  After the prefix, s sets the state, w opens the patch
+on the web, e explains it, j jumps to a Patchwork search, p
+pushes now and ? shows these in a menu."
   (interactive)
-  (dolist (map (list notmuch-search-mode-map notmuch-tree-mode-map
-		     notmuch-show-mode-map))
+  (dolist (map (list notmuch-hello-mode-map notmuch-search-mode-map
+		     notmuch-tree-mode-map notmuch-show-mode-map))
     (define-key map pwnm-keymap-prefix pwnm-command-map)))
 
 ;;; Pushing after tagging
+
+(defconst pwnm--exit-tempfail 75
+  "The exit status of pwnm for a temporary failure (EX_TEMPFAIL).")
 
 (defvar pwnm--push-process nil
   "The running \"push --quick\" process, or nil.")
@@ -642,16 +887,35 @@ to a Patchwork search and p pushes now."
 	(when (buffer-live-p errbuf) (kill-buffer errbuf))
 	(when (eq pwnm--push-process proc)
 	  (setq pwnm--push-process nil))
-	(if ok
-	    (let ((summary (pwnm--first-line out)))
-	      (message "pwnm: pushed%s" (if summary (format " (%s)" summary) "")))
+	(cond
+	 (ok
+	  (let ((summary (pwnm--first-line out)))
+	    (message "pwnm: pushed%s" (if summary (format " (%s)" summary) ""))))
+	 ((and (eq (process-status proc) 'exit)
+	       (= (process-exit-status proc) pwnm--exit-tempfail))
+	  (message "pwnm: stays queued: %s; will retry"
+		   (pwnm--reason (or (pwnm--first-line err)
+				     "the server did not answer"))))
+	 (t
 	  (message "pwnm: push failed: %s"
-		   (or (pwnm--first-line err)
-		       (format "%s %s" pwnm-command
-			       (pwnm--process-end proc)))))
+		   (if (pwnm--first-line err)
+		       (pwnm--reason (pwnm--first-line err))
+		     (format "%s %s" pwnm-command
+			     (pwnm--process-end proc))))))
 	(when (and pwnm--push-again (not pwnm--push-process))
 	  (setq pwnm--push-again nil)
 	  (pwnm--push-start))))))
+
+(defun pwnm--reason (line)
+  "Return the error LINE of pwnm in words for the echo area.
+The program's name, request methods with their URLs and the
+\"kept for the next run\" the caller says otherwise are left out."
+  (let ((text line))
+    (setq text (replace-regexp-in-string "\\`\\(notmuch-\\)?pwnm: " "" text))
+    (setq text (replace-regexp-in-string
+		"\\(GET\\|PATCH\\|POST\\|PUT\\) https?://[^ ]*: " "" text))
+    (setq text (replace-regexp-in-string "; kept for the next run\\'" "" text))
+    text))
 
 (defun pwnm--process-end (proc)
   "Return a short description of how PROC ended."

@@ -56,7 +56,7 @@ static const struct command commands[] = {
 	{ "push", cmd_push, "[--quick] [--dry-run] [--force] [--no-wait]",
 	  "only push local tag changes (--quick: without asking the server for news)" },
 	{ "status", cmd_status, "", "what is tracked, waiting, denied or in conflict" },
-	{ "explain", cmd_explain, "[--url] <message-id|patch-id>",
+	{ "explain", cmd_explain, "[--url] [--project P] <message-id|patch-id>",
 	  "everything pwnm knows about one mail or patch" },
 	{ "states", cmd_states, "<project>", "the state slugs known for a project" },
 	{ "projects", cmd_projects, "", "the projects on the server" },
@@ -592,14 +592,20 @@ cmd_explain(int argc, char **argv)
 	struct env e;
 	pwnm_txn_t *txn;
 	struct patch_key *keys = NULL;
-	size_t nk = 0, i;
+	size_t nk = 0, i, shown = 0;
 	int url_only = 0, code, argi = 1;
-	const char *arg;
+	const char *arg, *only_project = NULL;
 	uint64_t pid;
 
-	if (argc > 1 && strcmp(argv[1], "--url") == 0) {
-		url_only = 1;
-		argi = 2;
+	for (; argi < argc && strncmp(argv[argi], "--", 2) == 0; argi++) {
+		if (strcmp(argv[argi], "--url") == 0)
+			url_only = 1;
+		else if (strcmp(argv[argi], "--project") == 0 && argi + 1 < argc)
+			only_project = argv[++argi];
+		else if (strncmp(argv[argi], "--project=", 10) == 0)
+			only_project = argv[argi] + 10;
+		else
+			return usage_error(argv[0]);
 	}
 	if (argc != argi + 1)
 		return usage_error(argv[0]);
@@ -652,6 +658,13 @@ cmd_explain(int argc, char **argv)
 			continue;
 		if (state_project_get(txn, p.project_id, &pr) == PWNM_STATUS_SUCCESS)
 			pname = pr.link_name;
+		if (only_project && strcmp(pname, only_project) != 0) {
+			if (pname != (const char *)"?")
+				project_rec_free(&pr);
+			patch_rec_free(&p);
+			continue;
+		}
+		shown++;
 		if (url_only) {
 			printf("%s/patch/%u/\n", e.cfg.url ? e.cfg.url : "", p.patch_id);
 		} else {
@@ -682,6 +695,12 @@ cmd_explain(int argc, char **argv)
 		patch_rec_free(&p);
 	}
 	state_txn_abort(txn);
+	if (only_project && !shown) {
+		warn("'%s' is not a patch in %s (see 'pwnm explain %s')", arg, only_project, arg);
+		free(keys);
+		env_close(&e);
+		return 1;
+	}
 	if (!url_only) {
 		/* The mail's tags, read from notmuch. */
 		notmuch_database_t *db = NULL;

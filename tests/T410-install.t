@@ -68,6 +68,31 @@ test_expect_equal "$missing" ""
 test_begin_subtest "it says how to load the Emacs file"
 test_expect_true grep -qF "(add-to-list 'load-path \"$PREFIX/share/emacs/site-lisp\")" "$TMP/install.out"
 
+# The notmuch-emacs directory, when emacs and elpa-notmuch are there.
+NOTMUCH_EL_DIR=$(ls -d /usr/share/emacs/site-lisp/elpa/notmuch-*/ 2>/dev/null | head -n 1)
+if command -v emacs >/dev/null 2>&1 && [ -n "$NOTMUCH_EL_DIR" ]; then
+	test_begin_subtest "pwnm.el is byte-compiled on install"
+	test_expect_true [ -s "$PREFIX/share/emacs/site-lisp/pwnm.elc" ] &&
+		grep -q "^byte-compiled .*pwnm.elc" "$TMP/install.out"
+
+	test_begin_subtest "the init-file lines install.sh prints load pwnm (compiled) and work"
+	grep '^  (' "$TMP/install.out" | sed 's/^  //; s/ *;.*$//' >"$TMP/init.el"
+	echo '(princ (format "%s %s\n" (locate-library "pwnm") (and (memq (function pwnm-hello-insert-section) notmuch-hello-sections) t)))' >>"$TMP/init.el"
+	emacs --batch -l "$TMP/init.el" >"$TMP/init.out" 2>>"$test_log"
+	test_expect_equal "$(wc -l <"$TMP/init.el") $(cat "$TMP/init.out")" \
+		"5 $PREFIX/share/emacs/site-lisp/pwnm.elc t"
+fi
+
+test_begin_subtest "the README names the same init-file lines, each once"
+grep -E "^    \((add-to-list 'load-path|require 'pwnm|pwnm-)" "$PWNM_SRC/README" |
+	sed 's/^    //; s|"/usr/local/|"PREFIX/|' >"$TMP/readme-init"
+grep -E "^  \((add-to-list 'load-path|require 'pwnm|pwnm-)" "$TMP/install.out" |
+	sed "s/^  //; s|\"$PREFIX/|\"PREFIX/|" >"$TMP/install-init"
+test_expect_equal "$(wc -l <"$TMP/readme-init") $(sort "$TMP/readme-init" | uniq -d | wc -l)" "4 0"
+
+test_begin_subtest "README and install.sh give the same lines"
+test_expect_equal_file "$TMP/readme-init" "$TMP/install-init"
+
 test_begin_subtest "our three hooks are in notmuch's hook directory"
 n=0
 for h in pre-new post-new post-insert; do
@@ -178,7 +203,7 @@ test_expect_equal "$(grep -l '^# pwnm-managed-hook' "$HOOK_DIR"/* 2>/dev/null | 
 
 test_begin_subtest "the installed files are gone from the prefix"
 test_expect_true [ ! -e "$PREFIX/bin/pwnm" ] && [ ! -e "$PREFIX/libexec/pwnm" ] &&
-	[ ! -e "$PREFIX/share/emacs/site-lisp/pwnm.el" ]
+	[ ! -e "$PREFIX/share/emacs/site-lisp/pwnm.el" ] && [ ! -e "$PREFIX/share/emacs/site-lisp/pwnm.elc" ]
 
 test_begin_subtest "after uninstall notmuch new runs only the user's hooks"
 : >"$TMP/trace"

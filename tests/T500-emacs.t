@@ -50,6 +50,20 @@ References: <a1@example.org>
 
 Looks good.
 EOM
+# A series in gamma: a cover letter (no patch) and two patches.
+for n in 0 1 2; do
+	if [ $n = 0 ]; then irt=""; else irt="In-Reply-To: <s0@example.org>"; fi
+	cat >"$MAILDIR/new/series-$n-$$:2," <<EOM
+From: Dev Eloper <dev@example.org>
+To: gamma@lists.example.org
+Subject: [PATCH $n/2] gamma: series
+Date: Thu, 16 Nov 2023 10:0$n:00 +0000
+Message-ID: <s$n@example.org>
+$irt
+
+Part $n.
+EOM
+done
 notmuch new >>"$test_log" 2>&1
 
 notmuch tag --batch <<'EOT'
@@ -59,11 +73,13 @@ notmuch tag --batch <<'EOT'
 +pw/alpha +pw/alpha/queued +pw/conflict -- id:a4@example.org
 +pw/alpha +pw/alpha/accepted +pw/beta +pw/beta/new -- id:x1@example.org
 +pw/beta +pw/beta/accepted -- id:b1@example.org
++pw/gamma +pw/gamma/new -- id:s1@example.org
++pw/gamma +pw/gamma/new -- id:s2@example.org
 EOT
 
 test_begin_subtest "the database is tagged as pwnm tags it"
-test_expect_equal "$(pw_tags_of a4@example.org);$(pw_tags_of x1@example.org);$(count_of 'thread:{id:r1@example.org}')" \
-	"pw/alpha pw/alpha/queued pw/conflict;pw/alpha pw/alpha/accepted pw/beta pw/beta/new;2"
+test_expect_equal "$(pw_tags_of a4@example.org);$(pw_tags_of x1@example.org);$(count_of 'thread:{id:r1@example.org}');$(count_of 'thread:{id:s0@example.org} and tag:pw/gamma')" \
+	"pw/alpha pw/alpha/queued pw/conflict;pw/alpha pw/alpha/accepted pw/beta pw/beta/new;2;2"
 
 # ---- stand-ins for notmuch-pwnm ----
 
@@ -75,12 +91,11 @@ case "\$1" in
 push) sleep "\${PWNM_STUB_SLEEP:-0}"; echo "pushed 1 change" ;;
 states) printf 'new\nunder-review\nhandled-elsewhere\narchived\n' ;;
 explain)
-	case "\$3" in
-	x1@example.org)
-		echo "https://pw.example.org/project/alpha/patch/x1@example.org/"
-		echo "https://pw.example.org/project/beta/patch/x1@example.org/" ;;
-	*@example.org) echo "https://pw.example.org/project/alpha/patch/\$3/" ;;
-	*) echo "notmuch-pwnm: \$3: not a known patch" >&2; exit 1 ;;
+	# explain --url --project P ID, or explain ID
+	case "\$2 \$5" in
+	"--url "*@example.org) echo "https://pw.example.org/project/\$4/patch/\$5/" ;;
+	"--url "*) echo "notmuch-pwnm: \$5: not a known patch" >&2; exit 1 ;;
+	*) echo "patch 1 in alpha: \$2" ;;
 	esac ;;
 esac
 exit 0
@@ -92,13 +107,20 @@ echo "notmuch-pwnm: server said no" >&2
 echo "second line" >&2
 exit 1
 EOS
-chmod +x "$TMP/bin/pwnm-ok" "$TMP/bin/pwnm-fail"
+cat >"$TMP/bin/pwnm-later" <<EOS
+#!/bin/sh
+echo "\$*" >>"$TMP/stub.log"
+echo "pwnm: patch 2: PATCH http://127.0.0.1:9/api/1.3/patches/2/: HTTP 503 after 4 attempts; kept for the next run" >&2
+exit 75
+EOS
+chmod +x "$TMP/bin/pwnm-ok" "$TMP/bin/pwnm-fail" "$TMP/bin/pwnm-later"
 
 # ---- ERT ----
 
 export PWNM_TEST_TMP=$TMP
 export PWNM_TEST_STUB_OK=$TMP/bin/pwnm-ok
 export PWNM_TEST_STUB_FAIL=$TMP/bin/pwnm-fail
+export PWNM_TEST_STUB_LATER=$TMP/bin/pwnm-later
 
 (cd "$TMP" && emacs -Q --batch -L "$PWNM_SRC/emacs" -L "$NOTMUCH_EL_DIR" \
 	-l ert -l "$PWNM_SRC/tests/emacs/pwnm-tests.el" \

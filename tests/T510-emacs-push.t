@@ -42,7 +42,7 @@ hello_entries() {
 	{ started = 1 }
 	/^[ \t]+[0-9]/ {
 		s = $0
-		while (match(s, /[0-9]+ (action needed|[^ ]+)/)) {
+		while (match(s, /[0-9]+ (action needed|delegated to me|[^ ]+)/)) {
 			e = substr(s, RSTART, RLENGTH)
 			n = e; sub(/ .*/, "", n)
 			l = e; sub(/^[0-9]+ /, "", l)
@@ -104,6 +104,16 @@ test_begin_subtest "the section's headings are the projects, alpha first"
 test_expect_equal "$(awk '/^Patchwork: /{on=1;next} on && /^[ \t]*$/ && seen {exit} on && /[^ \t]/ {seen=1} on && /^[ \t]+[a-z][^ \t]*[ \t]*$/ {gsub(/[ \t]/,""); printf "%s ", $0}' "$TMP/hello/hello.txt")" \
 	"alpha beta "
 
+# ---- the web page of a cross-posted patch, by project name ----
+
+emacs_step browse browse p1@example.org beta
+
+test_begin_subtest "browse on a cross-posted mail offers the projects by name"
+test_expect_equal "$(result browse offered) / $(result browse error)" "alpha beta / none"
+
+test_begin_subtest "browse opens the page of the patch in the project chosen"
+test_expect_equal "$(result browse url)" "$STANDIN_URL/patch/5/"
+
 # ---- 2. setting a state pushes it ----
 
 export PWNM_TOKEN=$MAINT_TOKEN
@@ -126,8 +136,8 @@ test_expect_equal "$(server_state 2)" "accepted false -"
 test_begin_subtest "exactly one PATCH was sent, for patches/2/"
 test_expect_equal "$(standin_requests '^PATCH /api/1\.3/patches/2/') $(standin_requests '^PATCH ')" "1 1"
 
-test_begin_subtest "the echo area reported the push"
-test_expect_equal "$(grep -c '^pwnm: pushed' "$TMP/accept/messages.txt" 2>/dev/null)" "1"
+test_begin_subtest "the echo area reported the state set and the push"
+test_expect_equal "$(grep -c -e '^pwnm: pushed' -e '^pwnm: alpha: 1 patch accepted$' "$TMP/accept/messages.txt" 2>/dev/null)" "2"
 
 test_begin_subtest "pwnm status: nothing waits in the outbox"
 pwnm status >"$TMP/status" 2>&1
@@ -150,8 +160,8 @@ test_expect_equal "$(result reject pushes) / $(result reject finished) $(result 
 test_begin_subtest "failing push: the stand-in was asked and answered 503"
 test_expect_true [ "$(standin_requests '^PATCH /api/1\.3/patches/2/')" -ge 1 ]
 
-test_begin_subtest "failing push: 'pwnm: push failed' in *Messages*, with pwnm's reason"
-test_expect_equal "$(grep -c '^pwnm: push failed: .*patch 2.*503' "$TMP/reject/messages.txt" 2>/dev/null)" "1"
+test_begin_subtest "failing push: 'pwnm: stays queued' in *Messages*, with pwnm's reason in words"
+test_expect_equal "$(grep -c '^pwnm: stays queued: patch 2: HTTP 503 after [0-9]* attempts; will retry$' "$TMP/reject/messages.txt" 2>/dev/null) $(grep -c 'http://' "$TMP/reject/messages.txt")" "1 0"
 
 test_begin_subtest "failing push: no error in the process sentinel"
 test_expect_equal "$(grep -c -i -e 'error in process' -e '^Debugger entered' "$TMP/reject/messages.txt" 2>/dev/null)" "0"

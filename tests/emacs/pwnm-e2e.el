@@ -26,6 +26,13 @@
 ;;       error      "none", or the error signalled on the way
 ;;     and messages.txt, the text of the *Messages* buffer.
 ;;
+;;   browse MSGID PROJECT
+;;     Open id:MSGID with `notmuch-show' and call `pwnm-browse-patch',
+;;     answering PROJECT when asked; write result.txt with
+;;       offered    the projects offered, space-separated
+;;       url        the address given to `browse-url'
+;;       error      "none", or the error signalled on the way
+;;
 ;; The assertions are made by the shell script.
 
 ;;; Code:
@@ -100,6 +107,23 @@ Return \"yes\", or \"timeout\" after 15 s."
 		     (with-current-buffer (messages-buffer)
 		       (buffer-substring-no-properties (point-min) (point-max))))))
 
+(defun pwnm-e2e--browse (msgid project)
+  "Open the web page of MSGID, choosing PROJECT; record what happened."
+  (let ((err "none") offered url)
+    (condition-case failure
+	(cl-letf (((symbol-function 'completing-read)
+		   (lambda (_prompt collection &rest _)
+		     (setq offered collection)
+		     project))
+		  ((symbol-function 'browse-url)
+		   (lambda (u &rest _) (setq url u))))
+	  (notmuch-show (concat "id:" msgid))
+	  (pwnm-browse-patch))
+      (error (setq err (error-message-string failure))))
+    (pwnm-e2e--write "result.txt"
+		     (format "offered: %s\nurl: %s\nerror: %s\n"
+			     (mapconcat #'identity offered " ") url err))))
+
 (defun pwnm-e2e-main ()
   "Run the step named by the remaining command line arguments, then exit."
   (let ((args command-line-args-left))
@@ -113,6 +137,8 @@ Return \"yes\", or \"timeout\" after 15 s."
       (`("hello") (pwnm-e2e--hello))
       (`("set-state" ,msgid ,project ,state)
        (pwnm-e2e--set-state msgid project state))
+      (`("browse" ,msgid ,project)
+       (pwnm-e2e--browse msgid project))
       (_ (error "Unknown step: %S" args)))
     (kill-emacs 0)))
 

@@ -8,6 +8,8 @@
 ;;   PWNM_TEST_TMP        a scratch directory (the stubs log to stub.log)
 ;;   PWNM_TEST_STUB_OK    a notmuch-pwnm stand-in that succeeds
 ;;   PWNM_TEST_STUB_FAIL  one that fails with "server said no"
+;;   PWNM_TEST_STUB_LATER one that fails as pwnm does when the server
+;;                        does not answer (exit status 75)
 ;;
 ;; Every test that changes tags restores the database afterwards.
 
@@ -22,6 +24,7 @@
 (defvar pwnm-tests--tmp (getenv "PWNM_TEST_TMP"))
 (defvar pwnm-tests--stub-ok (getenv "PWNM_TEST_STUB_OK"))
 (defvar pwnm-tests--stub-fail (getenv "PWNM_TEST_STUB_FAIL"))
+(defvar pwnm-tests--stub-later (getenv "PWNM_TEST_STUB_LATER"))
 
 (unless (and pwnm-tests--tmp pwnm-tests--stub-ok pwnm-tests--stub-fail
 	     (getenv "NOTMUCH_CONFIG"))
@@ -142,7 +145,7 @@ the entries before the first project heading."
     (while (and in lines (string-match-p "^[ \t]+[0-9]" (car lines)))
       (let ((line (car lines))
 	    (start 0))
-	(while (string-match "\\([0-9]+\\) \\(action needed\\|[^ ]+\\)"
+	(while (string-match "\\([0-9]+\\) \\(action needed\\|delegated to me\\|[^ ]+\\)"
 			     line start)
 	  (push (cons (match-string 2 line)
 		      (string-to-number (match-string 1 line)))
@@ -165,8 +168,9 @@ the entries before the first project heading."
     ;; a3 is new but archived: counted under "archived" only.
     (should (equal (pwnm-tests--group text "alpha")
 		   (pwnm-tests--sorted
-		    '(("action needed" . 2) ("new" . 1) ("under-review" . 1)
-		      ("accepted" . 1) ("queued" . 1) ("archived" . 1)))))
+		    '(("action needed" . 2) ("delegated to me" . 1) ("new" . 1)
+		      ("under-review" . 1) ("accepted" . 1) ("queued" . 1)
+		      ("archived" . 1)))))
     (should (equal (pwnm-tests--group text "beta")
 		   (pwnm-tests--sorted
 		    '(("action needed" . 1) ("new" . 1) ("accepted" . 1)))))
@@ -179,8 +183,9 @@ the entries before the first project heading."
 	 (text (pwnm-tests--hello-text)))
     (should (equal (pwnm-tests--group text "alpha")
 		   (pwnm-tests--sorted
-		    '(("action needed" . 2) ("new" . 2) ("under-review" . 1)
-		      ("accepted" . 1) ("queued" . 1) ("archived" . 1)))))))
+		    '(("action needed" . 2) ("delegated to me" . 1) ("new" . 2)
+		      ("under-review" . 1) ("accepted" . 1) ("queued" . 1)
+		      ("archived" . 1)))))))
 
 (ert-deftest pwnm-hello-section-custom-action-states ()
   (let* ((pwnm-action-states '("queued" "new"))
@@ -206,7 +211,12 @@ the entries before the first project heading."
       (should changes)
       (apply #'pwnm-tests--notmuch "tag" (append changes (list "--" "*"))))
     (should (equal (pwnm--pw-tags (pwnm--all-tags)) nil))
-    (should (equal (pwnm-tests--hello-text) ""))
+    ;; Before the first sync: one line saying what to do.
+    (should (equal (pwnm-tests--hello-text)
+		   (concat "Patchwork: no patch tagged yet; run \"pwnm sync\" once"
+			   " (see pwnm(1))\n\n")))
+    (should (equal (pwnm-saved-searches) nil))
+    (should-error (pwnm-jump-search) :type 'user-error)
     (should (equal (pwnm-saved-searches) nil))
     ;; With the stock sections the page is drawn, without ours.
     (let ((notmuch-hello-sections (list #'notmuch-hello-insert-saved-searches
@@ -214,7 +224,7 @@ the entries before the first project heading."
 					#'notmuch-hello-insert-footer)))
       (notmuch-hello)
       (should (string-match-p "Saved searches" (buffer-string)))
-      (should-not (string-match-p "Patchwork" (buffer-string)))
+      (should (string-match-p "^Patchwork: no patch tagged yet" (buffer-string)))
       (kill-buffer))))
 
 (ert-deftest pwnm-hello-section-button-runs-search ()
@@ -249,7 +259,8 @@ the entries before the first project heading."
 
 (ert-deftest pwnm-saved-searches-plists ()
   (let ((na " and not tag:pw/alpha/archived")
-	(nb " and not tag:pw/beta/archived"))
+	(nb " and not tag:pw/beta/archived")
+	(ng " and not tag:pw/gamma/archived"))
     (should
      (equal
       (pwnm-saved-searches)
@@ -258,6 +269,8 @@ the entries before the first project heading."
 	       :query ,(concat "tag:pw/alpha and (tag:pw/alpha/new"
 			       " or tag:pw/alpha/under-review)" na)
 	       :key "paa")
+	(:name "alpha: delegated to me"
+	       :query ,(concat "tag:pw/alpha/delegate/maint" na) :key "pam")
 	(:name "alpha: new" :query ,(concat "tag:pw/alpha/new" na) :key "pan")
 	(:name "alpha: under-review"
 	       :query ,(concat "tag:pw/alpha/under-review" na) :key "pau")
@@ -265,14 +278,19 @@ the entries before the first project heading."
 	       :query ,(concat "tag:pw/alpha/accepted" na) :key "pac")
 	(:name "alpha: queued" :query ,(concat "tag:pw/alpha/queued" na)
 	       :key "paq")
-	(:name "alpha: archived" :query "tag:pw/alpha/archived" :key "par")
+	(:name "alpha: archived" :query "tag:pw/alpha/archived" :key "pav")
 	(:name "beta: action needed"
 	       :query ,(concat "tag:pw/beta and (tag:pw/beta/new"
 			       " or tag:pw/beta/under-review)" nb)
 	       :key "pba")
 	(:name "beta: new" :query ,(concat "tag:pw/beta/new" nb) :key "pbn")
 	(:name "beta: accepted" :query ,(concat "tag:pw/beta/accepted" nb)
-	       :key "pbc"))))))
+	       :key "pbc")
+	(:name "gamma: action needed"
+	       :query ,(concat "tag:pw/gamma and (tag:pw/gamma/new"
+			       " or tag:pw/gamma/under-review)" ng)
+	       :key "pga")
+	(:name "gamma: new" :query ,(concat "tag:pw/gamma/new" ng) :key "pgn"))))))
 
 (ert-deftest pwnm-saved-searches-queries-count ()
   (let ((by-key (mapcar (lambda (s) (cons (plist-get s :key)
@@ -281,7 +299,8 @@ the entries before the first project heading."
 			(pwnm-saved-searches))))
     (should (equal (cdr (assoc "paa" by-key)) "2"))
     (should (equal (cdr (assoc "pan" by-key)) "1"))
-    (should (equal (cdr (assoc "par" by-key)) "1"))
+    (should (equal (cdr (assoc "pav" by-key)) "1"))
+    (should (equal (cdr (assoc "pam" by-key)) "1"))
     (should (equal (cdr (assoc "pba" by-key)) "1"))
     (should (equal (cdr (assoc "pC" by-key)) "1"))))
 
@@ -358,8 +377,11 @@ the entries before the first project heading."
       (notmuch-show "id:a1@example.org")
       (goto-char (point-min))
       (should (equal (notmuch-show-get-message-id t) "a1@example.org"))
-      (pwnm-tests--count-tag-calls calls
-	(pwnm-set-state "accepted" "alpha"))
+      (let ((messages nil))
+	(pwnm-tests--capture-messages messages
+	  (pwnm-tests--count-tag-calls calls
+	    (pwnm-set-state "accepted" "alpha")))
+	(should (equal messages '("pwnm: alpha: 1 patch accepted"))))
       (should (= calls 1))
       (should (equal (pwnm-tests--pw-tags "a1@example.org")
 		     '("pw/alpha" "pw/alpha/accepted")))
@@ -501,15 +523,23 @@ the entries before the first project heading."
 	  (pwnm-browse-patch)
 	  (should (equal browsed
 			 "https://pw.example.org/project/alpha/patch/a1@example.org/"))
-	  (should (equal (pwnm-tests--stub-log) '("explain --url a1@example.org")))
-	  ;; Two projects: choose.
+	  (should (equal (pwnm-tests--stub-log)
+			 '("explain --url --project alpha a1@example.org")))
+	  ;; Two projects: choose one by its name.
 	  (notmuch-show "id:x1@example.org")
 	  (goto-char (point-min))
-	  (cl-letf (((symbol-function 'completing-read)
-		     (lambda (_prompt collection &rest _) (nth 1 collection))))
-	    (pwnm-browse-patch))
+	  (let (offered prompt)
+	    (cl-letf (((symbol-function 'completing-read)
+		       (lambda (p collection &rest _)
+			 (setq offered collection prompt p)
+			 (nth 1 collection))))
+	      (pwnm-browse-patch))
+	    (should (equal offered '("alpha" "beta")))
+	    (should (equal prompt "Project (default alpha): ")))
 	  (should (equal browsed
 			 "https://pw.example.org/project/beta/patch/x1@example.org/"))
+	  (should (equal (pwnm-tests--stub-log)
+			 '("explain --url --project beta x1@example.org")))
 	  ;; In a search buffer: the patch of the thread, not the reply.
 	  (notmuch-search "id:r1@example.org")
 	  (pwnm-tests--wait-buffer (current-buffer))
@@ -587,7 +617,7 @@ the entries before the first project heading."
 	(notmuch-tag "id:b1@example.org" '("-pw/beta/accepted" "+pw/beta/rfc"))
 	(pwnm-tests--wait-push))
       (should (equal (pwnm-tests--stub-log) '("push --quick")))
-      (should (member "pwnm: push failed: notmuch-pwnm: server said no" messages))
+      (should (member "pwnm: push failed: server said no" messages))
       ;; The tagging itself went through.
       (should (equal (pwnm-tests--pw-tags "b1@example.org")
 		     '("pw/beta" "pw/beta/rfc"))))))
@@ -681,5 +711,262 @@ the entries before the first project heading."
     (should (eq (lookup-key map (kbd "C-c p w")) #'pwnm-browse-patch)))
   ;; Stock bindings stay.
   (should (eq (lookup-key notmuch-search-mode-map "+") #'notmuch-search-add-tag)))
+
+(defun pwnm-tests--label-columns ()
+  "Return, for each line of the current hello buffer, the label columns.
+The result is a list of lists of the columns at which the labels of
+the Patchwork entries on that line start."
+  (let (lines)
+    (save-excursion
+      (goto-char (point-min))
+      (while (not (eobp))
+	(let (columns)
+	  (while (re-search-forward "[0-9] \\([^ \n]\\)" (line-end-position) t)
+	    (goto-char (match-beginning 1))
+	    (when (widget-at)
+	      (push (current-column) columns))
+	    (goto-char (match-end 0)))
+	  (when columns
+	    (push (nreverse columns) lines)))
+	(forward-line)))
+    (nreverse lines)))
+
+(ert-deftest pwnm-hello-section-aligned ()
+  (let ((notmuch-hello-sections (list #'pwnm-hello-insert-section))
+	(notmuch-hello-hidden-sections nil))
+    (notmuch-hello)
+    (let* ((lines (pwnm-tests--label-columns))
+	   (widest (car (sort (copy-sequence lines)
+			      (lambda (a b) (> (length a) (length b)))))))
+      ;; conflict, 4 lines of alpha, 2 of beta, 1 of gamma.
+      (should (>= (length lines) 5))
+      (should (> (length widest) 1))
+      ;; Every line's labels start in the columns of the widest line,
+      ;; whichever project it belongs to.
+      (dolist (line lines)
+	(should (equal line (cl-subseq widest 0 (length line))))))
+    ;; No line ends in blanks.
+    (should-not (string-match-p "[ \t]$" (buffer-string)))
+    (kill-buffer)))
+
+(ert-deftest pwnm-hello-search-is-named ()
+  (let ((notmuch-hello-sections (list #'pwnm-hello-insert-section))
+	(notmuch-hello-hidden-sections nil))
+    (unwind-protect
+	(progn
+	  (notmuch-hello)
+	  (goto-char (point-min))
+	  (should (re-search-forward "[0-9] \\(queued\\)" nil t))
+	  (widget-button-press (match-beginning 1))
+	  (should (derived-mode-p 'notmuch-search-mode))
+	  (should (equal (buffer-name) "*notmuch-saved-search-alpha: queued*"))
+	  (pwnm-tests--wait-buffer (current-buffer))
+	  (should (equal (notmuch-search-find-thread-id)
+			 (string-trim (pwnm-tests--notmuch
+				       "search" "--output=threads"
+				       "id:a4@example.org"))))
+	  ;; The project heading opens all its patches, named too.
+	  (notmuch-hello)
+	  (goto-char (point-min))
+	  (should (re-search-forward "^[ \t]+\\(beta\\)$" nil t))
+	  (widget-button-press (match-beginning 1))
+	  (should (equal (buffer-name) "*notmuch-saved-search-beta*"))
+	  (pwnm-tests--wait-buffer (current-buffer)))
+      (pwnm-tests--kill-buffers))))
+
+(defvar pwnm-tests--stock-saved-searches notmuch-saved-searches
+  "The saved searches of notmuch, as notmuch-emacs sets them.")
+
+(ert-deftest pwnm-hello-both-snippets-no-duplicates ()
+  (let ((notmuch-saved-searches (append pwnm-tests--stock-saved-searches
+					(pwnm-saved-searches)))
+	(notmuch-hello-sections (default-value 'notmuch-hello-sections))
+	(notmuch-hello-hidden-sections nil))
+    (pwnm-tests--with-formats
+      (pwnm-enable)
+      (notmuch-hello)
+      (let ((text (buffer-substring-no-properties (point-min) (point-max))))
+	(dolist (search (pwnm-saved-searches))
+	  (should (= (cl-count-if
+		      (lambda (line) (string-match-p
+				      (regexp-quote (plist-get search :name)) line))
+		      (split-string text "\n"))
+		     1)))
+	;; Every entry is among the saved searches: no Patchwork section.
+	(should-not (string-match-p "^Patchwork: " text))
+	(should (string-match-p "alpha: queued" text)))
+      (kill-buffer)
+      ;; With pwnm-enable alone, the section shows them.
+      (let ((notmuch-saved-searches pwnm-tests--stock-saved-searches))
+	(notmuch-hello)
+	(let ((text (buffer-substring-no-properties (point-min) (point-max))))
+	  (should (string-match-p "^Patchwork: \\[hide\\]" text))
+	  (should-not (string-match-p "alpha: queued" text))
+	  (should (= (cl-count-if (lambda (line) (string-match-p "[0-9] queued$\\|[0-9] queued " line))
+				  (split-string text "\n"))
+		     1)))
+	(kill-buffer)))))
+
+(ert-deftest pwnm-hello-delegated-to-me ()
+  ;; maint@example.org is notmuch's user.primary_email; a2 is
+  ;; delegated to maint.
+  (should (equal (pwnm--user (pwnm--all-tags)) "maint"))
+  (let ((pwnm-user "someone-else"))
+    (should-not (assoc "delegated to me"
+		       (pwnm-tests--group (pwnm-tests--hello-text) "alpha"))))
+  (pwnm-tests--with-db
+    (pwnm-tests--notmuch "tag" "-pw/alpha/delegate/maint" "+pw/alpha/delegate/jo"
+			 "--" "id:a2@example.org")
+    (should-not (pwnm--user (pwnm--all-tags)))
+    (let ((pwnm-user "jo"))
+      (should (equal (cdr (assoc "delegated to me"
+				 (pwnm-tests--group (pwnm-tests--hello-text) "alpha")))
+		     1)))))
+
+(ert-deftest pwnm-jump-keys-stable ()
+  (let ((before (mapcar (lambda (s) (cons (plist-get s :name) (plist-get s :key)))
+			(pwnm-saved-searches))))
+    (pwnm-tests--with-db
+      ;; New states appear, action needed goes away in beta.
+      (pwnm-tests--notmuch "tag" "+pw/alpha/rejected" "-pw/alpha/queued"
+			   "--" "id:a4@example.org")
+      (pwnm-tests--notmuch "tag" "-pw/beta/new" "+pw/beta/mainlined"
+			   "--" "id:x1@example.org")
+      (pwnm-tests--notmuch "tag" "+pw/beta/mergeable" "-pw/beta/accepted"
+			   "--" "id:b1@example.org")
+      (let ((after (mapcar (lambda (s) (cons (plist-get s :name) (plist-get s :key)))
+			   (pwnm-saved-searches))))
+	(dolist (entry before)
+	  (when (assoc (car entry) after)
+	    (should (equal (assoc (car entry) after) entry))))
+	(should (equal (cdr (assoc "alpha: rejected" after)) "par"))
+	;; Not in pwnm-entry-keys: the first letter of the name no listed
+	;; entry has, in sorted order.
+	(should (equal (cdr (assoc "beta: mainlined" after)) "pbi"))
+	(should (equal (cdr (assoc "beta: mergeable" after)) "pbg"))))))
+
+(ert-deftest pwnm-set-state-requires-a-known-state ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-ok)
+	  (notmuch-after-tag-hook nil)
+	  (require-match 'unset))
+      (notmuch-show "id:a1@example.org")
+      (goto-char (point-min))
+      (cl-letf (((symbol-function 'completing-read)
+		 (lambda (_prompt _collection _pred match &rest _)
+		   (setq require-match match)
+		   "accepted")))
+	(call-interactively #'pwnm-set-state))
+      (should (eq require-match t))
+      (should (equal (pwnm-tests--pw-tags "a1@example.org")
+		     '("pw/alpha" "pw/alpha/accepted"))))))
+
+(ert-deftest pwnm-set-state-cover-letter ()
+  (pwnm-tests--with-db
+    (pwnm-tests--with-formats
+      (let ((pwnm-command pwnm-tests--stub-ok)
+	    (messages nil)
+	    (asked nil)
+	    (answer nil))
+	(notmuch-show "id:s0@example.org")
+	(goto-char (point-min))
+	(should (equal (notmuch-show-get-message-id t) "s0@example.org"))
+	(cl-letf (((symbol-function 'y-or-n-p)
+		   (lambda (prompt) (push prompt asked) answer)))
+	  (pwnm-tests--capture-messages messages
+	    ;; Said no: nothing changes.
+	    (pwnm-set-state "accepted" "gamma" t)
+	    (should (equal asked '("Set 2 patches in gamma to accepted? ")))
+	    (should (equal (car messages) "pwnm: gamma: nothing changed"))
+	    (should (equal (pwnm-tests--pw-tags "s1@example.org")
+			   '("pw/gamma" "pw/gamma/new")))
+	    ;; Said yes: both patches, not the cover letter.
+	    (setq answer t)
+	    (pwnm-set-state "accepted" "gamma" t)
+	    (should (equal (car messages) "pwnm: gamma: 2 patches accepted"))))
+	(dolist (id '("s1@example.org" "s2@example.org"))
+	  (should (equal (pwnm-tests--pw-tags id) '("pw/gamma" "pw/gamma/accepted"))))
+	(should (equal (pwnm-tests--pw-tags "s0@example.org") nil))
+	;; The show buffer draws it on the patches' own lines.
+	(let ((lines (pwnm-tests--show-headers)))
+	  (should (= (length lines) 3))
+	  (should-not (string-match-p "gamma:" (nth 0 lines)))
+	  (should (string-match-p "(.*gamma:accepted.*)$" (nth 1 lines)))
+	  (should (string-match-p "(.*gamma:accepted.*)$" (nth 2 lines))))
+	;; One patch: no question.
+	(setq asked nil)
+	(goto-char (point-min))
+	(notmuch-show-goto-message-next)
+	(should (equal (notmuch-show-get-message-id t) "s1@example.org"))
+	(cl-letf (((symbol-function 'y-or-n-p)
+		   (lambda (prompt) (push prompt asked) t)))
+	  (pwnm-tests--capture-messages messages
+	    (pwnm-set-state "rfc" "gamma" t)
+	    (should (equal (car messages) "pwnm: gamma: 1 patch rfc"))))
+	(should-not asked)
+	(should (equal (pwnm-tests--pw-tags "s1@example.org") '("pw/gamma" "pw/gamma/rfc")))
+	(should (equal (pwnm-tests--pw-tags "s2@example.org")
+		       '("pw/gamma" "pw/gamma/accepted")))))))
+
+(ert-deftest pwnm-set-state-project-prompt-default ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-ok)
+	  (notmuch-after-tag-hook nil)
+	  (prompts nil))
+      (notmuch-show "id:x1@example.org")
+      (goto-char (point-min))
+      (cl-letf (((symbol-function 'completing-read)
+		 (lambda (prompt _collection &rest _)
+		   (push prompt prompts)
+		   (if (string-prefix-p "Project" prompt) "alpha" "rfc"))))
+	(call-interactively #'pwnm-set-state))
+      (should (equal (car (last prompts)) "Project (default alpha): "))
+      (should (equal (pwnm-tests--pw-tags "x1@example.org")
+		     '("pw/alpha" "pw/alpha/rfc" "pw/beta" "pw/beta/new"))))))
+
+(ert-deftest pwnm-push-stays-queued-message ()
+  (pwnm-tests--with-db
+    (let ((pwnm-command pwnm-tests--stub-later)
+	  (notmuch-after-tag-hook (list #'pwnm--after-tag))
+	  (messages nil))
+      (pwnm-tests--stub-log)
+      (pwnm-tests--capture-messages messages
+	(notmuch-tag "id:b1@example.org" '("-pw/beta/accepted" "+pw/beta/rfc"))
+	(pwnm-tests--wait-push))
+      (should (equal (pwnm-tests--stub-log) '("push --quick")))
+      (should (member "pwnm: stays queued: patch 2: HTTP 503 after 4 attempts; will retry"
+		      messages))
+      (should-not (cl-some (lambda (m) (string-match-p "http://" m)) messages)))))
+
+(ert-deftest pwnm-menu-and-keys ()
+  (let ((offered nil))
+    (cl-letf (((symbol-function 'notmuch-jump)
+	       (lambda (actions prompt) (setq offered (cons prompt actions)))))
+      (pwnm-menu))
+    (should (equal (car offered) "pwnm: "))
+    (should (equal (mapcar (lambda (a) (list (nth 0 a) (nth 1 a))) (cdr offered))
+		   '(("s" "set state") ("w" "web page") ("e" "explain")
+		     ("j" "jump to a search") ("p" "push now"))))
+    (should (cl-every (lambda (a) (functionp (nth 2 a))) (cdr offered))))
+  (pwnm-setup-keys)
+  (dolist (map (list notmuch-hello-mode-map notmuch-search-mode-map
+		     notmuch-tree-mode-map notmuch-show-mode-map))
+    (should (eq (lookup-key map (kbd "C-c p ?")) #'pwnm-menu))
+    (should (eq (lookup-key map (kbd "C-c p j")) #'pwnm-jump-search))
+    (should (eq (lookup-key map (kbd "C-c p e")) #'pwnm-explain))))
+
+(ert-deftest pwnm-explain-buffer ()
+  (let ((pwnm-command pwnm-tests--stub-ok))
+    (pwnm-tests--stub-log)
+    (unwind-protect
+	(progn
+	  (notmuch-show "id:a1@example.org")
+	  (goto-char (point-min))
+	  (pwnm-explain)
+	  (should (equal (pwnm-tests--stub-log) '("explain a1@example.org")))
+	  (with-current-buffer "*pwnm explain*"
+	    (should (string-match-p "patch 1 in alpha: a1@example.org" (buffer-string)))))
+      (when (get-buffer "*pwnm explain*") (kill-buffer "*pwnm explain*"))
+      (pwnm-tests--kill-buffers))))
 
 ;;; pwnm-tests.el ends here
