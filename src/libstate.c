@@ -367,6 +367,18 @@ patch_rec_free(struct patch_rec *p)
 	p->msgid = p->state = p->delegate = p->note = NULL;
 }
 
+enum outbox_status
+state_outbox_status(const struct outbox_rec *o)
+{
+	if (!o->fields)
+		return OUTBOX_DONE;
+	if (o->next_try == OUTBOX_HELD)
+		return OUTBOX_HELD_CONFLICT;
+	if (o->last_error && *o->last_error)
+		return OUTBOX_RETRY;
+	return OUTBOX_WAITING;
+}
+
 void
 outbox_rec_free(struct outbox_rec *o)
 {
@@ -379,6 +391,27 @@ outbox_rec_free(struct outbox_rec *o)
 	free(o->sent_delegate);
 	o->state = o->delegate = o->last_error = NULL;
 	o->sent_state = o->sent_delegate = NULL;
+}
+
+void
+patch_rec_copy(struct patch_rec *dst, const struct patch_rec *src)
+{
+	*dst = *src;
+	dst->msgid = xstrdup(src->msgid ? src->msgid : "");
+	dst->state = xstrdup(src->state ? src->state : "");
+	dst->delegate = xstrdup(src->delegate ? src->delegate : "");
+	dst->note = xstrdup(src->note ? src->note : "");
+}
+
+void
+outbox_rec_copy(struct outbox_rec *dst, const struct outbox_rec *src)
+{
+	*dst = *src;
+	dst->state = xstrdup(src->state ? src->state : "");
+	dst->delegate = xstrdup(src->delegate ? src->delegate : "");
+	dst->last_error = xstrdup(src->last_error ? src->last_error : "");
+	dst->sent_state = xstrdup(src->sent_state ? src->sent_state : "");
+	dst->sent_delegate = xstrdup(src->sent_delegate ? src->sent_delegate : "");
 }
 
 static int

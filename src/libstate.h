@@ -11,7 +11,7 @@
  * One LMDB environment per notmuch database (a directory holding
  * data.mdb and lock.mdb).  Named databases:
  *
- *   meta     string key -> string value (schema_version, uuid, revision, url, ...)
+ *   meta     string key -> string value (the META_* keys below)
  *   project  u32 BE project id -> project record
  *   patch    (u32 BE project id, u32 BE patch id) -> patch record
  *   msgid    notmuch-form msgid (truncated to STATE_MSGID_KEY_MAX bytes)
@@ -22,6 +22,23 @@
  * calls; everything read out of a transaction is copied (records handed
  * out are owned by the caller and freed with the matching _free()).
  */
+
+/*
+ * The meta keys.  Integers are decimal strings (state_meta_get_i64).
+ * Who writes each: the sync run's commit, unless said otherwise.
+ */
+#define META_SCHEMA_VERSION "schema_version"     /* STATE_SCHEMA_VERSION (state_open, state_clear) */
+#define META_UUID "uuid"                         /* notmuch database UUID of the last run */
+#define META_REVISION "revision"                 /* notmuch revision handled (pwnm's own writes included) */
+#define META_URL "url"                           /* pwnm.url of the last run */
+#define META_API_VERSION "api_version"           /* the server's REST API version, as discovered */
+#define META_USERS "users"                       /* delegates seen: "name=id;name=id" */
+#define META_LISTS "lists"                       /* List-Ids of the tracked projects, ';'-separated */
+#define META_RECHECK "recheck"                   /* patches to fetch one by one: "project:patch;..." */
+#define META_LAST_SYNC_TIME "last_sync_time"     /* unix seconds of the last run's commit */
+#define META_LAST_SYNC_RESULT "last_sync_result" /* "ok: <counts>" or "error: <first error>" */
+#define META_LAST_HOOK_ERROR "last_hook_error"   /* the last hook's problem (pwnm hook); cleared by a
+						  * clean hook run that reached the server */
 
 #define STATE_SCHEMA_VERSION 1
 #define STATE_MSGID_KEY_MAX 480
@@ -87,6 +104,9 @@ void state_project_list_free(struct project_rec *list, size_t n);
 #define PATCH_F_NOMAIL   0x02u /* its mail was not in notmuch at the last try */
 #define PATCH_F_CONFLICT 0x04u /* both sides changed differently; pw/conflict */
 #define PATCH_F_DENIED   0x08u /* the server refused our change; pw/denied */
+#define PATCH_F_RECHECK  0x10u /* fetch this patch by id on the next poll (an event named it
+				* without every field, or its mail could not take the server's
+				* value); listed in META_RECHECK too */
 
 /* Per-patch record: the values both sides last agreed on. */
 struct patch_rec {
@@ -102,6 +122,7 @@ struct patch_rec {
 	char *note;           /* last problem (denied/conflict text), "" none */
 };
 void patch_rec_free(struct patch_rec *p); /* frees the strings, not p */
+void patch_rec_copy(struct patch_rec *dst, const struct patch_rec *src); /* dst: a deep copy */
 /* NOT_FOUND when absent. */
 pwnm_status_t state_patch_get(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id,
 			      struct patch_rec *out);
@@ -135,10 +156,20 @@ struct patch_key {
 pwnm_status_t state_msgid_lookup(pwnm_txn_t *txn, const char *nm_msgid, struct patch_key **out,
 				 size_t *n);
 
-/* Outbox: a change waiting to be accepted by the server. */
+/*
+ * Outbox: a change waiting to be accepted by the server.  The OUT_* bits
+ * are the fields' bits of libfield.h (FIELD_BIT(FIELD_STATE) ...).
+ */
 #define OUT_STATE    0x1u
 #define OUT_ARCHIVED 0x2u
 #define OUT_DELEGATE 0x4u
+/*
+ * next_try of a change held until the user acts: a conflict under
+ * pwnm.conflict=report (last_error then says "held: conflict").  It is
+ * never retried by time, and it is released when the user removes
+ * pw/conflict or sets the value they want.
+ */
+#define OUTBOX_HELD INT64_MAX
 struct outbox_rec {
 	uint32_t project_id;
 	uint32_t patch_id;
@@ -162,6 +193,15 @@ struct outbox_rec {
 	char *sent_delegate;
 };
 void outbox_rec_free(struct outbox_rec *o);
+void outbox_rec_copy(struct outbox_rec *dst, const struct outbox_rec *src); /* dst: a deep copy */
+/* Where an outbox entry stands; decided by its fields and next_try, never by its message. */
+enum outbox_status {
+	OUTBOX_DONE,    /* nothing to send: values sent, waiting only to see them land */
+	OUTBOX_WAITING, /* to be sent at the next run that may push */
+	OUTBOX_RETRY,   /* failed before (last_error), sent again after next_try */
+	OUTBOX_HELD_CONFLICT, /* held: see OUTBOX_HELD */
+};
+enum outbox_status state_outbox_status(const struct outbox_rec *o);
 pwnm_status_t state_outbox_get(pwnm_txn_t *txn, uint32_t project_id, uint32_t patch_id,
 			       struct outbox_rec *out);
 pwnm_status_t state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o);

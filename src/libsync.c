@@ -303,7 +303,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 
 		for (w = r->wtab[i]; w; w = w->hnext)
 			if (w->has_out && w->out.fields && !w->deleted &&
-			    w->out.next_try == HELD_FOREVER)
+			    w->out.next_try == OUTBOX_HELD)
 				res->queued++;
 	}
 	if (o->dry_run)

@@ -22,7 +22,7 @@ sync_commit(struct run *r, const char *result)
 				rc = state_patch_del(txn, w->rec.project_id, w->rec.patch_id);
 				continue;
 			}
-			if (!w->in_store && !*w->rec.state && !(w->r_set & F_STATE))
+			if (!w->in_store && !*w->rec.state && !(w->r_set & FIELD_BIT(FIELD_STATE)))
 				continue; /* nothing known of it yet */
 			if (w->held) {
 				if (w->dirty)

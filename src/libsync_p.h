@@ -15,54 +15,59 @@
 #include "libstatus.h"
 #include "libsync.h"
 
-#define F_STATE    0x1u
-#define F_ARCHIVED 0x2u
-#define F_DELEGATE 0x4u
+#include "libfield.h"
 
-/* Patch flag kept in the store: fetch this patch again on the next poll. */
-#define PATCH_F_RECHECK 0x10u
-
-#define HELD_FOREVER INT64_MAX
+/* Mails written between two notmuch_database_end_atomic() calls. */
 #define TAG_BATCH 500
 
-/* One patch touched by this run. */
+/*
+ * One patch touched by this run: loaded from the store when the scan,
+ * the server, the outbox or a recheck names it, and written back by the
+ * commit.  Its flags, each with who sets it, who reads it, and when it
+ * is cleared (every flag lives for one run; the store keeps only rec and
+ * out):
+ */
 struct work {
-	struct patch_rec rec;   /* agreed values: from the store, updated by the merge */
-	/* the agreed values as read from the store (NULL strings: empty) */
-	char *orig_state;
-	char *orig_delegate;
-	uint32_t orig_delegate_id;
-	uint32_t orig_flags;
-	int orig_archived;
-	int in_store;
-	int dirty;              /* rec must be written back */
-	int deleted;            /* forget the patch (the server answered 404) */
-	int tags;               /* its mail's tags must be rewritten */
-	unsigned remote_applied; /* F_* fields whose agreed value came from the server this run */
-	unsigned landed;        /* F_* fields whose earlier push was found landed this run */
+	/* Agreed values: from the store (or the server, first seen); the merge, the push's
+	 * answers and a landed push move them; the tag step moves them back (work_undo_remote)
+	 * when the mail could not take them. */
+	struct patch_rec rec;
+	/* rec's fields as the store had them: what work_undo_remote restores. */
+	struct field_copy orig[FIELD_COUNT];
+	uint32_t orig_flags;    /* rec.flags as stored: its PATCH_F_RECHECK survives an abandoned run */
+	int in_store;           /* set at load: rec came from the store (else: first seen this run) */
+	int dirty;              /* rec differs from the store: set by merge, push, tags; read by commit */
+	int deleted;            /* the server answered 404: set by recheck and push; tags drop the
+				 * patch's tags, commit deletes it */
+	int tags;               /* its mail's tags must be rewritten: set by merge, push, recheck;
+				 * read by the tag step */
+	unsigned remote_applied; /* FIELD_BITs whose agreed value came from the server this run: set by
+				  * merge; read by the conflict release and work_undo_remote */
+	unsigned landed;        /* FIELD_BITs whose earlier push was found landed: set by merge; read
+				 * by the push, which records them with the next intent */
 	const char *project;    /* link_name (borrowed from the run's project list) */
 	char *nmid;             /* notmuch form of rec.msgid, NULL when empty */
-	/* pending local change (outbox) */
+	/* The pending local change: loaded with rec, written by merge (queue, drop, hold, release)
+	 * and push (intent, answers); commit stores it when out_dirty, deletes it when empty. */
 	int has_out;
 	int out_dirty;
 	struct outbox_rec out;
-	/* remote observation */
-	unsigned r_set;         /* F_* */
-	char *r_state;
-	int r_archived;
-	char *r_delegate;
-	uint32_t r_delegate_id;
-	/* local observation from the mail's tags */
+	/* What the server says (remote step: patch lists, events, rechecks): r[i] is valid for the
+	 * FIELD_BITs in r_set.  Read by the merge. */
+	unsigned r_set;
+	struct field_copy r[FIELD_COUNT];
+	/* What the mail's tags say (scan step): l[i] valid for the FIELD_BITs in l_set.  Read by the
+	 * merge; scanned says the mail was read at all (a reason to push, and to clear marks). */
 	int scanned;
-	unsigned l_set;         /* F_* read from tags */
-	char *l_state;
-	int l_archived;
-	char *l_delegate;
-	int l_repair;
-	const char *l_note;
-	int l_conflict_tag, l_denied_tag;
-	int held;               /* its push was held back (pwnm.push_limit): nothing of it is written */
-	struct work *hnext;
+	unsigned l_set;
+	struct field_copy l[FIELD_COUNT];
+	int l_repair;           /* the tags are incomplete or ambiguous: merge asks for a rewrite */
+	const char *l_note;     /* why, static text; merge reports it */
+	int l_conflict_tag, l_denied_tag; /* pw/conflict, pw/denied on the mail: merge releases marks */
+	/* Nothing of it is written this run: set by the push (pwnm.push_limit) and by the run for
+	 * another project's patch under --project; read by tags and commit. */
+	int held;
+	struct work *hnext;     /* hash chain of the run's work table */
 };
 
 struct user {
@@ -70,6 +75,7 @@ struct user {
 	uint32_t id;
 };
 
+/* One run: what it was asked, what it has learnt, and what it must write at the end. */
 struct run {
 	const struct pwnm_config *cfg;
 	const struct sync_opts *o;
@@ -77,37 +83,40 @@ struct run {
 	struct sync_result *res;
 	FILE *out;
 	struct tag_opts topts;
-	struct project_rec *projects; /* every project in the store (+ new ones) */
+	/* Every project in the store, plus the new ones found by the remote step; the arrays
+	 * beside it have one entry per project. */
+	struct project_rec *projects;
 	size_t nprojects;
-	int *poll;                     /* per project: configured (to be polled) */
-	int *proj_dirty;
-	int *poll_failed;              /* per project: asking the server failed this run */
-	int *polled_ok;                /* per project: the server's news were read this run */
-	struct work **wtab;
+	int *poll;                     /* configured (and --project): set by resolve; read by remote */
+	int *proj_dirty;               /* the record changed: set by remote; read by commit; cleared when
+					* the tags could not be written */
+	int *poll_failed;              /* asking the server failed this run: set by remote; read by push
+					* (nothing is pushed blind) */
+	int *polled_ok;                /* the server's news were read this run: set by remote; read by
+					* merge (an unconfirmed push is settled) */
+	struct work **wtab;            /* the work items, hashed by (project, patch) */
 	size_t wcap, wn;
-	struct user *users;
+	struct user *users;            /* delegates seen (meta "users"), for ids in a PATCH */
 	size_t nusers;
-	int users_dirty;
-	char *seen_states_dirty;
-	http_t *http;
+	int users_dirty;               /* a user was learnt: commit writes meta "users" */
+	http_t *http;                  /* set up on first need (remote_client_ready) */
 	pw_client_t *client;
 	char *api_version;
 	const char *token;
 	char *token_owned;       /* loaded on first need (config_token) */
-	int token_tried;
+	int token_tried;         /* the token was looked for (or refused): not again this run */
 	/* local */
 	char *uuid;
-	unsigned long rev;
-	unsigned long stored_rev;
+	unsigned long rev;       /* notmuch revision at the scan */
+	unsigned long stored_rev; /* revision handled by the last run */
 	int restore_only;        /* the notmuch database changed identity: tags are restored, nothing pushed */
-	int new_mail;            /* the scan saw new mail from a tracked list */
+	int new_mail;            /* the scan saw new mail from a tracked list: a reason to poll */
 	char *lists;             /* meta "lists": ';'-separated List-Ids of the tracked projects, or NULL */
 	int lists_dirty;
-	int scanned_all;
-	unsigned long store_rev; /* revision to record */
-	int write_rev;
-	int held_limit;          /* pushes held by pwnm.push_limit: the revision is not advanced */
-	char *first_error;
+	unsigned long store_rev; /* revision to record: set by the tag step */
+	int write_rev;           /* record store_rev: set by the tag step when the tags were written */
+	int held_limit;          /* something was held (push limit, --project): the revision is kept */
+	char *first_error;       /* the first error of the run, said once; it decides the status */
 	pwnm_status_t worst;
 };
 
@@ -144,12 +153,12 @@ void remote_recheck(struct run *r);
 
 /* libsync_merge.c: step 4, the three-way merge */
 void sync_merge_work(struct run *r, struct work *w);
-void run_describe(struct run *r, const struct work *w, const char *side, const char *field,
-		  const char *from, const char *to);
-const char *flag_str(int b);
+void run_describe(struct run *r, const struct work *w, const char *side, const struct field *f,
+		  struct field_value from, struct field_value to);
+void out_ensure(struct work *w);
 
 /* libsync_push.c: step 5, the push */
-void sync_push(struct run *r);
+pwnm_status_t sync_push(struct run *r);
 
 /* libsync_tags.c: step 6, the tag writes */
 pwnm_status_t sync_tags(struct run *r);

@@ -53,17 +53,13 @@ record_landed(pwnm_txn_t *txn, const struct work *w)
 {
 	struct patch_rec stored;
 	pwnm_status_t rc = state_patch_get(txn, w->rec.project_id, w->rec.patch_id, &stored);
+	size_t i;
 
 	if (rc)
 		return rc == PWNM_STATUS_NOT_FOUND ? PWNM_STATUS_SUCCESS : rc;
-	if (w->landed & F_STATE)
-		str_set(&stored.state, w->rec.state);
-	if (w->landed & F_ARCHIVED)
-		stored.archived = w->rec.archived;
-	if (w->landed & F_DELEGATE) {
-		str_set(&stored.delegate, w->rec.delegate);
-		stored.delegate_id = w->rec.delegate_id;
-	}
+	for (i = 0; i < FIELD_COUNT; i++)
+		if (w->landed & FIELD_BIT(i))
+			field_set_agreed(&field_table[i], &stored, field_agreed(&field_table[i], &w->rec));
 	rc = state_patch_put(txn, &stored);
 	patch_rec_free(&stored);
 	return rc;
@@ -88,15 +84,13 @@ get_token(struct run *r)
 	return r->token;
 }
 
-void
-sync_push(struct run *r)
+/* Select: every pending change that may go now (the others are counted as queued or left held). */
+static size_t
+push_select(struct run *r, struct work ***out)
 {
 	struct work **list = NULL;
-	struct pw_update *u = NULL;
 	size_t n = 0, cap = 0, i;
 	int64_t now = now_unix();
-	pwnm_status_t rc;
-	int auth_failed = 0;
 
 	for (i = 0; i < r->wcap; i++) {
 		struct work *w;
@@ -114,7 +108,7 @@ sync_push(struct run *r)
 			 * a run by hand, or one that has just heard from the server,
 			 * tries now.
 			 */
-			if (w->out.next_try == HELD_FOREVER ||
+			if (w->out.next_try == OUTBOX_HELD ||
 			    (r->o->hook && w->out.next_try > now && !(r->res->polled && !r->first_error)))
 				continue;
 			if (n == cap) {
@@ -124,45 +118,60 @@ sync_push(struct run *r)
 			list[n++] = w;
 		}
 	}
-	if (n == 0)
-		goto out;
-	if (r->o->dry_run) {
-		for (i = 0; i < n; i++) {
-			struct work *w = list[i];
+	*out = list;
+	return n;
+}
 
-			if (w->out.fields & OUT_STATE)
-				run_report(r, "patch %u %s %s: notmuch %s -> %s", w->rec.patch_id, w->project,
-				       w->rec.msgid, w->rec.state, w->out.state);
-			if (w->out.fields & OUT_ARCHIVED)
-				run_report(r, "patch %u %s %s: notmuch %s -> %s", w->rec.patch_id, w->project,
-				       w->rec.msgid, flag_str(w->rec.archived), flag_str(w->out.archived));
-			if (w->out.fields & OUT_DELEGATE)
-				run_report(r, "patch %u %s %s: notmuch delegate %s -> %s", w->rec.patch_id,
-				       w->project, w->rec.msgid, *w->rec.delegate ? w->rec.delegate : "(none)",
-				       *w->out.delegate ? w->out.delegate : "(none)");
+/* --dry-run: each change that would be sent. */
+static void
+push_dry_run(struct run *r, struct work **list, size_t n)
+{
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		struct work *w = list[i];
+
+		for (k = 0; k < FIELD_COUNT; k++) {
+			const struct field *f = &field_table[k];
+
+			if (!(w->out.fields & FIELD_BIT(k)))
+				continue;
+			run_report(r, "patch %u %s %s: notmuch %s%s%s -> %s", w->rec.patch_id, w->project,
+				   w->rec.msgid, f->label, *f->label ? " " : "",
+				   field_show(f, field_agreed(f, &w->rec)),
+				   field_show(f, field_wanted(f, &w->out)));
 		}
-		goto out;
 	}
+}
+
+/*
+ * Gate: may these n changes be sent by this run (asked to push, a token,
+ * under pwnm.push_limit, a client)?  When not, they are counted as
+ * queued (or held) and the reason is said once.
+ */
+static int
+push_gate(struct run *r, struct work **list, size_t n)
+{
+	size_t i;
+
 	if (!r->o->push) {
 		r->res->queued += (unsigned)n;
-		goto out;
+		return 0;
 	}
 	if (!get_token(r)) {
-		if (r->token_tried && r->first_error && r->worst == PWNM_STATUS_CONFIG) {
-			r->res->queued += (unsigned)n;
-			goto out;
-		}
-		run_report(r, "pwnm: %zu local change%s wait%s to be pushed: no API token (set $PWNM_TOKEN, "
-			  "pwnm.token_command, or a token file '%s' with mode 0600)",
-		       n, n == 1 ? "" : "s", n == 1 ? "s" : "", r->cfg->token_file);
 		r->res->queued += (unsigned)n;
-		goto out;
+		if (r->token_tried && r->first_error && r->worst == PWNM_STATUS_CONFIG)
+			return 0;
+		run_report(r, "pwnm: %zu local change%s wait%s to be pushed: no API token (set "
+			      "$PWNM_TOKEN, pwnm.token_command, or a token file '%s' with mode 0600)",
+			   n, n == 1 ? "" : "s", n == 1 ? "s" : "", r->cfg->token_file);
+		return 0;
 	}
 	if (r->cfg->push_limit > 0 && (int64_t)n > r->cfg->push_limit && !r->o->force) {
-		run_report(r, "pwnm: %zu changes to push, more than pwnm.push_limit (%lld): nothing pushed. "
-			  "Check them with 'pwnm push --dry-run', then run 'pwnm push --force', or revert "
-			  "the tags",
-		       n, (long long)r->cfg->push_limit);
+		run_report(r, "pwnm: %zu changes to push, more than pwnm.push_limit (%lld): nothing "
+			      "pushed. Check them with 'pwnm push --dry-run', then run 'pwnm push "
+			      "--force', or revert the tags",
+			   n, (long long)r->cfg->push_limit);
 		/*
 		 * Nothing of these changes is recorded and their mails are left
 		 * as the user has them; the notmuch revision is not advanced, so
@@ -173,202 +182,239 @@ sync_push(struct run *r)
 			list[i]->held = 1;
 		r->held_limit = 1;
 		r->res->queued += (unsigned)n;
-		goto out;
+		return 0;
 	}
 	if (remote_client_ready(r)) {
 		r->res->queued += (unsigned)n;
-		goto out;
+		return 0;
 	}
 	/* The client was set up before the token was known. */
 	http_set_token(r->http, r->token);
-	u = xcalloc(n, sizeof(*u));
-	for (i = 0; i < n; i++) {
-		struct work *w = list[i];
+	return 1;
+}
 
-		u[i].patch_id = w->rec.patch_id;
-		u[i].state = (w->out.fields & OUT_STATE) ? w->out.state : NULL;
-		u[i].archived = (w->out.fields & OUT_ARCHIVED) ? w->out.archived : -1;
-		u[i].delegate_id = -1;
-		if (w->out.fields & OUT_DELEGATE) {
-			if (*w->out.delegate && !w->out.delegate_id)
-				w->out.delegate_id = run_user_id(r, w->out.delegate);
-			if (*w->out.delegate && !w->out.delegate_id) {
-				/* Unknown user: cannot be sent. */
-				u[i].delegate_id = -2;
-			} else {
-				u[i].delegate_id = (long)w->out.delegate_id;
-			}
+/*
+ * The PATCH for one change.  A delegate pwnm has never seen on the
+ * server has no user id to send: the change is refused here (reverted,
+ * counted as denied) and 0 returned.
+ */
+static int
+push_request(struct run *r, struct work *w, struct pw_update *u)
+{
+	size_t k;
+
+	memset(u, 0, sizeof(*u));
+	u->patch_id = w->rec.patch_id;
+	field_update_init(u);
+	for (k = 0; k < FIELD_COUNT; k++) {
+		const struct field *f = &field_table[k];
+		struct field_value v;
+
+		if (!(w->out.fields & FIELD_BIT(k)))
+			continue;
+		v = field_wanted(f, &w->out);
+		if (f->type == FIELD_USER && *v.s && !v.id) {
+			v.id = run_user_id(r, v.s);
+			if (v.id)
+				field_set_wanted(f, &w->out, v);
 		}
-	}
-	/* Unknown delegates are reverted before sending anything. */
-	for (i = 0; i < n; i++) {
-		if (u[i].delegate_id == -2) {
+		if (f->type == FIELD_USER && *v.s && !v.id) {
 			char *why = xasprintf("no Patchwork user '%s' is known to pwnm (a user becomes "
 					      "known once a patch is delegated to them)",
-					      list[i]->out.delegate);
+					      v.s);
 
-			revert(r, list[i], why, 0);
+			revert(r, w, why, 0);
 			free(why);
-			u[i].delegate_id = -1;
-			u[i].state = NULL;
-			u[i].archived = -1;
 			r->res->denied++;
+			return 0;
 		}
 	}
-	{
-		/* Send only the ones left with something to change. */
-		struct pw_update *send = xcalloc(n, sizeof(*send));
-		struct work **sw = xcalloc(n, sizeof(*sw));
-		size_t ns = 0;
+	for (k = 0; k < FIELD_COUNT; k++)
+		if (w->out.fields & FIELD_BIT(k))
+			field_put_update(&field_table[k], u, field_wanted(&field_table[k], &w->out));
+	return 1;
+}
 
-		for (i = 0; i < n; i++) {
-			if (!list[i]->out.fields)
-				continue;
-			send[ns] = u[i];
-			sw[ns++] = list[i];
-		}
+/*
+ * Record the intent before sending: when the reply is lost (or the
+ * process killed), the next run knows the value may have landed and does
+ * not take it for a change made on Patchwork.
+ */
+static pwnm_status_t
+push_record_intent(struct run *r, struct work **sw, size_t ns)
+{
+	pwnm_txn_t *txn;
+	pwnm_status_t rc;
+	size_t i, k;
+
+	for (i = 0; i < ns; i++) {
+		struct outbox_rec *o = &sw[i]->out;
+
+		o->attempts++;
+		o->sent_fields |= o->fields;
+		for (k = 0; k < FIELD_COUNT; k++)
+			if (o->fields & FIELD_BIT(k))
+				field_set_sent(&field_table[k], o, field_wanted(&field_table[k], o));
+	}
+	rc = state_txn_begin(r->st, 1, &txn);
+	if (rc)
+		return rc;
+	for (i = 0; i < ns && !rc; i++) {
+		rc = state_outbox_put(txn, &sw[i]->out);
 		/*
-		 * Record the attempt before sending: when the reply is lost (or
-		 * the process killed), the next run knows the value may have
-		 * landed and does not take it for a change made on Patchwork.
+		 * An earlier push found landed is the server's value: recorded
+		 * as agreed now, with the outbox that no longer remembers it as
+		 * sent.
 		 */
-		if (ns) {
-			pwnm_txn_t *otxn;
+		if (!rc && sw[i]->landed)
+			rc = record_landed(txn, sw[i]);
+	}
+	if (rc) {
+		state_txn_abort(txn);
+		return rc;
+	}
+	state_txn_commit(txn);
+	return PWNM_STATUS_SUCCESS;
+}
 
-			for (i = 0; i < ns; i++) {
-				struct outbox_rec *o = &sw[i]->out;
+/* Send: one first, alone, so a refused token costs one request, not one per waiting change. */
+static void
+push_send(struct run *r, struct pw_update *send, size_t ns)
+{
+	size_t i;
 
-				o->attempts++;
-				o->sent_fields |= o->fields;
-				if (o->fields & OUT_STATE)
-					str_set(&o->sent_state, o->state);
-				if (o->fields & OUT_ARCHIVED)
-					o->sent_archived = o->archived;
-				if (o->fields & OUT_DELEGATE)
-					str_set(&o->sent_delegate, o->delegate);
-			}
-			if (state_txn_begin(r->st, 1, &otxn) == PWNM_STATUS_SUCCESS) {
-				pwnm_status_t orc = PWNM_STATUS_SUCCESS;
-
-				for (i = 0; i < ns && !orc; i++) {
-					orc = state_outbox_put(otxn, &sw[i]->out);
-					/*
-					 * An earlier push found landed is the server's value:
-					 * recorded as agreed now, with the outbox that no
-					 * longer remembers it as sent.
-					 */
-					if (!orc && sw[i]->landed)
-						orc = record_landed(otxn, sw[i]);
-				}
-				if (orc)
-					state_txn_abort(otxn);
-				else
-					state_txn_commit(otxn);
-			}
-			run_crash_point(r, "after-outbox-write");
-		}
-		/*
-		 * One first, alone: a refused token then costs one request, not
-		 * one per waiting change.
-		 */
-		if (ns > 1) {
-			rc = pw_update_patches(r->client, send, 1);
-			if (send[0].status == PWNM_STATUS_AUTH) {
-				for (i = 1; i < ns; i++) {
-					send[i].status = PWNM_STATUS_AUTH;
-					send[i].error = xstrdup(send[0].error ? send[0].error : "token refused");
-				}
-			} else {
-				rc = pw_update_patches(r->client, send + 1, ns - 1);
+	if (ns > 1) {
+		pw_update_patches(r->client, send, 1);
+		if (send[0].status == PWNM_STATUS_AUTH) {
+			for (i = 1; i < ns; i++) {
+				send[i].status = PWNM_STATUS_AUTH;
+				send[i].error = xstrdup(send[0].error ? send[0].error : "token refused");
 			}
 		} else {
-			rc = ns ? pw_update_patches(r->client, send, ns) : PWNM_STATUS_SUCCESS;
+			pw_update_patches(r->client, send + 1, ns - 1);
 		}
-		(void)rc;
-		if (ns)
-			run_crash_point(r, "after-push");
-		for (i = 0; i < ns; i++) {
-			struct work *w = sw[i];
-			struct pw_update *x = &send[i];
+	} else if (ns) {
+		pw_update_patches(r->client, send, ns);
+	}
+}
 
-			switch (x->status) {
-			case PWNM_STATUS_SUCCESS:
-				if (w->out.fields & OUT_STATE)
-					str_set(&w->rec.state, x->result.state);
-				if (w->out.fields & OUT_ARCHIVED)
-					w->rec.archived = x->result.archived;
-				if (w->out.fields & OUT_DELEGATE) {
-					str_set(&w->rec.delegate, x->result.delegate);
-					w->rec.delegate_id = x->result.delegate_id;
-				}
-				if (w->out.fields & OUT_STATE)
-					run_describe(r, w, "pushed", "", w->orig_state ? w->orig_state : "",
-						 w->rec.state);
-				w->out.sent_fields &= ~w->out.fields;
-				w->out.fields = 0;
-				w->out_dirty = 1;
-				w->rec.flags &= ~(PATCH_F_DENIED | PATCH_F_CONFLICT);
-				str_set(&w->rec.note, "");
-				w->dirty = 1;
-				w->tags = 1;
-				r->res->pushed++;
-				break;
-			case PWNM_STATUS_AUTH:
-				if (!auth_failed)
-					run_error(r, PWNM_STATUS_AUTH,
-						  "%s; local changes are kept and pushed once a valid token is "
-						  "set",
-						  x->error ? x->error : "the server refused the API token");
-				auth_failed = 1;
-				str_set(&w->out.last_error, x->error ? x->error : "token refused");
-				w->out_dirty = 1;
-				r->res->queued++;
-				break;
-			case PWNM_STATUS_FORBIDDEN:
-				revert(r, w, x->error ? x->error : "permission denied", 1);
-				r->res->denied++;
-				break;
-			case PWNM_STATUS_INVALID_VALUE:
-				if (x->valid_states) {
-					char *s = xstrdup(x->valid_states), *p, *save = NULL;
+/* Apply the server's answer to one change. */
+static void
+push_apply(struct run *r, struct work *w, struct pw_update *x, int *auth_failed)
+{
+	size_t k;
 
-					for (p = strtok_r(s, ";", &save); p; p = strtok_r(NULL, ";", &save))
-						run_state_seen(r, w->rec.project_id, p);
-					free(s);
-				}
-				{
-					char *why = xasprintf("%s%s%s", x->error ? x->error : "value refused",
-							      x->valid_states ? "; valid states: " : "",
-							      x->valid_states ? x->valid_states : "");
+	switch (x->status) {
+	case PWNM_STATUS_SUCCESS:
+		for (k = 0; k < FIELD_COUNT; k++) {
+			const struct field *f = &field_table[k];
 
-					revert(r, w, why, 0);
-					free(why);
-				}
-				r->res->denied++;
-				break;
-			case PWNM_STATUS_NOT_FOUND:
-				run_report(r, "gone: patch %u %s %s is no longer on the server; its tags are removed",
-				       w->rec.patch_id, w->project, w->rec.msgid);
-				w->deleted = 1;
-				w->tags = 1;
-				break;
-			default:
-				/* Temporary (or a server that ignored the body): retry later. */
-				w->out.next_try = backoff(w->out.attempts, x->retry_after);
-				str_set(&w->out.last_error, x->error ? x->error : pwnm_status_to_string(x->status));
-				w->out_dirty = 1;
-				r->res->queued++;
-				if (!r->first_error || !pwnm_status_is_temporary(r->worst))
-					run_error(r, x->status, "%s; kept for the next run",
-						  x->error ? x->error : pwnm_status_to_string(x->status));
-				break;
-			}
-			pw_update_clear(x);
+			if (!(w->out.fields & FIELD_BIT(k)))
+				continue;
+			field_set_agreed(f, &w->rec, field_remote(f, &x->result));
+			run_describe(r, w, "pushed", f, field_copy_value(&w->orig[k]),
+				     field_agreed(f, &w->rec));
 		}
-		free(send);
-		free(sw);
+		w->out.sent_fields &= ~w->out.fields;
+		w->out.fields = 0;
+		w->out_dirty = 1;
+		w->rec.flags &= ~(PATCH_F_DENIED | PATCH_F_CONFLICT);
+		str_set(&w->rec.note, "");
+		w->dirty = 1;
+		w->tags = 1;
+		r->res->pushed++;
+		break;
+	case PWNM_STATUS_AUTH:
+		if (!*auth_failed)
+			run_error(r, PWNM_STATUS_AUTH,
+				  "%s; local changes are kept and pushed once a valid token is set",
+				  x->error ? x->error : "the server refused the API token");
+		*auth_failed = 1;
+		str_set(&w->out.last_error, x->error ? x->error : "token refused");
+		w->out_dirty = 1;
+		r->res->queued++;
+		break;
+	case PWNM_STATUS_FORBIDDEN:
+		revert(r, w, x->error ? x->error : "permission denied", 1);
+		r->res->denied++;
+		break;
+	case PWNM_STATUS_INVALID_VALUE:
+		if (x->valid_states) {
+			char *s = xstrdup(x->valid_states), *p, *save = NULL;
+
+			for (p = strtok_r(s, ";", &save); p; p = strtok_r(NULL, ";", &save))
+				run_state_seen(r, w->rec.project_id, p);
+			free(s);
+		}
+		{
+			char *why = xasprintf("%s%s%s", x->error ? x->error : "value refused",
+					      x->valid_states ? "; valid states: " : "",
+					      x->valid_states ? x->valid_states : "");
+
+			revert(r, w, why, 0);
+			free(why);
+		}
+		r->res->denied++;
+		break;
+	case PWNM_STATUS_NOT_FOUND:
+		run_report(r, "gone: patch %u %s %s is no longer on the server; its tags are removed",
+			   w->rec.patch_id, w->project, w->rec.msgid);
+		w->deleted = 1;
+		w->tags = 1;
+		break;
+	default:
+		/* Temporary (or a server that ignored the body): retry later. */
+		w->out.next_try = backoff(w->out.attempts, x->retry_after);
+		str_set(&w->out.last_error, x->error ? x->error : pwnm_status_to_string(x->status));
+		w->out_dirty = 1;
+		r->res->queued++;
+		if (!r->first_error || !pwnm_status_is_temporary(r->worst))
+			run_error(r, x->status, "%s; kept for the next run",
+				  x->error ? x->error : pwnm_status_to_string(x->status));
+		break;
+	}
+}
+
+pwnm_status_t
+sync_push(struct run *r)
+{
+	struct work **list = NULL, **sw = NULL;
+	struct pw_update *send = NULL;
+	size_t n, ns = 0, i;
+	int auth_failed = 0;
+	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
+
+	n = push_select(r, &list);
+	if (n == 0)
+		goto out;
+	if (r->o->dry_run) {
+		push_dry_run(r, list, n);
+		goto out;
+	}
+	if (!push_gate(r, list, n))
+		goto out;
+	/* Only the changes left with something to send. */
+	send = xcalloc(n, sizeof(*send));
+	sw = xcalloc(n, sizeof(*sw));
+	for (i = 0; i < n; i++) {
+		if (push_request(r, list[i], &send[ns]) && list[i]->out.fields)
+			sw[ns++] = list[i];
+	}
+	if (ns == 0)
+		goto out;
+	rc = push_record_intent(r, sw, ns);
+	(void)rc;
+	rc = PWNM_STATUS_SUCCESS;
+	run_crash_point(r, "after-outbox-write");
+	push_send(r, send, ns);
+	run_crash_point(r, "after-push");
+	for (i = 0; i < ns; i++) {
+		push_apply(r, sw[i], &send[i], &auth_failed);
+		pw_update_clear(&send[i]);
 	}
 out:
-	free(u);
+	free(send);
+	free(sw);
 	free(list);
+	return rc;
 }

@@ -15,11 +15,33 @@ work_new(struct run *r, uint32_t project_id, uint32_t patch_id, const char *msgi
 	rec.project_id = project_id;
 	rec.patch_id = patch_id;
 	rec.msgid = (char *)(uintptr_t)(msgid ? msgid : "");
-	rec.state = (char *)(uintptr_t)"";
-	rec.delegate = (char *)(uintptr_t)"";
-	rec.note = (char *)(uintptr_t)"";
 	rec.date = date ? iso_to_unix(date) : 0;
 	return work_insert(r, &rec, 0);
+}
+
+/* The server's value of field i for w; what it names is learnt (states seen, users). */
+static void
+observe_value(struct run *r, struct work *w, size_t i, struct field_value v)
+{
+	const struct field *f = &field_table[i];
+
+	w->r_set |= FIELD_BIT(i);
+	field_copy_set(&w->r[i], v);
+	if (f->type == FIELD_USER)
+		run_user_learn(r, v.s, v.id);
+	else if (f->type == FIELD_SLUG)
+		run_state_seen(r, w->rec.project_id, v.s);
+}
+
+/* A decoded patch: every field's value is the server's. */
+static void
+observe_patch_values(struct run *r, struct work *w, const struct pw_patch *p)
+{
+	size_t i;
+
+	for (i = 0; i < FIELD_COUNT; i++)
+		observe_value(r, w, i, field_remote(&field_table[i], p));
+	w->rec.flags &= ~PATCH_F_RECHECK;
 }
 
 static void
@@ -29,20 +51,14 @@ observe_remote_patch(struct run *r, pwnm_txn_t *txn, const struct pw_patch *p)
 
 	if (!w)
 		w = work_new(r, p->project_id, p->id, p->msgid, p->date);
-	w->r_set = F_STATE | F_ARCHIVED | F_DELEGATE;
-	str_set(&w->r_state, p->state);
-	w->r_archived = p->archived ? 1 : 0;
-	str_set(&w->r_delegate, p->delegate);
-	w->r_delegate_id = p->delegate_id;
-	w->rec.flags &= ~PATCH_F_RECHECK;
-	run_user_learn(r, p->delegate, p->delegate_id);
-	run_state_seen(r, p->project_id, p->state);
+	observe_patch_values(r, w, p);
 }
 
 static void
 observe_remote_event(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
 {
 	struct work *w;
+	size_t i;
 
 	if (!e->patch_id)
 		return;
@@ -54,15 +70,11 @@ observe_remote_event(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
 		/* The event does not carry every field: fetch the patch. */
 		w->rec.flags |= PATCH_F_RECHECK;
 	}
-	if (strcmp(e->category, "patch-state-changed") == 0 && e->current_state && *e->current_state) {
-		w->r_set |= F_STATE;
-		str_set(&w->r_state, e->current_state);
-		run_state_seen(r, e->project_id, e->current_state);
-	} else if (strcmp(e->category, "patch-delegated") == 0 && e->has_delegate) {
-		w->r_set |= F_DELEGATE;
-		str_set(&w->r_delegate, e->current_delegate);
-		w->r_delegate_id = e->current_delegate_id;
-		run_user_learn(r, e->current_delegate, e->current_delegate_id);
+	for (i = 0; i < FIELD_COUNT; i++) {
+		struct field_value v;
+
+		if (field_event(&field_table[i], e, &v))
+			observe_value(r, w, i, v);
 	}
 }
 
@@ -263,7 +275,7 @@ run_has_pending(struct run *r)
 		struct work *w;
 
 		for (w = r->wtab[i]; w; w = w->hnext)
-			if (w->scanned || (w->has_out && w->out.fields && w->out.next_try != HELD_FOREVER))
+			if (w->scanned || (w->has_out && w->out.fields && w->out.next_try != OUTBOX_HELD))
 				return 1;
 	}
 	return 0;
@@ -424,14 +436,8 @@ remote_recheck(struct run *r)
 				run_error(r, rc, "%s", pw_client_error(r->client));
 				return;
 			}
-			w->r_set = F_STATE | F_ARCHIVED | F_DELEGATE;
-			str_set(&w->r_state, p.state);
-			w->r_archived = p.archived;
-			str_set(&w->r_delegate, p.delegate);
-			w->r_delegate_id = p.delegate_id;
-			w->rec.flags &= ~PATCH_F_RECHECK;
+			observe_patch_values(r, w, &p);
 			w->dirty = 1;
-			run_user_learn(r, p.delegate, p.delegate_id);
 			pw_patch_free(&p);
 		}
 	}

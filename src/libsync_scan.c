@@ -15,9 +15,9 @@ struct scanned {
 static void
 observe_local(struct run *r, struct work *w, const struct tagset *tags)
 {
-	struct pw_values base = { w->rec.state, w->rec.archived, w->rec.delegate }, lv;
-	struct pw_values shown;
+	struct pw_values shown, lv;
 	int repair = 0;
+	size_t i;
 
 	w->scanned = 1;
 	w->l_conflict_tag = tagset_has(tags, "pw/conflict");
@@ -29,13 +29,16 @@ observe_local(struct run *r, struct work *w, const struct tagset *tags)
 	}
 	/* A pending change is what the tags were left showing. */
 	shown_values(&w->rec, &w->out, w->has_out, &shown);
-	base = shown;
-	merge_local_values(tags, w->project, &base, &r->topts, &lv, &repair, &w->l_note);
+	merge_local_values(tags, w->project, &shown, &r->topts, &lv, &repair, &w->l_note);
 	w->l_repair = repair;
-	w->l_set = F_STATE | (r->topts.archived ? F_ARCHIVED : 0) | (r->topts.delegate ? F_DELEGATE : 0);
-	str_set(&w->l_state, lv.state);
-	w->l_archived = lv.archived;
-	str_set(&w->l_delegate, lv.delegate);
+	for (i = 0; i < FIELD_COUNT; i++) {
+		const struct field *f = &field_table[i];
+
+		if (!field_in_tags(f, &r->topts))
+			continue;
+		w->l_set |= FIELD_BIT(i);
+		field_copy_set(&w->l[i], field_shown(f, &lv));
+	}
 }
 
 struct nmid_list {

@@ -69,14 +69,11 @@ static void
 work_undo_remote(struct work *w)
 {
 	/* The mail changed under us: keep the old agreed value and ask again next time. */
-	if (w->remote_applied & F_STATE)
-		str_set(&w->rec.state, w->orig_state);
-	if (w->remote_applied & F_ARCHIVED)
-		w->rec.archived = w->orig_archived;
-	if (w->remote_applied & F_DELEGATE) {
-		str_set(&w->rec.delegate, w->orig_delegate);
-		w->rec.delegate_id = w->orig_delegate_id;
-	}
+	size_t i;
+
+	for (i = 0; i < FIELD_COUNT; i++)
+		if (w->remote_applied & FIELD_BIT(i))
+			field_set_agreed(&field_table[i], &w->rec, field_copy_value(&w->orig[i]));
 	if (w->remote_applied) {
 		w->rec.flags |= PATCH_F_RECHECK;
 		w->dirty = 1;

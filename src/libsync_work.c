@@ -122,39 +122,16 @@ run_project_name(struct run *r, uint32_t id)
 	return i < 0 ? NULL : r->projects[i].link_name;
 }
 
-static void
-copy_rec(struct patch_rec *dst, const struct patch_rec *src)
-{
-	*dst = *src;
-	dst->msgid = xstrdup(src->msgid ? src->msgid : "");
-	dst->state = xstrdup(src->state ? src->state : "");
-	dst->delegate = xstrdup(src->delegate ? src->delegate : "");
-	dst->note = xstrdup(src->note ? src->note : "");
-}
-
-static void
-copy_out(struct outbox_rec *dst, const struct outbox_rec *src)
-{
-	*dst = *src;
-	dst->state = xstrdup(src->state ? src->state : "");
-	dst->delegate = xstrdup(src->delegate ? src->delegate : "");
-	dst->last_error = xstrdup(src->last_error ? src->last_error : "");
-	dst->sent_state = xstrdup(src->sent_state ? src->sent_state : "");
-	dst->sent_delegate = xstrdup(src->sent_delegate ? src->sent_delegate : "");
-}
-
 struct work *
 work_insert(struct run *r, const struct patch_rec *rec, int in_store)
 {
 	struct work *w = xcalloc(1, sizeof(*w));
-	size_t b;
+	size_t b, i;
 
-	copy_rec(&w->rec, rec);
-	w->orig_state = rec->state && *rec->state ? xstrdup(rec->state) : NULL;
-	w->orig_delegate = rec->delegate && *rec->delegate ? xstrdup(rec->delegate) : NULL;
-	w->orig_delegate_id = rec->delegate_id;
+	patch_rec_copy(&w->rec, rec);
+	for (i = 0; i < FIELD_COUNT; i++)
+		field_copy_set(&w->orig[i], field_agreed(&field_table[i], rec));
 	w->orig_flags = rec->flags;
-	w->orig_archived = rec->archived;
 	w->in_store = in_store;
 	w->project = run_project_name(r, rec->project_id);
 	if (!w->project)
@@ -185,7 +162,7 @@ work_get(struct run *r, pwnm_txn_t *txn, uint32_t project, uint32_t patch)
 	patch_rec_free(&rec);
 	if (state_outbox_get(txn, project, patch, &out) == PWNM_STATUS_SUCCESS) {
 		w->has_out = 1;
-		copy_out(&w->out, &out);
+		outbox_rec_copy(&w->out, &out);
 		outbox_rec_free(&out);
 	}
 	return w;
@@ -194,16 +171,17 @@ work_get(struct run *r, pwnm_txn_t *txn, uint32_t project, uint32_t patch)
 void
 work_free(struct work *w)
 {
+	size_t i;
+
 	patch_rec_free(&w->rec);
-	free(w->orig_state);
-	free(w->orig_delegate);
+	for (i = 0; i < FIELD_COUNT; i++) {
+		field_copy_free(&w->orig[i]);
+		field_copy_free(&w->r[i]);
+		field_copy_free(&w->l[i]);
+	}
 	if (w->has_out)
 		outbox_rec_free(&w->out);
 	free(w->nmid);
-	free(w->r_state);
-	free(w->r_delegate);
-	free(w->l_state);
-	free(w->l_delegate);
 	free(w);
 }
 
@@ -306,22 +284,21 @@ run_state_seen(struct run *r, uint32_t project_id, const char *slug)
 
 /* ---- values shown by the tags ---- */
 
-/* The values the mail's tags should show for w: agreed, overridden by a pending local change. */
+/* The values the mail's tags should show: agreed, overridden by a pending local change. */
 void
 shown_values(const struct patch_rec *rec, const struct outbox_rec *out, int has_out,
-	       struct pw_values *v)
+	     struct pw_values *v)
 {
-	v->state = rec->state;
-	v->archived = rec->archived;
-	v->delegate = rec->delegate;
-	if (!has_out)
-		return;
-	if (out->fields & OUT_STATE)
-		v->state = out->state;
-	if (out->fields & OUT_ARCHIVED)
-		v->archived = out->archived;
-	if (out->fields & OUT_DELEGATE)
-		v->delegate = out->delegate;
+	size_t i;
+
+	for (i = 0; i < FIELD_COUNT; i++) {
+		const struct field *f = &field_table[i];
+
+		if (has_out && (out->fields & FIELD_BIT(i)))
+			field_set_shown(f, v, field_wanted(f, out));
+		else
+			field_set_shown(f, v, field_agreed(f, rec));
+	}
 }
 
 /* Replace *dst by a copy of src (which may point into *dst). */

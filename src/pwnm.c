@@ -14,6 +14,7 @@
 #include <notmuch.h>
 
 #include "libconfig.h"
+#include "libfield.h"
 #include "libhttp.h"
 #include "libnm.h"
 #include "libpw.h"
@@ -418,14 +419,12 @@ outbox_cb(const struct outbox_rec *o, void *data)
 {
 	size_t *n = data;
 
-	if (!o->fields) {
-		n[3]++; /* sent, landing not yet confirmed */
-		return 0;
+	switch (state_outbox_status(o)) {
+	case OUTBOX_DONE: n[3]++; return 0; /* sent, landing not yet confirmed */
+	case OUTBOX_HELD_CONFLICT: n[1]++; break;
+	case OUTBOX_RETRY: n[2]++; break;
+	case OUTBOX_WAITING: break;
 	}
-	if (o->next_try == INT64_MAX || strncmp(o->last_error, "held", 4) == 0)
-		n[1]++;
-	else if (*o->last_error)
-		n[2]++;
 	n[0]++;
 	return 0;
 }
@@ -528,6 +527,24 @@ print_flags(uint32_t f)
 	       f & PATCH_F_DENIED ? "denied " : "", f ? "" : "none");
 }
 
+/* "label state new, unarchived, delegate none": one value per field, in the table's order. */
+static void
+print_values(const char *label, const struct field_value *v)
+{
+	size_t i;
+
+	printf("  %s", label);
+	for (i = 0; i < FIELD_COUNT; i++) {
+		const struct field *f = &field_table[i];
+
+		if (f->type == FIELD_FLAG)
+			printf("%s %s", i ? "," : "", field_explain(f, v[i]));
+		else
+			printf("%s %s %s", i ? "," : "", f->name, field_explain(f, v[i]));
+	}
+	printf("\n");
+}
+
 /*
  * A client for reads only (no token) on pwnm.url; 0 for the timeouts and
  * retries means libhttp's defaults.  NULL, with a one-line message, on
@@ -563,6 +580,7 @@ explain_remote(struct env *e, uint32_t patch_id)
 	pwnm_txn_t *txn;
 	char *ver = NULL;
 	pwnm_status_t rc;
+	size_t i;
 
 	c = read_client(e->cfg.url, 3000, 5000, -1, &http);
 	if (!c)
@@ -576,8 +594,11 @@ explain_remote(struct env *e, uint32_t patch_id)
 	free(ver);
 	rc = pw_get_patch(c, patch_id, &p);
 	if (rc == PWNM_STATUS_SUCCESS) {
-		printf("  server:    state %s, %s, delegate %s\n", p.state,
-		       p.archived ? "archived" : "not archived", *p.delegate ? p.delegate : "none");
+		struct field_value v[FIELD_COUNT];
+
+		for (i = 0; i < FIELD_COUNT; i++)
+			v[i] = field_remote(&field_table[i], &p);
+		print_values("server:   ", v);
 		pw_patch_free(&p);
 	} else {
 		printf("  server:    not asked: %s\n", pw_client_error(c));
@@ -670,18 +691,28 @@ cmd_explain(int argc, char **argv)
 		} else {
 			printf("patch %u in %s\n", p.patch_id, pname);
 			printf("  msgid:     %s\n", p.msgid);
-			printf("  agreed:    state %s, %s, delegate %s\n", *p.state ? p.state : "(unknown)",
-			       p.archived ? "archived" : "not archived", *p.delegate ? p.delegate : "none");
+			struct field_value v[FIELD_COUNT];
+			size_t k;
+
+			for (k = 0; k < FIELD_COUNT; k++)
+				v[k] = field_agreed(&field_table[k], &p);
+			print_values("agreed:   ", v);
 			print_flags(p.flags);
 			if (*p.note)
 				printf("  note:      %s\n", p.note);
 			if (state_outbox_get(txn, p.project_id, p.patch_id, &o) == PWNM_STATUS_SUCCESS) {
-				printf("  outbox:   %s%s%s%s%s%s, %u attempt%s%s%s\n",
-				       o.fields & OUT_STATE ? " state " : "", o.fields & OUT_STATE ? o.state : "",
-				       o.fields & OUT_ARCHIVED ? (o.archived ? " archive" : " unarchive") : "",
-				       o.fields & OUT_DELEGATE ? " delegate " : "",
-				       o.fields & OUT_DELEGATE ? (*o.delegate ? o.delegate : "none") : "",
-				       "", o.attempts, o.attempts == 1 ? "" : "s",
+				printf("  outbox:   ");
+				for (k = 0; k < FIELD_COUNT; k++) {
+					const struct field *f = &field_table[k];
+
+					if (!(o.fields & FIELD_BIT(k)))
+						continue;
+					if (f->type == FIELD_FLAG)
+						printf(" %s", field_explain(f, field_wanted(f, &o)));
+					else
+						printf(" %s %s", f->name, field_explain(f, field_wanted(f, &o)));
+				}
+				printf(", %u attempt%s%s%s\n", o.attempts, o.attempts == 1 ? "" : "s",
 				       *o.last_error ? "; last error: " : "", o.last_error);
 				outbox_rec_free(&o);
 			}
