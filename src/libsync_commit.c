@@ -5,8 +5,8 @@
 
 #include "libutil.h"
 
-pwnm_status_t
-sync_commit(struct run *r, const char *result)
+static pwnm_status_t
+commit(struct run *r, const char *result)
 {
 	pwnm_txn_t *txn;
 	pwnm_status_t rc;
@@ -94,5 +94,23 @@ fail:
 			  "PWNM_STATE_MAPSIZE, and run 'pwnm sync' again", state_last_error(r->st));
 	else
 		run_error(r, rc, "cannot write the state database: %s", state_last_error(r->st));
+	return rc;
+}
+
+/* Step 7: everything the run learnt, in one state transaction, with the run's result for `pwnm status`. */
+pwnm_status_t
+sync_commit(struct run *r)
+{
+	const struct sync_result *res = r->res;
+	int64_t t = now_ms();
+	char *result = r->first_error ? xasprintf("error: %s", r->first_error)
+				      : xasprintf("ok: %u pulled, %u new, %u pushed, %u queued, "
+						  "%u denied, %u conflicts",
+						  res->pulled, res->new_patches, res->pushed,
+						  res->queued, res->denied, res->conflicts);
+	pwnm_status_t rc = commit(r, result);
+
+	free(result);
+	debug("sync", "phase commit %lld ms", (long long)(now_ms() - t));
 	return rc;
 }

@@ -216,8 +216,8 @@ out:
 	field_copy_free(&lc);
 }
 
-void
-sync_merge_work(struct run *r, struct work *w)
+static void
+merge_work(struct run *r, struct work *w)
 {
 	size_t i;
 	int pulled = 0;
@@ -256,4 +256,30 @@ sync_merge_work(struct run *r, struct work *w)
 		w->dirty = 1;
 		w->tags = 1;
 	}
+}
+
+/*
+ * Step 4: every work item merged (pure: it only changes the run's items,
+ * so it cannot fail).  Under --project another project's patch is left
+ * as it is, and the revision is kept so a full run still sees it.
+ */
+void
+sync_merge(struct run *r)
+{
+	int64_t t = now_ms();
+	size_t i;
+
+	for (i = 0; i < r->wcap; i++) {
+		struct work *w;
+
+		for (w = r->wtab[i]; w; w = w->hnext) {
+			if (r->o->project && strcmp(w->project, r->o->project) != 0) {
+				w->held = 1;
+				r->held_limit = 1;
+				continue;
+			}
+			merge_work(r, w);
+		}
+	}
+	debug("sync", "phase merge %lld ms", (long long)(now_ms() - t));
 }

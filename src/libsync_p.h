@@ -106,6 +106,8 @@ struct run {
 	char *token_owned;       /* loaded on first need (config_token) */
 	int token_tried;         /* the token was looked for (or refused): not again this run */
 	/* local */
+	notmuch_database_t *db;  /* the caller's read-only handle (sync_opts.db) until the scan takes it */
+	char *stored_uuid;       /* notmuch UUID of the last run (meta), NULL never synced */
 	char *uuid;
 	unsigned long rev;       /* notmuch revision at the scan */
 	unsigned long stored_rev; /* revision handled by the last run */
@@ -140,30 +142,35 @@ void shown_values(const struct patch_rec *rec, const struct outbox_rec *out, int
 		  struct pw_values *v);
 void str_set(char **dst, const char *src);
 
+/*
+ * The steps of a run, in order (sync_run in libsync.c).  A step returns
+ * SUCCESS to go on; anything else stops the run, the error already said
+ * through run_error (the first one decides the run's status).
+ */
+
+/* libsync.c: step 1, what the store knows (projects, users, outbox, rechecks, uuid, revision) */
+
 /* libsync_scan.c: step 2, the local scan */
-enum scan_mode { SCAN_NONE, SCAN_RANGE, SCAN_ALL };
-pwnm_status_t sync_scan(struct run *r, notmuch_database_t *db, enum scan_mode mode);
+pwnm_status_t sync_scan(struct run *r);
 
-/* libsync_remote.c: step 3, the server's news */
+/* libsync_remote.c: step 3, the server's news; remote_client_ready also serves the push */
+pwnm_status_t sync_remote(struct run *r);
 pwnm_status_t remote_client_ready(struct run *r);
-pwnm_status_t remote_resolve_projects(struct run *r, int may_ask);
-int run_has_pending(struct run *r);
-void remote_poll_project(struct run *r, size_t idx, int force_poll, int events_only);
-void remote_recheck(struct run *r);
 
-/* libsync_merge.c: step 4, the three-way merge */
-void sync_merge_work(struct run *r, struct work *w);
+/* libsync_merge.c: step 4, the three-way merge (cannot fail) */
+void sync_merge(struct run *r);
+void out_ensure(struct work *w);
 void run_describe(struct run *r, const struct work *w, const char *side, const struct field *f,
 		  struct field_value from, struct field_value to);
-void out_ensure(struct work *w);
 
-/* libsync_push.c: step 5, the push */
+/* libsync_push.c: step 5, the push; push_refuse_insecure is its gate checked before any request */
+void push_refuse_insecure(struct run *r);
 pwnm_status_t sync_push(struct run *r);
 
 /* libsync_tags.c: step 6, the tag writes */
 pwnm_status_t sync_tags(struct run *r);
 
 /* libsync_commit.c: step 7, the state commit */
-pwnm_status_t sync_commit(struct run *r, const char *result);
+pwnm_status_t sync_commit(struct run *r);
 
 #endif

@@ -375,8 +375,8 @@ push_apply(struct run *r, struct work *w, struct pw_update *x, int *auth_failed)
 	}
 }
 
-pwnm_status_t
-sync_push(struct run *r)
+static pwnm_status_t
+push_changes(struct run *r)
 {
 	struct work **list = NULL, **sw = NULL;
 	struct pw_update *send = NULL;
@@ -416,5 +416,57 @@ out:
 	free(send);
 	free(sw);
 	free(list);
+	return rc;
+}
+
+/* Changes held until the user acts are waiting too. */
+static void
+count_held(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->wcap; i++) {
+		struct work *w;
+
+		for (w = r->wtab[i]; w; w = w->hnext)
+			if (w->has_out && w->out.fields && !w->deleted && w->out.next_try == OUTBOX_HELD)
+				r->res->queued++;
+	}
+}
+
+/*
+ * The push's first gate, checked before any request of the run: a token
+ * would go in clear to another host.  Said as the run's first error, and
+ * no token is read this run (the changes wait).
+ */
+void
+push_refuse_insecure(struct run *r)
+{
+	char *refusal;
+
+	if (!r->o->push || r->o->dry_run || !config_has_token(r->cfg))
+		return;
+	refusal = url_token_refusal(r->cfg->url, r->cfg->allow_insecure);
+	if (!refusal)
+		return;
+	run_error(r, PWNM_STATUS_CONFIG, "%s", refusal);
+	free(refusal);
+	r->token_tried = 1;
+}
+
+/*
+ * Step 5: select the changes that may go now, gate them (asked to push,
+ * token, pwnm.push_limit), build the requests, record the intent, send,
+ * apply the answers.  A change that fails stays in the outbox with its
+ * reason; the run goes on either way.
+ */
+pwnm_status_t
+sync_push(struct run *r)
+{
+	int64_t t = now_ms();
+	pwnm_status_t rc = push_changes(r);
+
+	count_held(r);
+	debug("sync", "phase push %lld ms (%u pushed)", (long long)(now_ms() - t), r->res->pushed);
 	return rc;
 }

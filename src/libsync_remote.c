@@ -169,7 +169,7 @@ remote_client_ready(struct run *r)
 }
 
 /* Make sure every configured project is known (id, link_name); asks the server for new ones. */
-pwnm_status_t
+static pwnm_status_t
 remote_resolve_projects(struct run *r, int may_ask)
 {
 	const struct pwnm_config *cfg = r->cfg;
@@ -266,7 +266,7 @@ remote_resolve_projects(struct run *r, int may_ask)
 	return PWNM_STATUS_SUCCESS;
 }
 
-int
+static int
 run_has_pending(struct run *r)
 {
 	size_t i;
@@ -281,7 +281,7 @@ run_has_pending(struct run *r)
 	return 0;
 }
 
-void
+static void
 remote_poll_project(struct run *r, size_t idx, int force_poll, int events_only)
 {
 	struct project_rec *p = &r->projects[idx];
@@ -406,7 +406,7 @@ fail:
 }
 
 /* Patches the server must be asked about one by one (rare: a race or an event on an unknown patch). */
-void
+static void
 remote_recheck(struct run *r)
 {
 	size_t i;
@@ -441,4 +441,70 @@ remote_recheck(struct run *r)
 			pw_patch_free(&p);
 		}
 	}
+}
+
+/* A push without a poll (pre-new, push --quick): the events of each project with a change to send. */
+static void
+poll_for_push(struct run *r)
+{
+	int *mine = xcalloc(r->nprojects + 1, sizeof(int));
+	size_t i;
+
+	for (i = 0; i < r->wcap; i++) {
+		struct work *w;
+
+		for (w = r->wtab[i]; w; w = w->hnext) {
+			long k = run_project_index(r, w->rec.project_id);
+
+			if (k >= 0 && (w->scanned || w->has_out))
+				mine[k] = 1;
+		}
+	}
+	for (i = 0; i < r->nprojects; i++)
+		if (mine[i] && r->poll[i])
+			remote_poll_project(r, i, 1, 1);
+	free(mine);
+}
+
+/*
+ * Step 3: the server, with notmuch closed.  The configured projects are
+ * resolved, then each is polled (events and new patches, or a full list)
+ * when this run pulls; a push without a pull still reads the events of
+ * the projects it pushes to, so a change made on Patchwork meanwhile is a
+ * conflict, not silently overwritten.  A project whose news could not be
+ * read is marked (poll_failed) and the run goes on; the step fails only
+ * when the projects cannot be resolved and there is nothing to push.
+ */
+pwnm_status_t
+sync_remote(struct run *r)
+{
+	const struct sync_opts *o = r->o;
+	int64_t t = now_ms();
+	pwnm_status_t rc;
+	size_t i;
+	int pending;
+
+	rc = remote_resolve_projects(r, o->pull && !o->hook);
+	if (rc && !o->push)
+		return rc;
+	pending = run_has_pending(r);
+	if (o->pull) {
+		for (i = 0; i < r->nprojects; i++) {
+			if (!r->poll[i])
+				continue;
+			if (o->deadline_ms && now_ms() >= o->deadline_ms) {
+				run_error(r, PWNM_STATUS_TIMEOUT,
+					  "time budget used up before polling %s; the next run continues",
+					  r->projects[i].link_name);
+				break;
+			}
+			remote_poll_project(r, i, r->new_mail || pending, 0);
+		}
+		remote_recheck(r);
+	} else if (o->push && pending && !r->first_error) {
+		poll_for_push(r);
+	}
+	run_crash_point(r, "after-remote");
+	debug("sync", "phase remote %lld ms (%zu patches touched)", (long long)(now_ms() - t), r->wn);
+	return PWNM_STATUS_SUCCESS;
 }

@@ -7,6 +7,9 @@
 #include "libnm.h"
 #include "libutil.h"
 
+/* What the scan reads: nothing (revision unchanged), the mail changed since, or every known mail. */
+enum scan_mode { SCAN_NONE, SCAN_RANGE, SCAN_ALL };
+
 struct scanned {
 	char *nmid;
 	struct tagset tags;
@@ -98,8 +101,8 @@ from_tracked_list(struct run *r, notmuch_database_t *db, const char *nmid)
 	return hit;
 }
 
-pwnm_status_t
-sync_scan(struct run *r, notmuch_database_t *db, enum scan_mode mode)
+static pwnm_status_t
+scan_mails(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 {
 	struct scanned *list = NULL;
 	size_t n = 0, cap = 0, i, j, nunknown = 0, *unknown = NULL;
@@ -206,5 +209,53 @@ out:
 	free(unknown);
 	if (rc)
 		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
+	return rc;
+}
+
+/*
+ * Step 2: open notmuch read-only (or take the caller's handle), decide
+ * what to read by the stored UUID and revision, read the pw/ tags of
+ * those mails into the run's work items, and close notmuch again.
+ */
+pwnm_status_t
+sync_scan(struct run *r)
+{
+	notmuch_database_t *db = r->db;
+	const char *uuid = NULL;
+	enum scan_mode mode;
+	char *msg = NULL;
+	pwnm_status_t rc;
+	int64_t t = now_ms();
+
+	r->db = NULL;
+	if (!db) {
+		rc = nm_open(r->o->nm_config, r->o->nm_profile, 0, 0, &db, &msg);
+		if (rc) {
+			run_error(r, rc, "%s", msg);
+			free(msg);
+			return rc;
+		}
+	}
+	r->rev = notmuch_database_get_revision(db, &uuid);
+	r->uuid = xstrdup(uuid);
+	if (!r->stored_uuid || !*r->stored_uuid) {
+		mode = SCAN_ALL;
+	} else if (strcmp(r->stored_uuid, r->uuid) != 0 || r->stored_rev > r->rev) {
+		mode = SCAN_ALL;
+		r->restore_only = 1;
+		run_report(r, "pwnm: the notmuch database is not the one last synced (new UUID or older "
+			      "revision): tags are restored from the state database, nothing is pushed");
+	} else if (r->o->full) {
+		mode = SCAN_ALL;
+	} else if (r->stored_rev == r->rev) {
+		mode = SCAN_NONE;
+	} else {
+		mode = SCAN_RANGE;
+	}
+	rc = scan_mails(r, db, mode);
+	notmuch_database_destroy(db);
+	debug("sync", "phase scan %lld ms (%s, revision %lu..%lu, %zu patches touched)",
+	      (long long)(now_ms() - t), mode == SCAN_NONE ? "none" : mode == SCAN_RANGE ? "range" : "all",
+	      r->stored_rev, r->rev, r->wn);
 	return rc;
 }

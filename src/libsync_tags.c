@@ -196,8 +196,8 @@ report_stale_tags(struct run *r, const struct work *w, const struct tagset *cur)
 	free(prefix);
 }
 
-pwnm_status_t
-sync_tags(struct run *r)
+static pwnm_status_t
+write_tags(struct run *r)
 {
 	struct pair *pairs = NULL;
 	size_t np = 0, cap = 0, i, j, k;
@@ -389,5 +389,24 @@ sync_tags(struct run *r)
 out:
 	tagset_free(&busy);
 	free(pairs);
+	return rc;
+}
+
+/*
+ * Step 6: notmuch opened read-write, briefly; each mail that needs it
+ * gets the tags its patches should show, where they differ, skipping the
+ * mails changed by someone else during the run.  When nothing could be
+ * written the values taken from the server are given up (asked again
+ * next run) and the revision is not advanced.
+ */
+pwnm_status_t
+sync_tags(struct run *r)
+{
+	int64_t t = now_ms();
+	pwnm_status_t rc = write_tags(r);
+
+	run_crash_point(r, "after-tags");
+	debug("sync", "phase tags %lld ms (%u mails written)", (long long)(now_ms() - t),
+	      r->res->messages_written);
 	return rc;
 }
