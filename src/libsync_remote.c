@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "libutil.h"
+#include "libwork.h"
 
 static struct work *
 work_new(struct run *r, uint32_t project_id, uint32_t patch_id, const char *msgid, const char *date)
@@ -275,7 +276,7 @@ run_has_pending(struct run *r)
 		struct work *w;
 
 		for (w = r->wtab[i]; w; w = w->hnext)
-			if (w->scanned || (w->has_out && w->out.fields && w->out.next_try != OUTBOX_HELD))
+			if (w->scanned || (w->has_out && has_work_outbox(&w->out)))
 				return 1;
 	}
 	return 0;
@@ -308,7 +309,7 @@ remote_poll_project(struct run *r, size_t idx, int force_poll, int events_only)
 		run_report(r, "pwnm: project %s has never been synced; run 'pwnm sync' once", p->link_name);
 		return;
 	}
-	if (o->hook && !reconcile && !force_poll && now - p->last_poll < r->cfg->poll_interval)
+	if (o->hook && !reconcile && !force_poll && !has_work_poll(p, now, r->cfg->poll_interval))
 		return;
 	if (remote_client_ready(r))
 		return;

@@ -11,6 +11,7 @@
 #include "libnm.h"
 #include "libstate.h"
 #include "libutil.h"
+#include "libwork.h"
 
 /*
  * notmuch runs its hooks on every `notmuch new`, mostly when nothing
@@ -51,38 +52,18 @@ hand_over(const char *which)
 	exit(0);
 }
 
-struct outbox_scan {
-	int waiting;
-};
-
-static int
-outbox_cb(const struct outbox_rec *o, void *data)
-{
-	struct outbox_scan *s = data;
-
-	if (o->fields && o->next_try != INT64_MAX) {
-		s->waiting = 1;
-		return 1; /* stop */
-	}
-	return 0;
-}
-
 /* 1 when `pwnm hook which` has something to do, 0 when it would be idle. */
 static int
-has_work(const char *which)
+hook_has_work(const char *which)
 {
 	notmuch_database_t *db = NULL;
 	struct pwnm_config cfg;
 	pwnm_state_t *st = NULL;
 	pwnm_txn_t *txn = NULL;
-	char *err = NULL, *stored_uuid = NULL, *recheck = NULL;
+	char *err = NULL;
 	const char *uuid = NULL;
 	unsigned long rev;
-	int64_t stored_rev = -1, now = now_unix();
-	struct project_rec *pl = NULL;
-	size_t np = 0, i, j;
-	struct outbox_scan ob = { 0 };
-	int work = 1;
+	enum work_reason why = WORK_UNSYNCED;
 
 	if (nm_open(NULL, NULL, 0, 0, &db, &err)) {
 		free(err);
@@ -94,60 +75,22 @@ has_work(const char *which)
 		return 1; /* pwnm hook decides what to say (or not) */
 	}
 	if (cfg.hook_mode == HOOK_OFF) {
-		work = 0;
+		why = WORK_NONE;
 		goto out;
 	}
 	rev = notmuch_database_get_revision(db, &uuid);
-	if (state_open(cfg.state_dir, 0, &st, &err))
+	if (state_open(cfg.state_dir, 0, &st, &err) || state_txn_begin(st, 0, &txn))
 		goto out;
-	if (state_txn_begin(st, 0, &txn))
-		goto out;
-	if (state_meta_get(txn, "uuid", &stored_uuid) || !stored_uuid ||
-	    strcmp(stored_uuid, uuid) != 0)
-		goto out;
-	if (state_meta_get_i64(txn, "revision", -1, &stored_rev) || stored_rev != (int64_t)rev)
-		goto out;
-	if (strcmp(which, "post-insert") == 0) {
-		work = 0;
-		goto out;
-	}
-	if (state_outbox_foreach(txn, outbox_cb, &ob) != PWNM_STATUS_SUCCESS || ob.waiting)
-		goto out;
-	if (strcmp(which, "pre-new") == 0) {
-		work = 0;
-		goto out;
-	}
-	/* post-new: is a poll of some project due? */
-	if (state_meta_get(txn, "recheck", &recheck) || recheck)
-		goto out;
-	if (state_project_list(txn, &pl, &np))
-		goto out;
-	for (i = 0; i < cfg.nprojects; i++) {
-		int found = 0;
-
-		for (j = 0; j < np; j++) {
-			if (strcmp(pl[j].link_name, cfg.projects[i]) != 0)
-				continue;
-			found = 1;
-			if (now - pl[j].last_poll >= cfg.poll_interval)
-				goto out;
-		}
-		if (!found)
-			goto out;
-	}
-	work = 0;
+	why = has_work(txn, &cfg, which, uuid, rev, now_unix());
 out:
-	state_project_list_free(pl, np);
 	if (txn)
 		state_txn_abort(txn);
 	if (st)
 		state_close(st);
 	free(err);
-	free(stored_uuid);
-	free(recheck);
 	config_free(&cfg);
 	notmuch_database_destroy(db);
-	return work;
+	return why != WORK_NONE;
 }
 
 int
@@ -162,7 +105,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	which = argv[1];
-	if (getenv("PWNM_HOOK_ALWAYS") || has_work(which))
+	if (getenv("PWNM_HOOK_ALWAYS") || hook_has_work(which))
 		hand_over(which);
 	return 0;
 }

@@ -56,4 +56,10 @@ notmuch config set pwnm.window never
 pwnm-hook post-new >"$TMP/out" 2>&1
 test_expect_equal "$? $(called) $(grep -c "invalid value 'never' for pwnm.window" "$TMP/out")" "0 hook post-new| 1"
 
+test_begin_subtest "pwnm-hook loads no HTTP library (not linked, no curl symbol)"
+linked=$(ldd "$PWNM_BUILD/pwnm-hook" | grep -c 'libcurl')
+symbols=$(nm "$PWNM_BUILD/pwnm-hook" | grep -c ' [UTtDdBb] curl_')
+sync_links=$(ldd "$PWNM_BUILD/pwnm" | grep -c 'libcurl')
+test_expect_equal "$linked $symbols $sync_links" "0 0 1"
+
 test_done

@@ -1,0 +1,95 @@
+/* libwork.c - is there work for a run: outbox, rechecks, notmuch changes and due polls, without HTTP */
+#include "libwork.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *
+work_reason_name(enum work_reason w)
+{
+	switch (w) {
+	case WORK_NONE: return "none";
+	case WORK_UNSYNCED: return "unsynced";
+	case WORK_LOCAL: return "local";
+	case WORK_OUTBOX: return "outbox";
+	case WORK_RECHECK: return "recheck";
+	case WORK_NEW_PROJECT: return "new-project";
+	case WORK_POLL_DUE: return "poll-due";
+	}
+	return "?";
+}
+
+int
+has_work_outbox(const struct outbox_rec *o)
+{
+	return o->fields && o->next_try != OUTBOX_HELD;
+}
+
+int
+has_work_poll(const struct project_rec *p, int64_t now, int64_t poll_interval)
+{
+	return now - p->last_poll >= poll_interval;
+}
+
+static int
+outbox_cb(const struct outbox_rec *o, void *data)
+{
+	int *waiting = data;
+
+	if (!has_work_outbox(o))
+		return 0;
+	*waiting = 1;
+	return 1; /* stop the walk */
+}
+
+/* Is a poll of some configured project due (or one not known yet)? */
+static enum work_reason
+poll_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, int64_t now)
+{
+	struct project_rec *pl = NULL;
+	size_t np = 0, i, j;
+	enum work_reason w = WORK_NONE;
+
+	if (state_project_list(txn, &pl, &np))
+		return WORK_POLL_DUE;
+	for (i = 0; i < cfg->nprojects && w == WORK_NONE; i++) {
+		w = WORK_NEW_PROJECT;
+		for (j = 0; j < np; j++) {
+			if (strcmp(pl[j].link_name, cfg->projects[i]) != 0)
+				continue;
+			w = has_work_poll(&pl[j], now, cfg->poll_interval) ? WORK_POLL_DUE : WORK_NONE;
+			break;
+		}
+	}
+	state_project_list_free(pl, np);
+	return w;
+}
+
+enum work_reason
+has_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, const char *which, const char *uuid,
+	 unsigned long rev, int64_t now)
+{
+	char *stored_uuid = NULL, *recheck = NULL;
+	int64_t stored_rev = -1;
+	int waiting = 0, same;
+
+	if (state_meta_get(txn, META_UUID, &stored_uuid) || !stored_uuid)
+		return WORK_UNSYNCED;
+	same = strcmp(stored_uuid, uuid) == 0;
+	free(stored_uuid);
+	if (!same)
+		return WORK_UNSYNCED;
+	if (state_meta_get_i64(txn, META_REVISION, -1, &stored_rev) || stored_rev != (int64_t)rev)
+		return WORK_LOCAL;
+	if (strcmp(which, "post-insert") == 0)
+		return WORK_NONE;
+	if (state_outbox_foreach(txn, outbox_cb, &waiting) != PWNM_STATUS_SUCCESS || waiting)
+		return WORK_OUTBOX;
+	if (strcmp(which, "pre-new") == 0)
+		return WORK_NONE;
+	if (state_meta_get(txn, META_RECHECK, &recheck) || recheck) {
+		free(recheck);
+		return WORK_RECHECK;
+	}
+	return poll_work(txn, cfg, now);
+}
