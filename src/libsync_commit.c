@@ -105,9 +105,10 @@ sync_commit(struct run *r)
 	int64_t t = now_ms();
 	char *result = r->first_error ? xasprintf("error: %s", r->first_error)
 				      : xasprintf("ok: %u pulled, %u new, %u pushed, %u queued, "
-						  "%u denied, %u conflicts",
+						  "%u denied, %u conflict%s",
 						  res->pulled, res->new_patches, res->pushed,
-						  res->queued, res->denied, res->conflicts);
+						  res->queued, res->denied, res->conflicts,
+						  res->conflicts == 1 ? "" : "s");
 	pwnm_status_t rc = commit(r, result);
 
 	free(result);

@@ -35,8 +35,9 @@ static struct globals g;
 struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	const char *args;
+	const char *args;    /* "" when it takes none */
 	const char *summary;
+	const char *options; /* one option a line, for 'pwnm CMD --help'; NULL none */
 };
 
 static int cmd_sync(int argc, char **argv);
@@ -49,31 +50,105 @@ static int cmd_projects(int argc, char **argv);
 static int cmd_hook(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
+#define SYNC_OPTS                                                                           \
+	"  --full          list every patch of the window again, not only the news\n"         \
+	"  --all           with --full: every patch, also those older than pwnm.window\n"     \
+	"  --dry-run       print every change it would make; write and send nothing\n"       \
+	"  --project P     only project P (one of pwnm.projects)\n"                          \
+	"  --jobs N        requests in flight, 1 to 64 (default pwnm.jobs)\n"
+
 static const struct command commands[] = {
 	{ "sync", cmd_sync, "[--full [--all]] [--dry-run] [--project P] [--jobs N] [--force] [--no-wait]",
-	  "pull Patchwork's states into tags and push tag changes back" },
+	  "pull Patchwork's states into tags and push tag changes back",
+	  SYNC_OPTS "  --force         push more changes than pwnm.push_limit\n"
+		    "  --no-wait       exit 75 at once when another run holds the lock\n" },
 	{ "pull", cmd_pull, "[--full [--all]] [--dry-run] [--project P] [--jobs N] [--no-wait]",
-	  "only pull (local changes are recorded, not sent)" },
+	  "only pull (local changes are recorded, not sent)",
+	  SYNC_OPTS "  --no-wait       exit 75 at once when another run holds the lock\n" },
 	{ "push", cmd_push, "[--quick] [--dry-run] [--force] [--no-wait]",
-	  "only push local tag changes (--quick: without asking the server for news)" },
-	{ "status", cmd_status, "", "what is tracked, waiting, denied or in conflict" },
+	  "only push local tag changes (--quick: without asking the server for news)",
+	  "  --quick         send without asking the server for news first\n"
+	  "  --dry-run       print every change it would send; send nothing\n"
+	  "  --force         push more changes than pwnm.push_limit\n"
+	  "  --no-wait       exit 75 at once when another run holds the lock\n" },
+	{ "status", cmd_status, "", "what is tracked, waiting, denied or in conflict, and why", NULL },
 	{ "explain", cmd_explain, "[--url] [--project P] <message-id|patch-id>",
-	  "everything pwnm knows about one mail or patch" },
-	{ "states", cmd_states, "<project>", "the state slugs known for a project" },
-	{ "projects", cmd_projects, "", "the projects on the server" },
-	{ "hook", cmd_hook, "pre-new|post-new|post-insert", "run as a notmuch hook (see pwnm-hooks(7))" },
-	{ "help", cmd_help, "[command]", "this text" },
+	  "everything pwnm knows about one mail or patch",
+	  "  --url           print only the patch's web address\n"
+	  "  --project P     only the patch in project P (a mail sent to two lists is two)\n" },
+	{ "states", cmd_states, "<project>", "the state slugs known for a project", NULL },
+	{ "projects", cmd_projects, "", "the projects on the server", NULL },
+	{ "hook", cmd_hook, "pre-new|post-new|post-insert", "run as a notmuch hook (see pwnm-hooks(7))",
+	  NULL },
+	{ "help", cmd_help, "[command]", "this text, or the options of one command", NULL },
 };
+
+#define NCOMMANDS (sizeof(commands) / sizeof(*commands))
 
 static const struct command *
 find_command(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+	for (i = 0; i < NCOMMANDS; i++)
 		if (strcmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+/* Edit distance of a and b, a swap of two neighbours counting as one edit. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, d[16][16];
+
+	if (la >= 16 || lb >= 16)
+		return 16;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* The command a mistyped name most likely meant, or NULL. */
+static const struct command *
+similar_command(const char *name)
+{
+	const struct command *best = NULL;
+	size_t i, bestd = 3;
+
+	for (i = 0; i < NCOMMANDS; i++) {
+		size_t d = edit_distance(name, commands[i].name);
+
+		if (strncmp(commands[i].name, name, strlen(name)) == 0 && strlen(name) >= 2)
+			d = 1;
+		if (d < bestd && d < strlen(commands[i].name)) {
+			bestd = d;
+			best = &commands[i];
+		}
+	}
+	return best;
+}
+
+static void
+print_usage(FILE *f, const struct command *c)
+{
+	fprintf(f, "usage: pwnm %s%s%s\n", c->name, *c->args ? " " : "", c->args);
 }
 
 static int
@@ -82,7 +157,7 @@ usage_error(const char *cmd)
 	const struct command *c = cmd ? find_command(cmd) : NULL;
 
 	if (c)
-		fprintf(stderr, "usage: pwnm %s %s\n", c->name, c->args);
+		print_usage(stderr, c);
 	else
 		fprintf(stderr, "usage: pwnm [--config FILE] [--profile NAME] COMMAND [ARGS]; see 'pwnm help'\n");
 	return 2;
@@ -97,16 +172,29 @@ cmd_help(int argc, char **argv)
 		const struct command *c = find_command(argv[1]);
 
 		if (!c) {
-			warn("no command '%s'; see 'pwnm help'", argv[1]);
+			const struct command *s = similar_command(argv[1]);
+
+			if (s)
+				warn("no command '%s'; did you mean '%s'? See 'pwnm help'", argv[1],
+				     s->name);
+			else
+				warn("no command '%s'; see 'pwnm help'", argv[1]);
 			return 2;
 		}
-		printf("pwnm %s %s\n    %s\n", c->name, c->args, c->summary);
+		print_usage(stdout, c);
+		printf("\n%c%s.\n", c->summary[0] - ('a' <= c->summary[0] && c->summary[0] <= 'z'
+							 ? 'a' - 'A' : 0),
+		       c->summary + 1);
+		if (c->options)
+			printf("\n%s", c->options);
+		printf("\nSee pwnm(1)%s.\n", strcmp(c->name, "hook") == 0 ? " and pwnm-hooks(7)" : "");
 		return 0;
 	}
 	printf("usage: pwnm [--config FILE] [--profile NAME] [-v] COMMAND [ARGS]\n\n");
-	for (i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+	for (i = 0; i < NCOMMANDS; i++)
 		printf("  %-9s %s\n", commands[i].name, commands[i].summary);
-	printf("\nSee pwnm(1).  Settings live in the notmuch config under pwnm.*\n");
+	printf("\n'pwnm COMMAND --help' shows the options of one.  See pwnm(1); settings live in\n"
+	       "the notmuch config under pwnm.* (pwnm-config(5)).\n");
 	return 0;
 }
 
@@ -148,6 +236,20 @@ env_config_err(struct env *e, int need_url, int quiet, char **errout)
 	if (errout)
 		*errout = NULL;
 	rc = nm_open(g.config, g.profile, 0, 0, &db, &err);
+	if (rc && err && strstr(err, "cannot load config file")) {
+		const char *path = g.config ? g.config : getenv("NOTMUCH_CONFIG");
+
+		free(err);
+		if (path && *path)
+			err = xasprintf("no notmuch configuration at '%s': create it with "
+					"'NOTMUCH_CONFIG=%s notmuch setup', or point NOTMUCH_CONFIG "
+					"or --config at yours",
+					path, path);
+		else
+			err = xstrdup("no notmuch configuration (~/.notmuch-config): create one with "
+				      "'notmuch setup' (it asks for your mail directory), then run "
+				      "'notmuch new'");
+	}
 	if (!rc) {
 		rc = config_load(db, need_url, &e->cfg, &err);
 		if (rc)
@@ -245,14 +347,17 @@ static void
 print_summary(const struct sync_result *res, int dry_run)
 {
 	fprintf(stderr, "pwnm: %s%u new patch%s, %u pulled, %u pushed, %u queued, %u denied, %u "
-			"conflict%s, %u mail%s tagged%s%u without mail (%lu requests)\n",
+			"conflict%s, %u mail%s tagged%s%u without mail (%lu request%s)\n",
 		dry_run ? "dry run: " : "", res->new_patches, res->new_patches == 1 ? "" : "es",
 		res->pulled, res->pushed, res->queued, res->denied, res->conflicts,
 		res->conflicts == 1 ? "" : "s", res->messages_written,
-		res->messages_written == 1 ? "" : "s", ", ", res->missing, res->requests);
+		res->messages_written == 1 ? "" : "s", ", ", res->missing, res->requests,
+		res->requests == 1 ? "" : "s");
 }
 
 enum { OPT_FULL = 256, OPT_ALL, OPT_DRY, OPT_PROJECT, OPT_JOBS, OPT_FORCE, OPT_NOWAIT, OPT_QUICK };
+
+static void clear_hook_error(pwnm_state_t *st);
 
 static int
 run_sync_cmd(int argc, char **argv, int pull, int push)
@@ -327,6 +432,8 @@ run_sync_cmd(int argc, char **argv, int pull, int push)
 	o.db = e.db;
 	e.db = NULL;
 	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
+	if (!rc && !o.dry_run)
+		clear_hook_error(e.st);
 	/* Errors were printed as they happened. */
 	if (o.verbose || o.dry_run || isatty(2))
 		print_summary(&res, o.dry_run);
@@ -414,19 +521,104 @@ when(int64_t t)
 	}
 }
 
+/* A time to come as "in 5 min", "in 2 h"; "now" when it is past. */
+static char *
+in_time(int64_t t)
+{
+	int64_t d = t - now_unix();
+
+	if (d <= 0)
+		return xstrdup("at the next run");
+	if (d < 120)
+		return xasprintf("in %lld s", (long long)d);
+	if (d < 7200)
+		return xasprintf("in %lld min", (long long)(d / 60));
+	return xasprintf("in %lld h", (long long)(d / 3600));
+}
+
+struct outbox_walk {
+	size_t n[4];     /* waiting, held, failed before, sent and unconfirmed */
+	struct buf list; /* one line a change, with its reason */
+	pwnm_txn_t *txn;
+	const struct project_rec *pl;
+	size_t np;
+	int has_token;
+};
+
 static int
 outbox_cb(const struct outbox_rec *o, void *data)
 {
-	size_t *n = data;
+	struct outbox_walk *w = data;
+	struct patch_rec p;
+	const char *pname = "?";
+	char *what, *why;
+	enum outbox_status st;
+	size_t i;
 
-	switch (state_outbox_status(o)) {
-	case OUTBOX_DONE: n[3]++; return 0; /* sent, landing not yet confirmed */
-	case OUTBOX_HELD_CONFLICT: n[1]++; break;
-	case OUTBOX_RETRY: n[2]++; break;
-	case OUTBOX_WAITING: break;
+	for (i = 0; i < w->np; i++)
+		if (w->pl[i].id == o->project_id)
+			pname = w->pl[i].link_name;
+	st = state_outbox_status(o);
+	if (st == OUTBOX_DONE) {
+		w->n[3]++; /* sent, landing not yet confirmed */
+		what = xstrdup("sent");
+		why = xstrdup("the server has not confirmed it yet; the next sync checks");
+	} else {
+		what = xasprintf("%s%s%s%s%s%s", o->fields & OUT_STATE ? "state " : "",
+				 o->fields & OUT_STATE ? o->state : "",
+				 o->fields & OUT_ARCHIVED ? (o->archived ? " archive" : " unarchive") : "",
+				 o->fields & OUT_DELEGATE ? " delegate " : "",
+				 o->fields & OUT_DELEGATE ? (*o->delegate ? o->delegate : "none") : "",
+				 "");
+		if (st == OUTBOX_HELD_CONFLICT) {
+			w->n[1]++;
+			why = xasprintf("held (%s): set the tags you want and remove pw/conflict",
+					strncmp(o->last_error, "held: ", 6) == 0 ? o->last_error + 6
+										 : o->last_error);
+		} else if (st == OUTBOX_RETRY) {
+			char *next = in_time(o->next_try);
+
+			w->n[2]++;
+			why = xasprintf("failed %u time%s (%s); next try %s", o->attempts,
+					o->attempts == 1 ? "" : "s", o->last_error, next);
+			free(next);
+		} else if (!w->has_token) {
+			why = xstrdup("waits for an API token (see 'token:' above)");
+		} else {
+			why = xstrdup("not sent yet; the next run sends it");
+		}
+		w->n[0]++;
 	}
-	n[0]++;
+	if (state_patch_get(w->txn, o->project_id, o->patch_id, &p) == PWNM_STATUS_SUCCESS) {
+		buf_printf(&w->list, "  patch %u in %s %s: %s: %s\n", o->patch_id, pname, p.msgid,
+			   what, why);
+		patch_rec_free(&p);
+	} else {
+		buf_printf(&w->list, "  patch %u in %s: %s: %s\n", o->patch_id, pname, what, why);
+	}
+	free(what);
+	free(why);
 	return 0;
+}
+
+/* Where the API token would come from; never the token itself. */
+static void
+print_token_source(const struct pwnm_config *cfg)
+{
+	const char *env = getenv("PWNM_TOKEN");
+	struct stat sb;
+
+	if (env && *env)
+		printf("token:            from the environment ($PWNM_TOKEN)\n");
+	else if (cfg->token_command && *cfg->token_command)
+		printf("token:            from pwnm.token_command (not run by status)\n");
+	else if (cfg->token_file && *cfg->token_file && stat(cfg->token_file, &sb) == 0)
+		printf("token:            from the file %s%s\n", cfg->token_file,
+		       (sb.st_mode & 077) ? " (refused: readable by others; chmod 600 it)" : "");
+	else
+		printf("token:            none: pulls work, changes wait (set $PWNM_TOKEN, "
+		       "pwnm.token_command or the file %s)\n",
+		       cfg->token_file ? cfg->token_file : "~/.config/pwnm/token");
 }
 
 static int
@@ -435,13 +627,15 @@ cmd_status(int argc, char **argv)
 	struct env e;
 	pwnm_txn_t *txn;
 	struct project_rec *pl = NULL;
-	size_t np = 0, i, j, ob[4] = { 0, 0, 0, 0 };
+	struct outbox_walk ow;
+	size_t np = 0, i, j, *ob = ow.n;
 	char *v = NULL;
 	int64_t t = 0, rev = 0;
 	int code;
 
 	if (argc > 1)
 		return usage_error(argv[0]);
+	memset(&ow, 0, sizeof(ow));
 	if ((code = env_open(&e, 0, 0, 0, 0)))
 		return code;
 	if (state_txn_begin(e.st, 0, &txn)) {
@@ -469,9 +663,21 @@ cmd_status(int argc, char **argv)
 	}
 	free(v);
 	v = NULL;
+	print_token_source(&e.cfg);
 	state_meta_get(txn, "last_hook_error", &v);
-	if (v && *v)
-		printf("last hook error:  %s\n", v);
+	if (v && *v) {
+		int64_t at = 0;
+
+		state_meta_get_i64(txn, "last_hook_error_time", 0, &at);
+		printf("last hook error:  %s", v);
+		if (at > 0) {
+			char *w = when(at);
+
+			printf(" (%s)", w);
+			free(w);
+		}
+		printf("\n");
+	}
 	free(v);
 	printf("notmuch revision: %lld handled\n", (long long)rev);
 	state_project_list(txn, &pl, &np);
@@ -481,7 +687,8 @@ cmd_status(int argc, char **argv)
 
 		sc.project = pl[i].id;
 		state_patch_foreach(txn, pl[i].id, count_cb, &sc);
-		printf("\nproject %s (id %u): %zu patches tracked", pl[i].link_name, pl[i].id, sc.total);
+		printf("\nproject %s (id %u): %zu patch%s tracked", pl[i].link_name, pl[i].id, sc.total,
+		       sc.total == 1 ? "" : "es");
 		if (sc.nomail)
 			printf(", %zu without mail", sc.nomail);
 		printf("\n ");
@@ -491,7 +698,7 @@ cmd_status(int argc, char **argv)
 		}
 		printf("\n");
 		if (sc.conflicts || sc.denied)
-			printf("  conflicts %zu, denied %zu\n", sc.conflicts, sc.denied);
+			printf("  %zu in conflict, %zu denied\n", sc.conflicts, sc.denied);
 		w1 = when(pl[i].last_poll);
 		w2 = when(pl[i].last_reconcile);
 		printf("  events up to #%llu (%s), newest patch #%u\n  last poll %s\n  last full list %s\n",
@@ -502,7 +709,11 @@ cmd_status(int argc, char **argv)
 		free(sc.states);
 		free(sc.counts);
 	}
-	state_outbox_foreach(txn, outbox_cb, ob);
+	ow.txn = txn;
+	ow.pl = pl;
+	ow.np = np;
+	ow.has_token = config_has_token(&e.cfg);
+	state_outbox_foreach(txn, outbox_cb, &ow);
 	printf("\noutbox: %zu change%s waiting", ob[0], ob[0] == 1 ? "" : "s");
 	if (ob[1])
 		printf(", %zu held (conflict or push limit)", ob[1]);
@@ -511,6 +722,9 @@ cmd_status(int argc, char **argv)
 	if (ob[3])
 		printf("; %zu sent, waiting for the server to confirm", ob[3]);
 	printf("\n");
+	if (ow.list.len)
+		fwrite(ow.list.data, 1, ow.list.len, stdout);
+	buf_free(&ow.list);
 	state_project_list_free(pl, np);
 	state_txn_abort(txn);
 	env_close(&e);
@@ -883,12 +1097,37 @@ hook_log(struct env *e, const char *which, const char *msg)
 		if (state_txn_begin(e->st, 1, &txn) == PWNM_STATUS_SUCCESS) {
 			char *v = xasprintf("%s: %s", which, msg);
 
-			if (state_meta_put(txn, "last_hook_error", v) == PWNM_STATUS_SUCCESS)
+			if (state_meta_put(txn, "last_hook_error", v) == PWNM_STATUS_SUCCESS &&
+			    state_meta_put_i64(txn, "last_hook_error_time", now_unix()) ==
+				    PWNM_STATUS_SUCCESS)
 				state_txn_commit(txn);
 			else
 				state_txn_abort(txn);
 			free(v);
 		}
+	}
+}
+
+/* A run that went well clears the last hook error: it is no longer the situation. */
+static void
+clear_hook_error(pwnm_state_t *st)
+{
+	pwnm_txn_t *txn;
+	char *v = NULL;
+
+	if (state_txn_begin(st, 0, &txn) != PWNM_STATUS_SUCCESS)
+		return;
+	state_meta_get(txn, "last_hook_error", &v);
+	state_txn_abort(txn);
+	if (!v)
+		return;
+	free(v);
+	if (state_txn_begin(st, 1, &txn) == PWNM_STATUS_SUCCESS) {
+		if (state_meta_del(txn, "last_hook_error") == PWNM_STATUS_SUCCESS &&
+		    state_meta_del(txn, "last_hook_error_time") == PWNM_STATUS_SUCCESS)
+			state_txn_commit(txn);
+		else
+			state_txn_abort(txn);
 	}
 }
 
@@ -994,17 +1233,8 @@ cmd_hook(int argc, char **argv)
 	o.db = e.db;
 	e.db = NULL;
 	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
-	if (!rc && res.polled) {
-		/* A clean run that reached the server clears the last hook error. */
-		pwnm_txn_t *txn;
-
-		if (state_txn_begin(e.st, 1, &txn) == PWNM_STATUS_SUCCESS) {
-			if (state_meta_del(txn, "last_hook_error") == PWNM_STATUS_SUCCESS)
-				state_txn_commit(txn);
-			else
-				state_txn_abort(txn);
-		}
-	}
+	if (!rc)
+		clear_hook_error(e.st);
 	if (rc) {
 		hook_log(&e, which, err ? err : pwnm_status_to_string(rc));
 		if (rc == PWNM_STATUS_STATE && strcmp(which, "pre-new") == 0) {
@@ -1052,8 +1282,23 @@ main(int argc, char **argv)
 		return usage_error(NULL);
 	c = find_command(argv[i]);
 	if (!c) {
-		warn("unknown command '%s'; see 'pwnm help'", argv[i]);
+		const struct command *s = similar_command(argv[i]);
+
+		if (s)
+			warn("unknown command '%s'; did you mean 'pwnm %s'? See 'pwnm help'", argv[i],
+			     s->name);
+		else
+			warn("unknown command '%s'; see 'pwnm help'", argv[i]);
 		return 2;
+	}
+	/* COMMAND --help (or -h) anywhere before a "--": that command's help. */
+	for (code = i + 1; code < argc && strcmp(argv[code], "--") != 0; code++) {
+		if (strcmp(argv[code], "--help") == 0 || strcmp(argv[code], "-h") == 0) {
+			char help_name[] = "help";
+			char *hargv[] = { help_name, argv[i], NULL };
+
+			return cmd_help(2, hargv);
+		}
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatal("cannot initialise libcurl");

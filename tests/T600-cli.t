@@ -4,6 +4,59 @@
 
 . "$(dirname "$0")/lib.sh"
 
+
+# ---- before anything is set up ----
+
+test_begin_subtest "no notmuch configuration: says to run notmuch setup, exit 1, one line"
+NOTMUCH_CONFIG=$TMP/no-such-config pwnm status >"$TMP/out" 2>&1
+test_expect_equal "$? $(wc -l <"$TMP/out") $(grep -c "NOTMUCH_CONFIG=$TMP/no-such-config notmuch setup" "$TMP/out")" "1 1 1"
+
+test_begin_subtest "no notmuch configuration, none named: 'notmuch setup'"
+(unset NOTMUCH_CONFIG; pwnm sync) >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c "create one with 'notmuch setup'" "$TMP/out")" "1 1"
+
+# ---- help ----
+
+commands=$(pwnm help | sed -n 's/^  \([a-z-]*\) .*/\1/p')
+test_begin_subtest "pwnm help lists the commands"
+test_expect_equal "$(echo $commands | wc -w)" "$(echo $commands | tr ' ' '\n' | sort -u | wc -l)"
+
+for c in $commands; do
+	test_begin_subtest "pwnm $c --help: exit 0, its usage line, no trailing blank"
+	pwnm "$c" --help >"$TMP/help" 2>&1
+	rc=$?
+	test_expect_equal "$rc $(head -n 1 "$TMP/help" | sed -n "s/^usage: pwnm $c\b.*/ok/p") $(grep -c '[[:space:]]$' "$TMP/help")" \
+		"0 ok 0"
+done
+
+test_begin_subtest "pwnm explain --help is help, not a message id"
+pwnm explain --help >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c -e '^  --url' "$TMP/out") $(grep -c 'not a patch' "$TMP/out")" "0 1 0"
+
+test_begin_subtest "pwnm sync --help names every option of its usage line"
+pwnm sync --help >"$TMP/out"
+missing=
+for o in $(head -n 1 "$TMP/out" | grep -o -- '--[a-z-]*'); do
+	grep -q "^  $o\b" "$TMP/out" || missing="$missing $o"
+done
+test_expect_equal "$missing" ""
+
+test_begin_subtest "usage lines of commands without arguments end without a blank"
+pwnm status extra >"$TMP/out" 2>&1
+test_expect_equal "$? $(cat "$TMP/out")" "2 usage: pwnm status"
+
+test_begin_subtest "a mistyped command: did you mean, exit 2"
+pwnm snyc >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c "did you mean 'pwnm sync'" "$TMP/out")" "2 1"
+
+test_begin_subtest "a prefix of a command: did you mean it"
+pwnm stat >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c "did you mean 'pwnm status'" "$TMP/out")" "2 1"
+
+test_begin_subtest "no guess for something unlike every command"
+pwnm frobnicate >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c "did you mean" "$TMP/out") $(grep -c "unknown command 'frobnicate'" "$TMP/out")" "2 0 1"
+
 pw_world || exit 1
 pwnm_run sync
 
@@ -16,5 +69,57 @@ test_expect_equal "$(pwnm explain --url --project beta 'p1@example.org') $(pwnm 
 test_begin_subtest "explain --project of a project the mail is no patch in: exit 1, one line"
 pwnm explain --url --project beta p2@example.org >"$TMP/out" 2>&1
 test_expect_equal "$? $(wc -l <"$TMP/out") $(grep -c "is not a patch in beta" "$TMP/out")" "1 1 1"
+
+# ---- status ----
+
+test_begin_subtest "status without a token says none, and how to give one"
+pwnm status >"$TMP/status" 2>&1
+test_expect_true grep -q '^token: *none: pulls work' "$TMP/status"
+
+test_begin_subtest "status names the token's source, never the token (environment)"
+PWNM_TOKEN=$MAINT_TOKEN pwnm status >"$TMP/status" 2>&1
+test_expect_equal "$(grep -c '^token: *from the environment' "$TMP/status") $(grep -c "$MAINT_TOKEN" "$TMP/status")" "1 0"
+
+test_begin_subtest "... (command, not run)"
+notmuch config set pwnm.token_command "echo $MAINT_TOKEN; touch $TMP/ran"
+pwnm status >"$TMP/status" 2>&1
+test_expect_equal "$(grep -c '^token: *from pwnm.token_command' "$TMP/status") $(grep -c "$MAINT_TOKEN" "$TMP/status") $([ -e "$TMP/ran" ] && echo ran)" "1 0 "
+notmuch config set pwnm.token_command ""
+
+test_begin_subtest "... (file)"
+mkdir -p "$XDG_CONFIG_HOME/pwnm"
+(umask 077; echo "$MAINT_TOKEN" >"$XDG_CONFIG_HOME/pwnm/token")
+pwnm status >"$TMP/status" 2>&1
+test_expect_equal "$(grep -c "^token: *from the file $XDG_CONFIG_HOME/pwnm/token\$" "$TMP/status") $(grep -c "$MAINT_TOKEN" "$TMP/status")" "1 0"
+rm -f "$XDG_CONFIG_HOME/pwnm/token"
+
+test_begin_subtest "status: plurals"
+test_expect_equal "$(grep -c -e '1 patches' -e '1 conflicts' -e '1 changes' "$TMP/status")" "0"
+
+test_begin_subtest "status lists each waiting change and why it waits (no token)"
+notmuch tag -pw/alpha/under-review +pw/alpha/accepted -- id:p2@example.org
+pwnm_run sync
+pwnm status >"$TMP/status" 2>&1
+test_expect_equal "$(grep -c '^outbox: 1 change waiting' "$TMP/status") $(grep -c '^  patch 2 in alpha <p2@example.org>: state accepted: waits for an API token' "$TMP/status")" "1 1"
+
+test_begin_subtest "... and one that failed: how often, the error, when it is tried again"
+export PWNM_TOKEN=$MAINT_TOKEN
+standin_admin POST fault '{"mode": "503", "count": -1, "match": "^PATCH"}' >>"$test_log" 2>&1
+pwnm_run push
+pwnm status >"$TMP/status" 2>&1
+test_expect_true grep -qE '^  patch 2 in alpha <p2@example.org>: state accepted: failed [0-9]+ times? \(.*503.*\); next try (in|at)' "$TMP/status"
+
+test_begin_subtest "a hook error is shown with its time"
+standin_admin POST fault '{"mode": "503", "count": -1}' >>"$test_log" 2>&1
+pwnm hook post-new >>"$test_log" 2>&1
+pwnm status >"$TMP/status" 2>&1
+test_expect_true grep -qE '^last hook error: +post-new: .* \([0-9]{4}-[0-9]{2}-[0-9]{2}.* UTC \([0-9]+ s ago\)\)$' "$TMP/status"
+
+test_begin_subtest "a later run that succeeds clears the hook error"
+standin_admin POST fault/clear >>"$test_log" 2>&1
+pwnm_run sync
+pwnm status >"$TMP/status" 2>&1
+test_expect_equal "$(grep -c '^last hook error' "$TMP/status") $(grep -c '^outbox: 0 changes waiting' "$TMP/status")" "0 1"
+unset PWNM_TOKEN
 
 test_done
