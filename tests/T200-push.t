@@ -97,7 +97,7 @@ test_expect_equal "$(server_state 3) $(count_of tag:pw/conflict)" "rfc true main
 
 test_begin_subtest "pwnm status lists the conflict"
 pwnm status >"$TMP/status" 2>&1
-test_expect_true grep -q "conflicts 1" "$TMP/status"
+test_expect_true grep -q "  1 in conflict, 0 denied" "$TMP/status"
 
 test_begin_subtest "removing pw/conflict pushes the user's value"
 notmuch tag -pw/conflict -- id:p3@example.org
