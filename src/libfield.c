@@ -43,6 +43,21 @@ const struct field field_table[FIELD_COUNT] = {
 		.ev = M(pw_event, current_delegate), .ev_id = M(pw_event, current_delegate_id),
 		.ev_has = M(pw_event, has_delegate),
 	},
+	/*
+	 * The commit that applied the patch (set by `pwnm accept`).  It has
+	 * no tag, so its local value is the outbox's; no event reports it,
+	 * so a change made on Patchwork is seen by a full list or a recheck.
+	 */
+	[FIELD_COMMIT_REF] = {
+		.name = "commit_ref", .label = "commit", .none = "none", .type = FIELD_TEXT,
+		.rec = M(patch_rec, commit_ref), .rec_id = FIELD_NO,
+		.want = M(outbox_rec, commit_ref), .want_id = FIELD_NO,
+		.sent = M(outbox_rec, sent_commit_ref),
+		.remote = M(pw_patch, commit_ref), .remote_id = FIELD_NO,
+		.update = M(pw_update, commit_ref),
+		.shown = FIELD_NO, .tag_opt = FIELD_NO,
+		.event = NULL, .ev = FIELD_NO, .ev_id = FIELD_NO, .ev_has = FIELD_NO,
+	},
 };
 
 /* Member types, named so that const applies to the member itself. */

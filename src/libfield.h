@@ -1,4 +1,4 @@
-/* libfield.h - the fields pwnm keeps in step (state, archived, delegate), described once in a table */
+/* libfield.h - the fields pwnm keeps in step (state, archived, delegate, commit_ref), described once in a table */
 #ifndef PWNM_LIBFIELD_H
 #define PWNM_LIBFIELD_H
 
@@ -28,6 +28,7 @@ enum field_id {
 	FIELD_STATE,
 	FIELD_ARCHIVED,
 	FIELD_DELEGATE,
+	FIELD_COMMIT_REF,
 	FIELD_COUNT
 };
 #define FIELD_BIT(i) (1u << (i))

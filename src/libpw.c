@@ -899,6 +899,8 @@ update_applied(const struct pw_update *u, const struct pw_patch *p)
 		return 0;
 	if (u->delegate_id != -1 && (long)p->delegate_id != u->delegate_id)
 		return 0;
+	if (u->commit_ref && strcmp(p->commit_ref, u->commit_ref) != 0)
+		return 0;
 	return 1;
 }
 
@@ -960,7 +962,7 @@ pw_update_patches(pw_client_t *c, struct pw_update *u, size_t n)
 	reqs = xcalloc(n, sizeof(*reqs));
 	for (i = 0; i < n; i++) {
 		char *url = xasprintf("%spatches/%u/", c->root, u[i].patch_id);
-		char *body = pw_update_body(u[i].state, u[i].archived, u[i].delegate_id);
+		char *body = pw_update_body(u[i].state, u[i].archived, u[i].delegate_id, u[i].commit_ref);
 
 		reqs[i] = http_request_new("PATCH", url, body);
 		reqs[i]->auth = 1;
@@ -989,4 +991,80 @@ pw_update_clear(struct pw_update *u)
 	free(u->valid_states);
 	u->error = NULL;
 	u->valid_states = NULL;
+}
+
+/* ---- lookups ---- */
+
+pwnm_status_t
+pw_lookup_patches(pw_client_t *c, struct pw_lookup *l, size_t n)
+{
+	struct http_request **reqs;
+	pwnm_status_t st = PWNM_STATUS_SUCCESS;
+	size_t i;
+
+	if (n == 0)
+		return PWNM_STATUS_SUCCESS;
+	reqs = xcalloc(n, sizeof(*reqs));
+	for (i = 0; i < n; i++) {
+		char *url;
+
+		l[i].status = PWNM_STATUS_SUCCESS;
+		l[i].patches = NULL;
+		l[i].n = 0;
+		l[i].error = NULL;
+		if (l[i].patch_id) {
+			url = xasprintf("%spatches/%u/", c->root, l[i].patch_id);
+		} else {
+			char *v = pw_urlencode(l[i].value);
+
+			url = xasprintf("%spatches/?%s=%s&per_page=%d", c->root, l[i].param, v,
+					PW_PER_PAGE);
+			free(v);
+		}
+		reqs[i] = new_get(url);
+		free(url);
+	}
+	http_run(c->http, reqs, n);
+	for (i = 0; i < n; i++) {
+		struct http_request *r = reqs[i];
+		char *why = NULL;
+
+		if (r->status != PWNM_STATUS_SUCCESS) {
+			l[i].status = request_failure(r, &l[i].error);
+		} else if (l[i].patch_id) {
+			l[i].patches = xcalloc(1, sizeof(*l[i].patches));
+			l[i].status = pw_patch_from_json(r->resp.data, r->resp.len, l[i].patches, &why);
+			if (l[i].status) {
+				free(l[i].patches);
+				l[i].patches = NULL;
+			} else {
+				l[i].n = 1;
+			}
+		} else {
+			l[i].status = pw_patches_from_json(r->resp.data, r->resp.len, &l[i].patches,
+							   &l[i].n, &why);
+		}
+		if (why) {
+			l[i].error = xasprintf("GET %s: %s", r->url, why);
+			free(why);
+		}
+		if (l[i].status && l[i].status != PWNM_STATUS_NOT_FOUND && st == PWNM_STATUS_SUCCESS) {
+			st = l[i].status;
+			set_error(c, "%s", l[i].error ? l[i].error : pwnm_status_to_string(st));
+		}
+	}
+	free_reqs(reqs, n);
+	return st;
+}
+
+void
+pw_lookup_clear(struct pw_lookup *l)
+{
+	if (!l)
+		return;
+	pw_patch_array_free(l->patches, l->n);
+	free(l->error);
+	l->patches = NULL;
+	l->n = 0;
+	l->error = NULL;
 }

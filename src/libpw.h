@@ -91,6 +91,7 @@ struct pw_update {
 	const char *state;    /* NULL: unchanged */
 	int archived;         /* -1: unchanged */
 	long delegate_id;     /* -1: unchanged, 0: none */
+	const char *commit_ref; /* NULL: unchanged */
 	/* out */
 	pwnm_status_t status;
 	struct pw_patch result; /* on SUCCESS/PROTOCOL */
@@ -100,5 +101,30 @@ struct pw_update {
 };
 pwnm_status_t pw_update_patches(pw_client_t *c, struct pw_update *u, size_t n);
 void pw_update_clear(struct pw_update *u); /* frees out fields */
+
+/*
+ * Lookups sent concurrently (at most the http handle's max_parallel in
+ * flight), anonymously like every read.  Each is one patch by id
+ * (patch_id set), or the first page (up to 250) of the patch list
+ * filtered by one parameter, e.g. param "msgid" (a Message-ID without
+ * brackets) or "hash" (a diff hash, API 1.2+).  Results per lookup:
+ * status SUCCESS with patches[0..n) (caller clears with
+ * pw_lookup_clear), NOT_FOUND for a patch id the server does not have,
+ * else the failure with error set.  Returns the first failure other
+ * than NOT_FOUND, or SUCCESS.
+ */
+struct pw_lookup {
+	/* in */
+	uint32_t patch_id;     /* one patch, or 0 */
+	const char *param;     /* with patch_id 0: the filter's name */
+	const char *value;     /* and its value (percent-encoded here) */
+	/* out */
+	pwnm_status_t status;
+	struct pw_patch *patches;
+	size_t n;
+	char *error;           /* one line naming the URL, or NULL */
+};
+pwnm_status_t pw_lookup_patches(pw_client_t *c, struct pw_lookup *l, size_t n);
+void pw_lookup_clear(struct pw_lookup *l);
 
 #endif

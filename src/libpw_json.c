@@ -24,6 +24,7 @@ pw_patch_free(struct pw_patch *p)
 	free(p->date);
 	free(p->name);
 	free(p->web_url);
+	free(p->commit_ref);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -294,7 +295,8 @@ decode_patch(const cJSON *o, struct pw_patch *p, char **why)
 	    get_user_or_null(o, "delegate", "delegate", &p->delegate_id, &p->delegate, why) < 0 ||
 	    get_str(o, "date", "date", &p->date, why) < 0 ||
 	    get_str(o, "name", "name", &p->name, why) < 0 ||
-	    get_str_or_null(o, "web_url", "web_url", &p->web_url, why) < 0) {
+	    get_str_or_null(o, "web_url", "web_url", &p->web_url, why) < 0 ||
+	    get_str_or_null(o, "commit_ref", "commit_ref", &p->commit_ref, why) < 0) {
 		pw_patch_free(p);
 		return -1;
 	}
@@ -670,7 +672,7 @@ json_check(const void *p)
 }
 
 char *
-pw_update_body(const char *state, int archived, long delegate_id)
+pw_update_body(const char *state, int archived, long delegate_id, const char *commit_ref)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *printed, *s;
@@ -684,6 +686,8 @@ pw_update_body(const char *state, int archived, long delegate_id)
 		json_check(cJSON_AddNullToObject(o, "delegate"));
 	else if (delegate_id > 0)
 		json_check(cJSON_AddNumberToObject(o, "delegate", (double)delegate_id));
+	if (commit_ref)
+		json_check(cJSON_AddStringToObject(o, "commit_ref", commit_ref));
 	printed = cJSON_PrintUnformatted(o);
 	json_check(printed);
 	s = xstrdup(printed);

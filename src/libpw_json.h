@@ -26,6 +26,7 @@ struct pw_patch {
 	char *date;           /* submission date, ISO, as sent */
 	char *name;           /* subject */
 	char *web_url;        /* "" when null */
+	char *commit_ref;     /* the commit that applied it, "" when null or absent */
 };
 void pw_patch_free(struct pw_patch *p); /* frees the strings, not p */
 void pw_patch_array_free(struct pw_patch *a, size_t n);
@@ -83,7 +84,10 @@ char *pw_first_field_error(const char *body, size_t len);
 /* True when body is an API root: an object with a "patches" link. */
 int pw_is_api_root(const char *body, size_t len);
 
-/* PATCH body: state NULL = unchanged; archived -1 = unchanged; delegate_id -1 = unchanged, 0 = null. */
-char *pw_update_body(const char *state, int archived, long delegate_id);
+/*
+ * PATCH body: state NULL = unchanged; archived -1 = unchanged;
+ * delegate_id -1 = unchanged, 0 = null; commit_ref NULL = unchanged.
+ */
+char *pw_update_body(const char *state, int archived, long delegate_id, const char *commit_ref);
 
 #endif

@@ -26,10 +26,15 @@
  *   project: u64 event_last_id, u32 max_patch_id, i64 last_reconcile,
  *            i64 last_poll; link_name, web_url, event_cursor, states_seen
  *   patch:   u32 flags, u8 archived, u32 delegate_id, i64 date;
- *            msgid, state, delegate, note
+ *            msgid, state, delegate, note, commit_ref
  *   outbox:  u32 fields, u8 archived, u32 delegate_id, u32 attempts,
  *            i64 queued_at, i64 next_try, u32 sent_fields, u8 sent_archived;
- *            state, delegate, last_error, sent_state, sent_delegate
+ *            state, delegate, last_error, sent_state, sent_delegate,
+ *            commit_ref, sent_commit_ref
+ *
+ * The strings after note (patch) and sent_delegate (outbox) came with
+ * schema version 2: a record written by version 1 ends before them and
+ * reads as "".
  *
  * A value whose version, lengths, terminators or total size do not add
  * up is corrupt (PWNM_STATUS_STATE); the decoder never reads past it.
@@ -364,7 +369,8 @@ patch_rec_free(struct patch_rec *p)
 	free(p->state);
 	free(p->delegate);
 	free(p->note);
-	p->msgid = p->state = p->delegate = p->note = NULL;
+	free(p->commit_ref);
+	p->msgid = p->state = p->delegate = p->note = p->commit_ref = NULL;
 }
 
 enum outbox_status
@@ -389,8 +395,11 @@ outbox_rec_free(struct outbox_rec *o)
 	free(o->last_error);
 	free(o->sent_state);
 	free(o->sent_delegate);
+	free(o->commit_ref);
+	free(o->sent_commit_ref);
 	o->state = o->delegate = o->last_error = NULL;
 	o->sent_state = o->sent_delegate = NULL;
+	o->commit_ref = o->sent_commit_ref = NULL;
 }
 
 void
@@ -401,6 +410,7 @@ patch_rec_copy(struct patch_rec *dst, const struct patch_rec *src)
 	dst->state = xstrdup(src->state ? src->state : "");
 	dst->delegate = xstrdup(src->delegate ? src->delegate : "");
 	dst->note = xstrdup(src->note ? src->note : "");
+	dst->commit_ref = xstrdup(src->commit_ref ? src->commit_ref : "");
 }
 
 void
@@ -412,6 +422,8 @@ outbox_rec_copy(struct outbox_rec *dst, const struct outbox_rec *src)
 	dst->last_error = xstrdup(src->last_error ? src->last_error : "");
 	dst->sent_state = xstrdup(src->sent_state ? src->sent_state : "");
 	dst->sent_delegate = xstrdup(src->sent_delegate ? src->sent_delegate : "");
+	dst->commit_ref = xstrdup(src->commit_ref ? src->commit_ref : "");
+	dst->sent_commit_ref = xstrdup(src->sent_commit_ref ? src->sent_commit_ref : "");
 }
 
 static int
@@ -444,8 +456,9 @@ static int
 patch_decode(const MDB_val *key, const MDB_val *val, struct patch_rec *out, struct scratch *sc)
 {
 	struct rd r;
-	struct sref refs[4];
-	char **const dst[4] = { &out->msgid, &out->state, &out->delegate, &out->note };
+	struct sref refs[5];
+	char **const dst[5] = { &out->msgid, &out->state, &out->delegate, &out->note,
+				&out->commit_ref };
 	size_t i;
 
 	if (key->mv_size != 8)
@@ -459,9 +472,14 @@ patch_decode(const MDB_val *key, const MDB_val *val, struct patch_rec *out, stru
 	out->date = (int64_t)rd_u64(&r);
 	for (i = 0; i < 4; i++)
 		rd_str(&r, &refs[i]);
+	/* schema 1 records end here */
+	refs[4].s = "";
+	refs[4].len = 0;
+	if (!r.bad && r.off < r.len)
+		rd_str(&r, &refs[4]);
 	if (!rd_done(&r))
 		return -1;
-	strs_give(refs, dst, 4, sc);
+	strs_give(refs, dst, 5, sc);
 	return 0;
 }
 
@@ -485,9 +503,10 @@ outbox_decode(const MDB_val *key, const MDB_val *val, struct outbox_rec *out,
 	      struct scratch *sc)
 {
 	struct rd r;
-	struct sref refs[5];
-	char **const dst[5] = { &out->state, &out->delegate, &out->last_error, &out->sent_state,
-				&out->sent_delegate };
+	struct sref refs[7];
+	char **const dst[7] = { &out->state,	  &out->delegate,   &out->last_error,
+				&out->sent_state, &out->sent_delegate, &out->commit_ref,
+				&out->sent_commit_ref };
 	size_t i;
 
 	if (key->mv_size != 8)
@@ -505,9 +524,18 @@ outbox_decode(const MDB_val *key, const MDB_val *val, struct outbox_rec *out,
 	out->sent_archived = rd_u8(&r) != 0;
 	for (i = 0; i < 5; i++)
 		rd_str(&r, &refs[i]);
+	/* schema 1 records end here */
+	for (i = 5; i < 7; i++) {
+		refs[i].s = "";
+		refs[i].len = 0;
+	}
+	if (!r.bad && r.off < r.len) {
+		rd_str(&r, &refs[5]);
+		rd_str(&r, &refs[6]);
+	}
 	if (!rd_done(&r))
 		return -1;
-	strs_give(refs, dst, 5, sc);
+	strs_give(refs, dst, 7, sc);
 	return 0;
 }
 
@@ -703,6 +731,15 @@ open_dbs(pwnm_state_t *st, char *msg, size_t msgsz)
 				 st->dir, version, STATE_SCHEMA_VERSION);
 			mdb_txn_abort(txn);
 			return PWNM_STATUS_STATE;
+		}
+		if (version < STATE_SCHEMA_VERSION) {
+			/* Older records read as they are (see the encoding); later ones are new. */
+			snprintf(vbuf, sizeof(vbuf), "%d", STATE_SCHEMA_VERSION);
+			val.mv_size = strlen(vbuf);
+			val.mv_data = vbuf;
+			rc = mdb_put(txn, st->meta, &key, &val, 0);
+			if (rc != MDB_SUCCESS)
+				goto lmdb_err;
 		}
 	}
 	rc = mdb_txn_commit(txn);
@@ -1183,8 +1220,8 @@ state_patch_put(pwnm_txn_t *txn, const struct patch_rec *p)
 {
 	unsigned char kb[8], *dst;
 	MDB_val k = { 8, kb }, old;
-	const char *const strs[4] = { p->msgid, p->state, p->delegate, p->note };
-	struct sref refs[4];
+	const char *const strs[5] = { p->msgid, p->state, p->delegate, p->note, p->commit_ref };
+	struct sref refs[5];
 	struct wr w;
 	size_t size = PATCH_FIXED, i;
 	const char *old_msgid = NULL;
@@ -1195,7 +1232,7 @@ state_patch_put(pwnm_txn_t *txn, const struct patch_rec *p)
 	status = need_write(txn, "state_patch_put");
 	if (status != PWNM_STATUS_SUCCESS)
 		return status;
-	if (strs_prepare(refs, strs, 4, &size) < 0)
+	if (strs_prepare(refs, strs, 5, &size) < 0)
 		return too_long(txn, "state_patch_put");
 	pair_key(kb, p->project_id, p->patch_id);
 
@@ -1230,7 +1267,7 @@ state_patch_put(pwnm_txn_t *txn, const struct patch_rec *p)
 	w_u8(&w, p->archived ? 1 : 0);
 	w_u32(&w, p->delegate_id);
 	w_u64(&w, (uint64_t)p->date);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 5; i++)
 		w_str(&w, &refs[i]);
 out:
 	free(old_nm);
@@ -1460,9 +1497,10 @@ state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o)
 {
 	unsigned char kb[8], *dst;
 	MDB_val k = { 8, kb };
-	const char *const strs[5] = { o->state, o->delegate, o->last_error, o->sent_state,
-				      o->sent_delegate };
-	struct sref refs[5];
+	const char *const strs[7] = { o->state,	       o->delegate,   o->last_error,
+				      o->sent_state,   o->sent_delegate, o->commit_ref,
+				      o->sent_commit_ref };
+	struct sref refs[7];
 	struct wr w;
 	size_t size = OUTBOX_FIXED, i;
 	pwnm_status_t status;
@@ -1470,7 +1508,7 @@ state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o)
 	status = need_write(txn, "state_outbox_put");
 	if (status != PWNM_STATUS_SUCCESS)
 		return status;
-	if (strs_prepare(refs, strs, 5, &size) < 0)
+	if (strs_prepare(refs, strs, 7, &size) < 0)
 		return too_long(txn, "state_outbox_put");
 	pair_key(kb, o->project_id, o->patch_id);
 	status = put_reserve(txn, txn->st->outbox, &k, size, &dst, "mdb_put(outbox)");
@@ -1487,7 +1525,7 @@ state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o)
 	w_u64(&w, (uint64_t)o->next_try);
 	w_u32(&w, o->sent_fields);
 	w_u8(&w, o->sent_archived ? 1 : 0);
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 7; i++)
 		w_str(&w, &refs[i]);
 	return PWNM_STATUS_SUCCESS;
 }

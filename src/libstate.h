@@ -40,7 +40,7 @@
 #define META_LAST_HOOK_ERROR "last_hook_error"   /* the last hook's problem (pwnm hook); cleared by a
 						  * clean hook run that reached the server */
 
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2 /* 2: commit_ref in patch and outbox records */
 #define STATE_MSGID_KEY_MAX 480
 #define STATE_DEFAULT_MAPSIZE ((size_t)4 << 30) /* 4 GiB, sparse */
 
@@ -120,6 +120,7 @@ struct patch_rec {
 	char *state;          /* agreed state slug */
 	char *delegate;       /* agreed delegate username, "" none */
 	char *note;           /* last problem (denied/conflict text), "" none */
+	char *commit_ref;     /* agreed commit_ref (the commit that applied it), "" none */
 };
 void patch_rec_free(struct patch_rec *p); /* frees the strings, not p */
 void patch_rec_copy(struct patch_rec *dst, const struct patch_rec *src); /* dst: a deep copy */
@@ -163,6 +164,7 @@ pwnm_status_t state_msgid_lookup(pwnm_txn_t *txn, const char *nm_msgid, struct p
 #define OUT_STATE    0x1u
 #define OUT_ARCHIVED 0x2u
 #define OUT_DELEGATE 0x4u
+#define OUT_COMMIT_REF 0x8u
 /*
  * next_try of a change held until the user acts: a conflict under
  * pwnm.conflict=report (last_error then says "held: conflict").  It is
@@ -191,6 +193,8 @@ struct outbox_rec {
 	int sent_archived;
 	char *sent_state;     /* "" when !(sent_fields & OUT_STATE) */
 	char *sent_delegate;
+	char *commit_ref;     /* wanted commit_ref, "" none or unchanged (fields & OUT_COMMIT_REF says) */
+	char *sent_commit_ref;
 };
 void outbox_rec_free(struct outbox_rec *o);
 void outbox_rec_copy(struct outbox_rec *dst, const struct outbox_rec *src); /* dst: a deep copy */

@@ -59,8 +59,20 @@ test_recorded_patches(void)
 	       "http://127.0.0.1:8000/project/alpha/patch/"
 	       "4b329452fcae2559597d6766139e087e4a125899.1795567226.git.dev@example.org/",
 	       "web_url");
+	is_str(p.commit_ref, "", "null commit_ref: empty");
 	pw_patch_free(&p);
 	free(body);
+	{
+		static const char j[] =
+			"{\"id\":3,\"project\":{\"id\":1,\"link_name\":\"alpha\"},\"msgid\":\"<m@x>\","
+			"\"state\":\"accepted\",\"archived\":false,\"delegate\":null,\"date\":\"d\","
+			"\"name\":\"n\",\"web_url\":null,\"commit_ref\":\"abc123\"}";
+
+		is_int(pw_patch_from_json(j, sizeof(j) - 1, &p, &err), PWNM_STATUS_SUCCESS,
+		       "patch with a commit_ref decodes");
+		is_str(p.commit_ref, "abc123", "commit_ref as sent");
+		pw_patch_free(&p);
+	}
 
 	body = slurp("pw-patch-update-ok.json", &len);
 	is_int(pw_patch_from_json(body, len, &p, NULL), PWNM_STATUS_SUCCESS, "update-ok decodes");
@@ -648,30 +660,34 @@ test_update_body(void)
 {
 	char *s;
 
-	s = pw_update_body("accepted", -1, -1);
+	s = pw_update_body("accepted", -1, -1, NULL);
 	is_str(s, "{\"state\":\"accepted\"}", "state only");
 	free(s);
-	s = pw_update_body(NULL, 1, -1);
+	s = pw_update_body(NULL, 1, -1, NULL);
 	is_str(s, "{\"archived\":true}", "archived only");
 	free(s);
-	s = pw_update_body(NULL, 0, -1);
+	s = pw_update_body(NULL, 0, -1, NULL);
 	is_str(s, "{\"archived\":false}", "unarchive");
 	free(s);
-	s = pw_update_body(NULL, -1, 0);
+	s = pw_update_body(NULL, -1, 0, NULL);
 	is_str(s, "{\"delegate\":null}", "delegate removed");
 	free(s);
-	s = pw_update_body(NULL, -1, 5);
+	s = pw_update_body(NULL, -1, 5, NULL);
 	is_str(s, "{\"delegate\":5}", "delegate set");
 	free(s);
-	s = pw_update_body("under-review", 1, 4294967295L);
+	s = pw_update_body("under-review", 1, 4294967295L, NULL);
 	is_str(s, "{\"state\":\"under-review\",\"archived\":true,\"delegate\":4294967295}",
 	       "all three");
 	free(s);
-	s = pw_update_body("a\"b\\c", -1, -1);
+	s = pw_update_body("a\"b\\c", -1, -1, NULL);
 	is_str(s, "{\"state\":\"a\\\"b\\\\c\"}", "state escaped");
 	free(s);
-	s = pw_update_body(NULL, -1, -1);
+	s = pw_update_body(NULL, -1, -1, NULL);
 	is_str(s, "{}", "nothing: empty object");
+	free(s);
+	s = pw_update_body("accepted", -1, -1, "0123456789abcdef0123456789abcdef01234567");
+	is_str(s, "{\"state\":\"accepted\",\"commit_ref\":\"0123456789abcdef0123456789abcdef01234567\"}",
+	       "state and commit_ref");
 	free(s);
 }
 

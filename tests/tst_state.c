@@ -245,7 +245,7 @@ test_open_and_meta(const char *dir)
 
 	t = begin(st, 0);
 	is_int(state_meta_get(t, "schema_version", &v), PWNM_STATUS_SUCCESS, "meta get schema_version");
-	is_str(v, "1", "schema_version written at creation");
+	is_str(v, "2", "schema_version written at creation");
 	free(v);
 	v = (char *)1;
 	is_int(state_meta_get(t, "uuid", &v), PWNM_STATUS_SUCCESS, "meta get absent: SUCCESS");
@@ -899,14 +899,14 @@ test_schema(void)
 
 	st = open_ok(dir, 0);
 	t = begin(st, 1);
-	state_meta_put(t, "schema_version", "2");
+	state_meta_put(t, "schema_version", "3");
 	commit(t);
 	state_close(st);
 
 	st = (pwnm_state_t *)1;
 	is_int(state_open(dir, 0, &st, &err), PWNM_STATUS_STATE, "newer schema: STATE");
 	ok(st == NULL, "newer schema: NULL handle");
-	want = xasprintf("state database '%s' has schema version 2, newer than this pwnm (1)", dir);
+	want = xasprintf("state database '%s' has schema version 3, newer than this pwnm (2)", dir);
 	is_str(err, want, "newer schema: message");
 	free(want);
 	free(err);
@@ -918,6 +918,99 @@ test_schema(void)
 	   err ? err : "");
 	free(err);
 	is_int(state_open(dir, 0, &st, NULL), PWNM_STATUS_STATE, "err may be NULL");
+	free(dir);
+}
+
+/* Append a schema-1 string (u32 BE length, bytes, NUL) to b. */
+static void
+v1_str(struct buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	unsigned char len[4] = { (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+				 (unsigned char)(n >> 8), (unsigned char)n };
+
+	buf_add(b, len, 4);
+	buf_add(b, s, n + 1);
+}
+
+/* A store written by schema 1 (records without commit_ref) opens, reads, and is version 2 after. */
+static void
+test_schema1(void)
+{
+	char *dir = xasprintf("%s/schema1", tmpdir), *v = NULL;
+	static const unsigned char key[8] = { 0, 0, 0, 1, 0, 0, 0, 2 };
+	static const unsigned char pfix[] = { 1, 0, 0, 0, PATCH_F_TAGGED, 1, 0, 0, 0, 7,
+					      0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00 };
+	static const unsigned char ofix[] = { 1, 0, 0, 0, OUT_STATE, 0, 0, 0, 0, 0, 0, 0, 0, 3,
+					      /* queued_at, next_try, sent_fields, sent_archived */
+					      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					      0, 0, 0, 0, 0 };
+	struct buf pv = { 0 }, ov = { 0 };
+	struct patch_rec p;
+	struct outbox_rec o;
+	pwnm_state_t *st;
+	pwnm_txn_t *t;
+
+	st = open_ok(dir, 0);
+	t = begin(st, 1);
+	state_meta_put(t, "schema_version", "1");
+	commit(t);
+	state_close(st);
+	buf_add(&pv, pfix, sizeof(pfix));
+	v1_str(&pv, "<v1@example.org>");
+	v1_str(&pv, "new");
+	v1_str(&pv, "maint");
+	v1_str(&pv, "");
+	is_int(raw_put(dir, "patch", key, 8, pv.data, pv.len), 0, "schema 1: raw patch record");
+	buf_add(&ov, ofix, sizeof(ofix));
+	v1_str(&ov, "accepted");
+	v1_str(&ov, "");
+	v1_str(&ov, "");
+	v1_str(&ov, "");
+	v1_str(&ov, "");
+	is_int(raw_put(dir, "outbox", key, 8, ov.data, ov.len), 0, "schema 1: raw outbox record");
+
+	st = open_ok(dir, 0);
+	t = begin(st, 0);
+	memset(&p, 0, sizeof(p));
+	memset(&o, 0, sizeof(o));
+	is_int(state_patch_get(t, 1, 2, &p), PWNM_STATUS_SUCCESS, "schema 1 patch record reads");
+	ok(p.msgid && strcmp(p.msgid, "<v1@example.org>") == 0 && strcmp(p.state, "new") == 0 &&
+		   strcmp(p.delegate, "maint") == 0 && p.delegate_id == 7 && p.archived == 1 &&
+		   p.flags == PATCH_F_TAGGED,
+	   "schema 1 patch record: its values");
+	is_str(p.commit_ref, "", "schema 1 patch record: no commit_ref");
+	patch_rec_free(&p);
+	is_int(state_outbox_get(t, 1, 2, &o), PWNM_STATUS_SUCCESS, "schema 1 outbox record reads");
+	ok(o.state && o.fields == OUT_STATE && strcmp(o.state, "accepted") == 0 && o.attempts == 3,
+	   "schema 1 outbox record: its values");
+	ok(o.commit_ref && strcmp(o.commit_ref, "") == 0 && strcmp(o.sent_commit_ref, "") == 0,
+	   "schema 1 outbox record: no commit_ref");
+	outbox_rec_free(&o);
+	state_meta_get(t, "schema_version", &v);
+	is_str(v, "2", "a schema 1 store is version 2 once opened");
+	free(v);
+	state_txn_abort(t);
+
+	/* A record written now carries the commit_ref. */
+	t = begin(st, 1);
+	memset(&p, 0, sizeof(p));
+	p.project_id = 1;
+	p.patch_id = 3;
+	p.msgid = xstrdup("<v2@example.org>");
+	p.state = xstrdup("accepted");
+	p.commit_ref = xstrdup("0123456789abcdef0123456789abcdef01234567");
+	is_int(state_patch_put(t, &p), PWNM_STATUS_SUCCESS, "put a patch with a commit_ref");
+	patch_rec_free(&p);
+	commit(t);
+	t = begin(st, 0);
+	is_int(state_patch_get(t, 1, 3, &p), PWNM_STATUS_SUCCESS, "and get it");
+	is_str(p.commit_ref, "0123456789abcdef0123456789abcdef01234567", "commit_ref kept");
+	patch_rec_free(&p);
+	state_txn_abort(t);
+	state_close(st);
+	buf_free(&pv);
+	buf_free(&ov);
 	free(dir);
 }
 
@@ -1084,7 +1177,7 @@ test_clear(const char *dir)
 	state_meta_get(t, "url", &v);
 	ok(v == NULL, "clear: meta emptied");
 	state_meta_get(t, "schema_version", &v);
-	is_str(v, "1", "clear: schema_version kept");
+	is_str(v, "2", "clear: schema_version kept");
 	free(v);
 	state_txn_abort(t);
 	state_close(st);
@@ -1163,6 +1256,7 @@ main(int argc, char **argv)
 	test_reopen(dir);
 	test_corrupt_records();
 	test_schema();
+	test_schema1();
 
 	/* Grow the main store so a truncated copy cuts through real pages. */
 	st = open_ok(dir, 0);
