@@ -246,6 +246,13 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 		free(base);
 		free(name);
 	}
+	val = get(db, "pwnm.accept_state");
+	if (val && !config_state_ok(val)) {
+		rc = bad_value(err, "accept_state", val, "a state slug such as accepted or queued");
+		free(val);
+		goto fail;
+	}
+	cfg->accept_state = val ? val : xstrdup("accepted");
 	val = get(db, "pwnm.token_command");
 	cfg->token_command = val ? val : xstrdup("");
 	val = get(db, "pwnm.token_file");
@@ -277,7 +284,22 @@ config_free(struct pwnm_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->token_command);
 	free(cfg->token_file);
+	free(cfg->accept_state);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+int
+config_state_ok(const char *s)
+{
+	size_t i;
+
+	if (!s || !*s)
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return 0;
+	return 1;
 }
 
 /* First line of s, trimmed; NULL when empty.  Caller frees. */

@@ -46,6 +46,7 @@ struct pwnm_config {
 	char *token_command;    /* pwnm.token_command, "" none */
 	char *token_file;       /* pwnm.token_file or $XDG_CONFIG_HOME/pwnm/token */
 	int sync_maildir_flags; /* maildir.synchronize_flags */
+	char *accept_state;     /* pwnm.accept_state: what `pwnm accept` sets, default "accepted" */
 };
 
 /*
@@ -67,6 +68,9 @@ void config_free(struct pwnm_config *cfg);
  * libcurl and so is not made here: this module is linked by pwnm-hook.
  */
 pwnm_status_t config_token(const struct pwnm_config *cfg, char **token, char **err);
+
+/* True when s can be a state slug (letters, digits, '-', '_', '.'; as it appears in a tag). */
+int config_state_ok(const char *s);
 
 /* True when a token is configured (without running pwnm.token_command). */
 int config_has_token(const struct pwnm_config *cfg);

@@ -13,6 +13,7 @@
 
 #include <notmuch.h>
 
+#include "libaccept.h"
 #include "libconfig.h"
 #include "libfield.h"
 #include "libhttp.h"
@@ -48,6 +49,7 @@ static int cmd_explain(int argc, char **argv);
 static int cmd_states(int argc, char **argv);
 static int cmd_projects(int argc, char **argv);
 static int cmd_hook(int argc, char **argv);
+static int cmd_accept(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 #define SYNC_OPTS                                                                           \
@@ -78,6 +80,12 @@ static const struct command commands[] = {
 	  "  --project P     only the patch in project P (a mail sent to two lists is two)\n" },
 	{ "states", cmd_states, "<project>", "the state slugs known for a project", NULL },
 	{ "projects", cmd_projects, "", "the projects on the server", NULL },
+	{ "accept", cmd_accept, "[--dry-run] [--state S] [--project P] [-C DIR] <git rev-range>",
+	  "set the patches a range of git commits applied accepted, with their commit",
+	  "  --dry-run       report what it would set; write and send nothing\n"
+	  "  --state S       the state to set (default pwnm.accept_state, or accepted)\n"
+	  "  --project P     only patches of project P (one of pwnm.projects)\n"
+	  "  -C DIR          the git tree (default: the current directory)\n" },
 	{ "hook", cmd_hook, "pre-new|post-new|post-insert", "run as a notmuch hook (see pwnm-hooks(7))",
 	  NULL },
 	{ "help", cmd_help, "[command]", "this text, or the options of one command", NULL },
@@ -1068,6 +1076,89 @@ cmd_projects(int argc, char **argv)
 	pw_project_array_free(pl, np);
 	pw_client_free(c);
 	http_free(http);
+	env_close(&e);
+	return pwnm_status_to_exit(rc);
+}
+
+/* ---- accept ---- */
+
+static int
+cmd_accept(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "state", required_argument, NULL, 's' },
+		{ "project", required_argument, NULL, 'p' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct accept_opts o = { 0 };
+	struct accept_result res;
+	struct env e;
+	char *err = NULL;
+	int c, code;
+	pwnm_status_t rc;
+
+	o.verbose = g.verbose;
+	optind = 1;
+	/* '+': the range may look like an option to us ("-3" is not one of ours). */
+	while ((c = getopt_long(argc, argv, "+C:v", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o.dry_run = 1; break;
+		case 's':
+			if (!config_state_ok(optarg)) {
+				warn("--state takes a state slug such as accepted or queued, not '%s'", optarg);
+				return 2;
+			}
+			o.state = optarg;
+			break;
+		case 'p': o.project = optarg; break;
+		case 'C': o.git_dir = optarg; break;
+		case 'j': {
+			uint64_t j;
+
+			if (parse_u64(optarg, &j) < 0 || j < 1 || j > 64) {
+				warn("--jobs takes a number from 1 to 64");
+				return 2;
+			}
+			o.jobs = (int)j;
+			break;
+		}
+		case 'v': o.verbose = 1; break;
+		default: return usage_error(argv[0]);
+		}
+	}
+	if (optind >= argc) {
+		warn("accept needs a revision range, e.g. 'pwnm accept origin/main..'");
+		return usage_error(argv[0]);
+	}
+	o.revs = (const char *const *)(argv + optind);
+	o.nrevs = (size_t)(argc - optind);
+	o.crash_at = getenv("PWNM_DEBUG_CRASH_AT");
+	o.nm_config = g.config;
+	o.nm_profile = g.profile;
+	if ((code = env_open(&e, 1, !o.dry_run, 1, 0)))
+		return code;
+	if (o.project) {
+		size_t i;
+		int tracked = 0;
+
+		for (i = 0; i < e.cfg.nprojects; i++)
+			tracked |= strcmp(e.cfg.projects[i], o.project) == 0;
+		if (!tracked) {
+			warn("project '%s' is not tracked; see pwnm.projects", o.project);
+			env_close(&e);
+			return 2;
+		}
+	}
+	/* The runs open notmuch themselves. */
+	notmuch_database_destroy(e.db);
+	e.db = NULL;
+	rc = accept_run(&e.cfg, e.st, &o, &res, &err);
+	if (err)
+		warn("%s", err);
+	free(err);
 	env_close(&e);
 	return pwnm_status_to_exit(rc);
 }

@@ -32,6 +32,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pwhash  # noqa: E402  (Patchwork's diff hash, the tests' reference)
+
 SERVER_HEADER = "WSGIServer/0.2 CPython/3.11.2"
 API_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 DEFAULT_PER_PAGE = 30
@@ -380,7 +383,12 @@ class Store:
                 raise ValueError("patch %s: unknown delegate %r" % (pid, dg))
         p.submitter = self.person_for(pd.get("submitter", "dev@example.org"))
         p.series_id = int(pd.get("series", pid))
-        p.hash = pd.get("hash") or hashlib.sha1(("%s\n%s" % (msgid, p.name)).encode("utf-8")).hexdigest()
+        p.hash = pd.get("hash")
+        if not p.hash and pd.get("diff"):
+            # as Patchwork stores it for a mailed diff (tests/pwhash.py)
+            p.hash = pwhash.diff_hash(pd["diff"])
+        if not p.hash:
+            p.hash = hashlib.sha1(("%s\n%s" % (msgid, p.name)).encode("utf-8")).hexdigest()
         p.commit_ref = pd.get("commit_ref")
         p.pull_url = pd.get("pull_url")
         p.check = pd.get("check", "pending")
@@ -1048,9 +1056,22 @@ class App:
                                           % (u.username, p.project.name)]
                 else:
                     changes["delegate"] = u
+        commit_ref = UNSET
+        if "commit_ref" in data:
+            # a CharField(max_length=255), null allowed; no event records it
+            v = data["commit_ref"]
+            if v is None or (isinstance(v, str) and len(v) <= 255):
+                commit_ref = v
+            elif isinstance(v, str):
+                errors["commit_ref"] = ["Ensure this field has no more than 255 characters."]
+            else:
+                errors["commit_ref"] = ["Not a valid string."]
         if errors:
             raise ApiError(400, errors, ALLOW_DETAIL)
         st.change_patch(p, req.user, **changes)
+        if commit_ref is not UNSET and commit_ref != p.commit_ref:
+            p.commit_ref = commit_ref
+            st.version += 1
         return Resp(200, st.r_patch(p, req.ctx, "update"), allow=ALLOW_DETAIL)
 
     # ---- events ----
