@@ -212,48 +212,52 @@ take_number(const char *s, size_t n, size_t *i, struct buf *out)
 	return 0;
 }
 
-/* "@@ -o[,n] +o[,m] @@" at the start of the line: "@@ -n +m @@" into out; -1 when it is not one. */
+/*
+ * "<sign>start[,count]" at s[*i..]: the count (1 when missing) into
+ * out, *i past it; -1 when it is not there.
+ */
 static int
-hunk_header(const char *s, size_t n, struct buf *out)
+take_range(const char *s, size_t n, size_t *i, char sign, struct buf *out)
 {
 	struct buf skip = { 0 };
-	size_t i = 0;
 	int rc = -1;
 
-	buf_reset(out);
-	if (n < 4 || memcmp(s, "@@ -", 4) != 0)
+	if (*i >= n || s[*i] != sign)
+		return -1;
+	(*i)++;
+	if (take_number(s, n, i, &skip) < 0)
 		goto done;
-	i = 4;
-	buf_adds(out, "@@ -");
-	if (take_number(s, n, &i, &skip) < 0)
-		goto done;
-	if (i < n && s[i] == ',') {
-		i++;
-		if (take_number(s, n, &i, out) < 0)
+	if (*i < n && s[*i] == ',') {
+		(*i)++;
+		if (take_number(s, n, i, out) < 0)
 			goto done;
 	} else {
 		buf_addc(out, '1');
 	}
-	if (n - i < 2 || s[i] != ' ' || s[i + 1] != '+')
-		goto done;
-	i += 2;
-	buf_adds(out, " +");
-	if (take_number(s, n, &i, &skip) < 0)
-		goto done;
-	if (i < n && s[i] == ',') {
-		i++;
-		if (take_number(s, n, &i, out) < 0)
-			goto done;
-	} else {
-		buf_addc(out, '1');
-	}
-	if (n - i < 3 || memcmp(s + i, " @@", 3) != 0)
-		goto done;
-	buf_adds(out, " @@");
 	rc = 0;
 done:
 	buf_free(&skip);
 	return rc;
+}
+
+/* "@@ -o[,n] +o[,m] @@" at the start of the line: "@@ -n +m @@" into out; -1 when it is not one. */
+static int
+hunk_header(const char *s, size_t n, struct buf *out)
+{
+	size_t i = 3;
+
+	buf_reset(out);
+	if (n < 3 || memcmp(s, "@@ ", 3) != 0)
+		return -1;
+	buf_adds(out, "@@ -");
+	if (take_range(s, n, &i, '-', out) < 0 || i >= n || s[i] != ' ')
+		return -1;
+	i++;
+	buf_adds(out, " +");
+	if (take_range(s, n, &i, '+', out) < 0 || n - i < 3 || memcmp(s + i, " @@", 3) != 0)
+		return -1;
+	buf_adds(out, " @@");
+	return 0;
 }
 
 /* "--- X" / "+++ X" with X non-blank: "--- a/<X minus its first component>" into out. */

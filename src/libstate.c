@@ -675,6 +675,19 @@ out:
 	return rc;
 }
 
+/* meta/schema_version = STATE_SCHEMA_VERSION; an LMDB return code. */
+static int
+put_schema_version(MDB_txn *txn, MDB_dbi meta, MDB_val *key)
+{
+	char vbuf[32];
+	MDB_val val;
+
+	snprintf(vbuf, sizeof(vbuf), "%d", STATE_SCHEMA_VERSION);
+	val.mv_size = strlen(vbuf);
+	val.mv_data = vbuf;
+	return mdb_put(txn, meta, key, &val, 0);
+}
+
 /* Open the named databases and check or write the schema version. */
 static pwnm_status_t
 open_dbs(pwnm_state_t *st, char *msg, size_t msgsz)
@@ -703,10 +716,7 @@ open_dbs(pwnm_state_t *st, char *msg, size_t msgsz)
 
 	rc = mdb_get(txn, st->meta, &key, &val);
 	if (rc == MDB_NOTFOUND) {
-		snprintf(vbuf, sizeof(vbuf), "%d", STATE_SCHEMA_VERSION);
-		val.mv_size = strlen(vbuf);
-		val.mv_data = vbuf;
-		rc = mdb_put(txn, st->meta, &key, &val, 0);
+		rc = put_schema_version(txn, st->meta, &key);
 		if (rc != MDB_SUCCESS)
 			goto lmdb_err;
 	} else if (rc != MDB_SUCCESS) {
@@ -734,10 +744,7 @@ open_dbs(pwnm_state_t *st, char *msg, size_t msgsz)
 		}
 		if (version < STATE_SCHEMA_VERSION) {
 			/* Older records read as they are (see the encoding); later ones are new. */
-			snprintf(vbuf, sizeof(vbuf), "%d", STATE_SCHEMA_VERSION);
-			val.mv_size = strlen(vbuf);
-			val.mv_data = vbuf;
-			rc = mdb_put(txn, st->meta, &key, &val, 0);
+			rc = put_schema_version(txn, st->meta, &key);
 			if (rc != MDB_SUCCESS)
 				goto lmdb_err;
 		}

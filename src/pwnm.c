@@ -1089,7 +1089,6 @@ cmd_accept(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "state", required_argument, NULL, 's' },
 		{ "project", required_argument, NULL, 'p' },
-		{ "jobs", required_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1115,16 +1114,6 @@ cmd_accept(int argc, char **argv)
 			break;
 		case 'p': o.project = optarg; break;
 		case 'C': o.git_dir = optarg; break;
-		case 'j': {
-			uint64_t j;
-
-			if (parse_u64(optarg, &j) < 0 || j < 1 || j > 64) {
-				warn("--jobs takes a number from 1 to 64");
-				return 2;
-			}
-			o.jobs = (int)j;
-			break;
-		}
 		case 'v': o.verbose = 1; break;
 		default: return usage_error(argv[0]);
 		}
