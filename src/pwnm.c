@@ -1101,7 +1101,7 @@ cmd_accept(int argc, char **argv)
 
 	o.verbose = g.verbose;
 	optind = 1;
-	/* '+': the range may look like an option to us ("-3" is not one of ours). */
+	/* '+': the options come first; the range and what follows go to git as they are. */
 	while ((c = getopt_long(argc, argv, "+C:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o.dry_run = 1; break;
