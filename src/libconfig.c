@@ -200,6 +200,12 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 		goto fail;
 	if ((rc = get_duration(db, "reconcile_interval", 7 * 86400, &cfg->reconcile_interval, err)))
 		goto fail;
+	if ((rc = get_duration(db, "stall_timeout", 20, &cfg->stall_timeout, err)))
+		goto fail;
+	if (cfg->stall_timeout < 1) {
+		rc = bad_value(err, "stall_timeout", "0", "a duration of at least 1s");
+		goto fail;
+	}
 	if ((rc = get_bool(db, "tag_archived", 1, &cfg->tag_archived, err)))
 		goto fail;
 	if ((rc = get_bool(db, "tag_delegate", 1, &cfg->tag_delegate, err)))

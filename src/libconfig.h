@@ -37,6 +37,7 @@ struct pwnm_config {
 	int64_t poll_interval;  /* pwnm.poll_interval, seconds (hooks poll the server at most this often) */
 	int64_t hook_timeout;   /* pwnm.hook_timeout, seconds */
 	int64_t reconcile_interval; /* pwnm.reconcile_interval, seconds; 0 = never automatically */
+	int64_t stall_timeout;  /* pwnm.stall_timeout, seconds: a request without a byte this long fails */
 	int jobs;               /* pwnm.jobs: requests in flight */
 	int tag_archived;       /* pwnm.tag_archived */
 	int tag_delegate;       /* pwnm.tag_delegate */

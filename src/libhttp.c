@@ -16,7 +16,9 @@
 #endif
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
-#define DEFAULT_TIMEOUT_MS 60000L
+#define DEFAULT_STALL_MS 20000L
+#define DEFAULT_LOW_SPEED_LIMIT 1024L
+#define DEFAULT_LOW_SPEED_TIME_MS 30000L
 #define DEFAULT_MAX_PARALLEL 4
 #define DEFAULT_MAX_RETRIES 3
 #define DEFAULT_RETRY_BASE_MS 500L
@@ -31,7 +33,10 @@ struct http {
 	char *token;      /* NULL: no Authorization header ever */
 	char *user_agent;
 	long connect_timeout_ms;
-	long timeout_ms;
+	long timeout_ms;         /* 0: none */
+	long stall_ms;           /* 0: none */
+	long low_speed_limit;    /* bytes/s; 0: none */
+	long low_speed_time_ms;
 	int max_parallel;
 	int max_retries;
 	long retry_base_ms;
@@ -57,7 +62,11 @@ struct xfer {
 	CURLU *url;                  /* while running: the URL as parsed for the token check */
 	int64_t not_before;          /* earliest start of the next attempt */
 	int64_t started;             /* now_ms() when the attempt started */
-	long attempt_timeout_ms;
+	long attempt_timeout_ms;     /* 0: none */
+	int64_t last_byte;           /* now_ms() when the attempt last sent or got a byte */
+	curl_off_t seen_dl, seen_ul; /* progress counters at last_byte */
+	int stalled;                 /* the progress callback ended the attempt: no byte for stall_ms */
+	int timeouts;                /* attempts that timed out or stalled */
 	int too_big;                 /* the write callback refused the body */
 	/* outcome of the last attempt, used when no further attempt is made */
 	pwnm_status_t last_status;
@@ -96,7 +105,12 @@ http_new(const struct http_options *opt, http_t **out)
 	h->connect_timeout_ms = opt->connect_timeout_ms > 0
 				    ? opt->connect_timeout_ms
 				    : DEFAULT_CONNECT_TIMEOUT_MS;
-	h->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : DEFAULT_TIMEOUT_MS;
+	h->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 0;
+	h->stall_ms = opt->stall_ms > 0 ? opt->stall_ms : opt->stall_ms < 0 ? 0 : DEFAULT_STALL_MS;
+	h->low_speed_limit = opt->low_speed_limit > 0 ? opt->low_speed_limit
+			     : opt->low_speed_limit < 0 ? 0 : DEFAULT_LOW_SPEED_LIMIT;
+	h->low_speed_time_ms = opt->low_speed_time_ms > 0 ? opt->low_speed_time_ms
+						      : DEFAULT_LOW_SPEED_TIME_MS;
 	h->max_parallel = opt->max_parallel > 0 ? opt->max_parallel
 						: DEFAULT_MAX_PARALLEL;
 	if (opt->max_retries > 0)
@@ -226,6 +240,28 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return len;
 }
 
+/* Ends an attempt that has sent and got nothing for stall_ms (curl calls it at least once a second). */
+static int
+on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = arg;
+	int64_t now = now_ms();
+
+	(void)dltotal;
+	(void)ultotal;
+	if (dlnow != x->seen_dl || ulnow != x->seen_ul) {
+		x->seen_dl = dlnow;
+		x->seen_ul = ulnow;
+		x->last_byte = now;
+		return 0;
+	}
+	if (x->h->stall_ms && now - x->last_byte >= x->h->stall_ms) {
+		x->stalled = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * If the header line [p, p+len) is "<name>: value", return the value
  * with surrounding blanks and the line end removed; NULL otherwise.
@@ -257,6 +293,7 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 	size_t len = size * nmemb, vlen;
 	const char *v;
 
+	x->last_byte = now_ms();
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		/* a new response begins (a 1xx may come first) */
 		free(r->link);
@@ -422,6 +459,22 @@ classify(http_t *h, struct xfer *x, CURLcode res, char **reason, int *retry)
 			return PWNM_STATUS_HTTP;
 		return PWNM_STATUS_PROTOCOL;
 	}
+	if (x->stalled) {
+		char *t = fmt_ms(h->stall_ms);
+
+		*reason = xasprintf("no data for %s", t);
+		free(t);
+		*retry = 1;
+		return PWNM_STATUS_TIMEOUT;
+	}
+	if (res == CURLE_OPERATION_TIMEDOUT && strstr(x->errbuf, "too slow")) {
+		char *t = fmt_ms(h->low_speed_time_ms);
+
+		*reason = xasprintf("slower than %ld bytes/s for %s", h->low_speed_limit, t);
+		free(t);
+		*retry = 1;
+		return PWNM_STATUS_TIMEOUT;
+	}
 	detail = clean_errbuf(x, res);
 	switch (res) {
 	case CURLE_OPERATION_TIMEDOUT: {
@@ -432,7 +485,7 @@ classify(http_t *h, struct xfer *x, CURLcode res, char **reason, int *retry)
 		what = "timed out after";
 		if (curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre) ==
 			    CURLE_OK &&
-		    pre == 0 && h->connect_timeout_ms < ms) {
+		    pre == 0 && (ms == 0 || h->connect_timeout_ms < ms)) {
 			what = "connection timed out after";
 			ms = h->connect_timeout_ms;
 		}
@@ -549,6 +602,9 @@ end_attempt(http_t *h, struct xfer *x, CURLcode res)
 	x->last_reason = reason;
 	x->last_status = st;
 	x->last_counts_attempts = retry;
+	/* a server that timed out once gets one more try, not max_retries */
+	if (st == PWNM_STATUS_TIMEOUT && ++x->timeouts >= 2)
+		retry = 0;
 	if (retry && r->attempts <= h->max_retries) {
 		long delay = backoff_ms(h, r);
 
@@ -634,12 +690,15 @@ start_attempt(http_t *h, struct xfer *x, int64_t now)
 		finish(x, PWNM_STATUS_PROTOCOL, "not an http or https URL", 0);
 		return -1;
 	}
-	if (h->deadline_ms && h->deadline_ms - now < timeout)
+	if (h->deadline_ms && (timeout == 0 || h->deadline_ms - now < timeout))
 		timeout = (long)(h->deadline_ms - now);
-	if (timeout < 1)
+	if (timeout < 0 || (h->deadline_ms && timeout < 1))
 		timeout = 1;
 	reset_response(r);
 	x->too_big = 0;
+	x->stalled = 0;
+	x->last_byte = now;
+	x->seen_dl = x->seen_ul = 0;
 	x->errbuf[0] = '\0';
 	x->attempt_timeout_ms = timeout;
 
@@ -675,6 +734,13 @@ start_attempt(http_t *h, struct xfer *x, int64_t now)
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
 	SETOPT(CURLOPT_TIMEOUT_MS, timeout);
+	if (h->low_speed_limit) {
+		SETOPT(CURLOPT_LOW_SPEED_LIMIT, h->low_speed_limit);
+		SETOPT(CURLOPT_LOW_SPEED_TIME, (h->low_speed_time_ms + 999) / 1000);
+	}
+	SETOPT(CURLOPT_NOPROGRESS, 0L);
+	SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+	SETOPT(CURLOPT_XFERINFODATA, (void *)x);
 	SETOPT(CURLOPT_USERAGENT, h->user_agent);
 	/*
 	 * Wait for a connection being set up rather than open a second one,

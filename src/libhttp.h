@@ -15,7 +15,12 @@
  * max_parallel in flight.  A request that fails with a network error,
  * a timeout, HTTP 5xx or 429 is retried with exponential backoff
  * (Retry-After honoured, capped) up to max_retries times, as long as
- * the deadline allows.  Redirects are never followed (a 3xx is an
+ * the deadline allows; one that timed out or stalled is tried at most
+ * twice.  Stalls are bounded, not transfers: an attempt fails when it
+ * sends and gets no byte for stall_ms, or gets less than
+ * low_speed_limit bytes/s over low_speed_time_ms; a slow transfer that
+ * keeps moving may take as long as it needs (unless timeout_ms or the
+ * deadline says otherwise).  Nothing waits past the deadline.  Redirects are never followed (a 3xx is an
  * error), so a token cannot leak to another origin.
  *
  * The token is sent as "Authorization: Token <t>" only on requests with
@@ -31,7 +36,10 @@ struct http_options {
 	const char *token;       /* may be NULL: requests go out without Authorization */
 	const char *user_agent;  /* NULL: "pwnm/<version>" */
 	long connect_timeout_ms; /* 0: 10000 */
-	long timeout_ms;         /* per attempt, 0: 60000 */
+	long timeout_ms;         /* per attempt, 0: no limit */
+	long stall_ms;           /* no byte sent or got for this long fails the attempt; 0: 20000, -1: never */
+	long low_speed_limit;    /* bytes/s below which ... ; 0: 1024, -1: never */
+	long low_speed_time_ms;  /* ... for this long fails the attempt; 0: 30000 (whole seconds) */
 	int max_parallel;        /* 0: 4 */
 	int max_retries;         /* extra attempts after the first; -1: 0 */
 	long retry_base_ms;      /* first backoff, doubled each time; 0: 500 */

@@ -1,5 +1,6 @@
 /* libsync_remote.c - step 3 of a run: the server's news (events, new patches, full lists) and rechecks */
 #include "libsync_p.h"
+#include "libnet.h"
 #include "liburl.h"
 
 #include <stdlib.h>
@@ -131,7 +132,7 @@ remote_client_ready(struct run *r)
 		run_error(r, PWNM_STATUS_CONFIG, "pwnm.url '%s' is not an http(s) URL", r->cfg->url);
 		return PWNM_STATUS_CONFIG;
 	}
-	ho.origin = origin;
+	net_http_options(r->cfg, &ho);
 	ho.token = r->token;
 	ho.max_parallel = r->o->jobs > 0 ? r->o->jobs : r->cfg->jobs;
 	ho.max_retries = r->o->hook ? 1 : 3;

@@ -22,7 +22,7 @@
 #include "libstate.h"
 #include "libstatus.h"
 #include "libsync.h"
-#include "liburl.h"
+#include "libnet.h"
 #include "libutil.h"
 
 struct globals {
@@ -773,18 +773,18 @@ print_values(const char *label, const struct field_value *v)
  * failure; otherwise free both with pw_client_free and http_free.
  */
 static pw_client_t *
-read_client(const char *url, long connect_ms, long timeout_ms, int retries, http_t **http)
+read_client(const struct pwnm_config *cfg, long connect_ms, long timeout_ms, int retries,
+	    http_t **http)
 {
 	struct http_options ho = { 0 };
-	char *origin = url_origin(url);
+	const char *url = cfg->url;
 	pwnm_status_t rc;
 
-	ho.origin = origin;
+	net_http_options(cfg, &ho);
 	ho.connect_timeout_ms = connect_ms;
 	ho.timeout_ms = timeout_ms;
 	ho.max_retries = retries;
 	rc = http_new(&ho, http);
-	free(origin);
 	if (rc) {
 		warn("cannot set up HTTP for '%s': %s", url, pwnm_status_to_string(rc));
 		return NULL;
@@ -804,7 +804,7 @@ explain_remote(struct env *e, uint32_t patch_id)
 	pwnm_status_t rc;
 	size_t i;
 
-	c = read_client(e->cfg.url, 3000, 5000, -1, &http);
+	c = read_client(&e->cfg, 3000, 5000, -1, &http);
 	if (!c)
 		return;
 	if (state_txn_begin(e->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
@@ -1059,7 +1059,7 @@ cmd_projects(int argc, char **argv)
 		env_close(&e);
 		return 1;
 	}
-	c = read_client(e.cfg.url, 0, 0, 0, &http);
+	c = read_client(&e.cfg, 0, 0, 0, &http);
 	if (!c) {
 		env_close(&e);
 		return 1;
@@ -1217,6 +1217,52 @@ clear_hook_error(pwnm_state_t *st)
  * state database) gives a non-zero exit, which for pre-new stops
  * notmuch new, as it should.
  */
+/*
+ * pre-new and post-new run in one notmuch new and share pwnm.hook_timeout:
+ * pre-new takes at most half and records in the store what it used;
+ * post-new gets the rest (a record older than an hour is not of this
+ * notmuch new).  The clock is the monotonic one, the same for both.
+ */
+#define HOOK_PRE_END "hook_pre_new_end"
+#define HOOK_PRE_USED "hook_pre_new_used"
+
+static int64_t
+hook_deadline(struct env *e, const char *which, int64_t entered)
+{
+	int64_t budget = e->cfg.hook_timeout * 1000, end = 0, used = 0;
+	pwnm_txn_t *txn;
+
+	if (strcmp(which, "pre-new") == 0)
+		return entered + budget / 2;
+	if (strcmp(which, "post-new") == 0 &&
+	    state_txn_begin(e->st, 1, &txn) == PWNM_STATUS_SUCCESS) {
+		if (state_meta_get_i64(txn, HOOK_PRE_END, 0, &end) == PWNM_STATUS_SUCCESS &&
+		    state_meta_get_i64(txn, HOOK_PRE_USED, 0, &used) == PWNM_STATUS_SUCCESS && end &&
+		    state_meta_del(txn, HOOK_PRE_END) == PWNM_STATUS_SUCCESS)
+			state_txn_commit(txn);
+		else
+			state_txn_abort(txn);
+		if (end && end <= entered && entered - end < 3600 * 1000 && used > 0)
+			budget -= used < budget ? used : budget;
+	}
+	return entered + budget;
+}
+
+static void
+hook_record_used(struct env *e, int64_t entered)
+{
+	int64_t now = now_ms();
+	pwnm_txn_t *txn;
+
+	if (state_txn_begin(e->st, 1, &txn) != PWNM_STATUS_SUCCESS)
+		return;
+	if (state_meta_put_i64(txn, HOOK_PRE_END, now) == PWNM_STATUS_SUCCESS &&
+	    state_meta_put_i64(txn, HOOK_PRE_USED, now - entered) == PWNM_STATUS_SUCCESS)
+		state_txn_commit(txn);
+	else
+		state_txn_abort(txn);
+}
+
 static int
 cmd_hook(int argc, char **argv)
 {
@@ -1227,6 +1273,7 @@ cmd_hook(int argc, char **argv)
 	const char *which;
 	int code;
 	pwnm_status_t rc;
+	int64_t entered = now_ms();
 
 	if (argc != 2)
 		return usage_error(argv[0]);
@@ -1296,11 +1343,7 @@ cmd_hook(int argc, char **argv)
 	o.quiet = !g.verbose;
 	o.nm_config = g.config;
 	o.nm_profile = g.profile;
-	/*
-	 * pre-new and post-new run back to back in one notmuch new: pre-new
-	 * gets half the budget, so a dead server costs at most 1.5 budgets.
-	 */
-	o.deadline_ms = now_ms() + e.cfg.hook_timeout * (strcmp(which, "pre-new") == 0 ? 500 : 1000);
+	o.deadline_ms = hook_deadline(&e, which, entered);
 	o.verbose = g.verbose;
 	if (strcmp(which, "pre-new") == 0) {
 		o.push = 1; /* the outbox and local changes, without asking for news */
@@ -1313,6 +1356,8 @@ cmd_hook(int argc, char **argv)
 	o.db = e.db;
 	e.db = NULL;
 	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
+	if (strcmp(which, "pre-new") == 0)
+		hook_record_used(&e, entered);
 	if (!rc)
 		clear_hook_error(e.st);
 	if (rc) {

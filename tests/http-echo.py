@@ -10,6 +10,7 @@ Endpoints (all answers are JSON unless said otherwise):
   /status?code=C         answer C with {"detail": "status C"}
   /reset                 promise 1000 bytes, send 10, reset the connection
   /hang                  never answer (until the client goes away)
+  /trickle?n=N&ms=M      a JSON string of N bytes, one byte every M ms
   /redirect              302 to /target; /target counts its hits
   /auth                  {"auth": "<Authorization header or empty>"}
   /echo                  method, headers and body of the request
@@ -120,6 +121,22 @@ class Handler(BaseHTTPRequestHandler):
                     pass
                 except OSError:
                     break
+            self.close_connection = True
+        elif p == "/trickle":
+            n, ms = int(q.get("n", "10")), int(q.get("ms", "100"))
+            body = b'"' + b"t" * max(0, n - 2) + b'"'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.flush()
+            try:
+                for i in range(len(body)):
+                    time.sleep(ms / 1000)
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+            except OSError:
+                pass
             self.close_connection = True
         elif p == "/redirect":
             self.answer(302, {}, [("Location", "/target")])

@@ -450,6 +450,58 @@ test_network_errors(void)
 	http_request_free(r);
 	http_free(h);
 
+	/* stalls: no byte for stall_ms, or too slow; tried twice at most; a slow mover goes on */
+	o = test_options();
+	o.timeout_ms = 0;
+	o.stall_ms = 400;
+	o.max_retries = 3;
+	h = client(&o);
+	t0 = now_ms();
+	r = run1(h, "GET", u, NULL, 0);
+	el = now_ms() - t0;
+	is_int(r->status, PWNM_STATUS_TIMEOUT, "stall: TIMEOUT");
+	is_int(r->attempts, 2, "... a stalled request is retried once, not max_retries times");
+	ok(el >= 700 && el < 4000, "... after two stalls (%lld ms)", (long long)el);
+	want = xasprintf("GET %s: no data for 400 ms after 2 attempts", u);
+	is_str(r->error, want, "... message");
+	free(want);
+	http_request_free(r);
+	http_free(h);
+
+	o = test_options();
+	o.timeout_ms = 0;
+	o.max_retries = -1;
+	o.low_speed_limit = 1000;
+	o.low_speed_time_ms = 1000;
+	h = client(&o);
+	free(u);
+	u = url_of("/trickle?n=200&ms=100");
+	t0 = now_ms();
+	r = run1(h, "GET", u, NULL, 0);
+	el = now_ms() - t0;
+	is_int(r->status, PWNM_STATUS_TIMEOUT, "trickle: TIMEOUT");
+	ok(el < 4000, "... within the low-speed window (%lld ms)", (long long)el);
+	want = xasprintf("GET %s: slower than 1000 bytes/s for 1 s", u);
+	is_str(r->error, want, "... message");
+	free(want);
+	http_request_free(r);
+	http_free(h);
+
+	o = test_options();
+	o.timeout_ms = 0;
+	o.stall_ms = 500;
+	o.low_speed_limit = -1;
+	h = client(&o);
+	free(u);
+	u = url_of("/trickle?n=16&ms=100");
+	r = run1(h, "GET", u, NULL, 0);
+	is_int(r->status, PWNM_STATUS_SUCCESS, "a slow transfer that keeps moving is not a stall");
+	is_int(r->resp.len, 16, "... and arrives whole");
+	http_request_free(r);
+	http_free(h);
+	free(u);
+	u = url_of("/hang");
+
 	/* a deadline cuts the running transfer short and stops queued ones */
 	o = test_options();
 	o.max_parallel = 1;

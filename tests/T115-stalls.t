@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# A server that stalls or trickles: requests fail on the stall bounds (pwnm.stall_timeout), are
+# tried twice at most, and the hooks of one notmuch new keep to pwnm.hook_timeout together.
+. "$(dirname "$0")/lib.sh"
+
+pw_world || exit 1
+pwnm_run sync
+notmuch config set pwnm.stall_timeout 2s
+
+# timed CMD...: run it (output to $TMP/out) under a 60 s guard; sets rc and ms
+timed() {
+	local t0
+	t0=$(date +%s%N)
+	timeout 60 "$@" >"$TMP/out" 2>&1
+	rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	cat "$TMP/out" >>"$test_log"
+	echo "# exit $rc after $ms ms" >>"$test_log"
+}
+
+test_begin_subtest "a server that accepts and never answers: pwnm sync ends soon with exit 75"
+standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
+standin_log_clear
+standin_admin POST fault '{"mode": "hang", "count": -1, "seconds": 120}' >/dev/null
+timed pwnm sync
+# two projects, each: a request stalls for 2 s, is tried once more, and the run goes on
+test_expect_equal "$rc $([ "$ms" -lt 20000 ] && echo soon)" "75 soon"
+echo "# hang: $ms ms" >&2
+
+test_begin_subtest "... each stalled request was tried twice, no more, and the error says why"
+n=$(standin_requests .)
+test_expect_equal "$n $(grep -c 'no data for 2 s after 2 attempts' "$TMP/out")" "4 2"
+
+test_begin_subtest "a server that sends a byte a second: pwnm sync ends soon with exit 75"
+standin_admin POST fault/clear >/dev/null
+standin_admin POST fault '{"mode": "slow", "count": -1, "match": "events"}' >/dev/null
+timed pwnm sync
+# (its status line and headers trickle too: no header line is whole for seconds, which is
+# "no data"; a body that trickles is "slower than", see tst_http)
+test_expect_equal "$rc $([ "$ms" -lt 30000 ] && echo soon) $(grep -cE 'GET .*events.*: (no data for 2 s|slower than 1024 bytes/s for 3 s) after 2 attempts' "$TMP/out")" \
+	"75 soon 2"
+echo "# trickle: $ms ms" >&2
+
+test_begin_subtest "once the server is back the change arrives"
+standin_admin POST fault/clear >/dev/null
+pwnm_run sync
+test_expect_equal "$(pw_tags_of p2@example.org)" "pw/alpha pw/alpha/rfc"
+
+test_begin_subtest "a slow server that answers within the bound is waited for (the bound is not a run limit)"
+standin_admin POST latency '{"ms": 1500}' >/dev/null
+standin_admin POST patches/2 '{"state": "accepted"}' >/dev/null
+timed pwnm sync
+standin_admin POST latency '{"ms": 0}' >/dev/null
+test_expect_equal "$rc $([ "$ms" -gt 2000 ] && echo longer) $(pw_tags_of p2@example.org)" \
+	"0 longer pw/alpha pw/alpha/accepted"
+
+test_begin_subtest "the hooks of one notmuch new keep to pwnm.hook_timeout together (pre-new and post-new)"
+"$PWNM_SRC/install.sh" --hooks-only --bindir "$PWNM_BUILD" --libexecdir "$PWNM_SRC/hooks" \
+	>>"$test_log" 2>&1
+notmuch config set pwnm.hook_timeout 4s
+notmuch config set pwnm.stall_timeout 20s
+notmuch config set pwnm.poll_interval 0s
+export PWNM_TOKEN=$MAINT_TOKEN
+notmuch tag -pw/alpha/accepted +pw/alpha/rejected -- id:p2@example.org
+add_message '<late@example.org>' '[PATCH] late'
+standin_admin POST fault '{"mode": "hang", "count": -1, "seconds": 120}' >/dev/null
+timed notmuch new
+# pre-new (the push) and post-new (the poll) both meet the hung server
+test_expect_equal "$rc $([ "$ms" -lt 5000 ] && echo within)" "0 within"
+echo "# notmuch new, hooks against a hung server, 4 s budget: $ms ms" >&2
+
+test_begin_subtest "... and the change is still queued, pushed once the server is back"
+standin_admin POST fault/clear >/dev/null
+pwnm_run sync
+test_expect_equal "$(server_state 2 state)" "rejected"
+
+test_done
