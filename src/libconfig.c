@@ -130,7 +130,7 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 		if (err)
 			*err = xstrdup("pwnm.url is not set: run "
 				       "'notmuch config set pwnm.url https://patchwork.example.org'");
-		rc = PWNM_STATUS_CONFIG;
+		rc = PWNM_STATUS_NOT_CONFIGURED;
 		goto fail;
 	}
 
@@ -154,7 +154,7 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 			*err = xstrdup("pwnm.projects is not set: run "
 				       "'notmuch config set pwnm.projects \"project1;project2\"' "
 				       "(the link names listed by 'pwnm projects')");
-		rc = PWNM_STATUS_CONFIG;
+		rc = PWNM_STATUS_NOT_CONFIGURED;
 		goto fail;
 	}
 

@@ -52,7 +52,8 @@ struct pwnm_config {
 
 /*
  * Read the settings from an open database.  need_url: a missing pwnm.url
- * or pwnm.projects is an error.  On error *err is one line naming the
+ * or pwnm.projects is an error, PWNM_STATUS_NOT_CONFIGURED (a setting
+ * that is there but wrong is PWNM_STATUS_CONFIG).  On error *err is one line naming the
  * key and the command that sets it; caller frees.
  */
 pwnm_status_t config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg,

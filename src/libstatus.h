@@ -11,6 +11,7 @@
 	X(SUCCESS, "success", 0)                                            \
 	X(USAGE, "usage error", 2)                                          \
 	X(CONFIG, "configuration error", 1)                                 \
+	X(NOT_CONFIGURED, "not set up for pwnm (pwnm.url, pwnm.projects)", 1) \
 	X(NOTMUCH, "notmuch database error", 1)                             \
 	X(NOTMUCH_LOCKED, "notmuch database is locked", 75)                 \
 	X(STATE, "state database error", 1)                                 \

@@ -230,10 +230,10 @@ state_mapsize(void)
 /*
  * Read the configuration (through libnotmuch).  Returns an exit code (0
  * on success).  quiet: print nothing; *errout (if not NULL) gets the
- * message instead (caller frees).
+ * message instead (caller frees), *rcout (if not NULL) the status.
  */
 static int
-env_config_err(struct env *e, int need_url, int quiet, char **errout)
+env_config_err(struct env *e, int need_url, int quiet, char **errout, pwnm_status_t *rcout)
 {
 	notmuch_database_t *db = NULL;
 	char *err = NULL;
@@ -265,6 +265,8 @@ env_config_err(struct env *e, int need_url, int quiet, char **errout)
 		else
 			e->db = db;
 	}
+	if (rcout)
+		*rcout = rc;
 	if (rc) {
 		if (!quiet)
 			warn("%s", err);
@@ -280,7 +282,7 @@ env_config_err(struct env *e, int need_url, int quiet, char **errout)
 static int
 env_config(struct env *e, int need_url, int quiet)
 {
-	return env_config_err(e, need_url, quiet, NULL);
+	return env_config_err(e, need_url, quiet, NULL, NULL);
 }
 
 /* Optionally take the run lock, then open the store.  Returns an exit code. */
@@ -1286,8 +1288,8 @@ cmd_hook(int argc, char **argv)
 	 * quietly.  A setting that is there but wrong is worth one line in
 	 * the output of notmuch new.
 	 */
-	if (env_config_err(&e, 1, 1, &err)) {
-		if (err && !strstr(err, "is not set"))
+	if (env_config_err(&e, 1, 1, &err, &rc)) {
+		if (err && rc != PWNM_STATUS_NOT_CONFIGURED)
 			warn("%s", err);
 		free(err);
 		return 0;

@@ -14,11 +14,18 @@ notmuch config set pwnm.url http://127.0.0.1:9
 pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$? $(grep -c 'pwnm.projects is not set' "$TMP/out")" "1 1"
 
+test_begin_subtest "not set up for pwnm: a hook says nothing and exits 0"
+pwnm hook post-new >"$TMP/out" 2>&1
+test_expect_equal "$? $(wc -c <"$TMP/out")" "0 0"
+
 test_begin_subtest "a value of the wrong type is named with what it expects"
 notmuch config set pwnm.projects alpha
 notmuch config set pwnm.window soon
 pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$? $(grep -c "invalid value 'soon' for pwnm.window: expected a duration" "$TMP/out")" "1 1"
+test_begin_subtest "a setting that is there but wrong: a hook says it in one line and exits 0"
+pwnm hook post-new >"$TMP/out" 2>&1
+test_expect_equal "$? $(wc -l <"$TMP/out") $(grep -c "invalid value 'soon'" "$TMP/out")" "0 1 1"
 notmuch config set pwnm.window 30d
 
 test_begin_subtest "an unknown conflict policy is refused"
