@@ -2,7 +2,7 @@
 #ifndef PWNM_LIBMERGE_H
 #define PWNM_LIBMERGE_H
 
-#include "libnm.h"
+#include "libtagset.h"
 
 /* The three fields pwnm keeps in step.  Strings borrowed. */
 struct pw_values {

@@ -1,4 +1,4 @@
-/* libnm.h - notmuch glue: opening with lock waits, pw/ tag sets, diff-only tag writes */
+/* libnm.h - notmuch glue: opening with lock waits, a mail's pw/ tags, diff-only tag writes */
 #ifndef PWNM_LIBNM_H
 #define PWNM_LIBNM_H
 
@@ -8,20 +8,7 @@
 #include <notmuch.h>
 
 #include "libstatus.h"
-
-/* A sorted set of strings (tags).  Owned strings; tagset_free releases them. */
-struct tagset {
-	char **v;
-	size_t n;
-};
-void tagset_add(struct tagset *s, const char *tag);
-void tagset_del(struct tagset *s, const char *tag);
-int tagset_has(const struct tagset *s, const char *tag);
-int tagset_equal(const struct tagset *a, const struct tagset *b);
-void tagset_copy(struct tagset *dst, const struct tagset *src); /* dst must be empty */
-void tagset_free(struct tagset *s);
-/* "a b c" (for messages and --dry-run); caller frees. */
-char *tagset_join(const struct tagset *s, const char *sep);
+#include "libtagset.h"
 
 /*
  * Open the notmuch database the way notmuch does (config_path NULL:
