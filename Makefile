@@ -37,7 +37,8 @@ PROGS := $(PROG_SRC:src/%.c=$(BUILD)/%)
 TST_SRC := $(sort $(wildcard tests/tst_*.c))
 TSTS := $(TST_SRC:tests/%.c=$(BUILD)/tests/%)
 MAN := $(wildcard src/*.1 src/*.5 src/*.7)
-# notmuch's hooks: each is a link to the one script hooks/notmuch-hook
+# notmuch's hooks: installed as links to pwnm-hook-idle, which takes its name as the hook's
+# (in the source tree, hooks/ has them as links to the script notmuch-hook)
 HOOK_NAMES = pre-new post-new post-insert
 
 all: $(PROGS) $(BUILD)/notmuch-pwnm
@@ -52,13 +53,18 @@ $(BUILD)/libpwnm.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(filter-out $(BUILD)/pwnm-hook,$(PROGS)): $(BUILD)/%: $(BUILD)/%.o $(BUILD)/libpwnm.a
+$(filter-out $(BUILD)/pwnm-hook $(BUILD)/pwnm-hook-idle,$(PROGS)): $(BUILD)/%: $(BUILD)/%.o $(BUILD)/libpwnm.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a $(LDLIBS_ALL)
 
 # The hooks' first step stays small: no HTTP or JSON library to load.
 $(BUILD)/pwnm-hook: $(BUILD)/pwnm-hook.o $(BUILD)/libpwnm.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a \
 	  $(shell pkg-config --libs lmdb) -lnotmuch $(LDLIBS)
+
+# The hooks' entry point, run on every notmuch new: libc and LMDB only.
+$(BUILD)/pwnm-hook-idle: $(BUILD)/pwnm-hook-idle.o $(BUILD)/libpwnm.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a \
+	  $(shell pkg-config --libs lmdb) $(LDLIBS)
 
 $(BUILD)/notmuch-pwnm: $(BUILD)/pwnm
 	ln -sf pwnm $@
@@ -120,8 +126,9 @@ install: all
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(LISPDIR)
 	for p in $(PROGS); do install -m 755 $$p $(DESTDIR)$(BINDIR)/; done
 	ln -sf pwnm $(DESTDIR)$(BINDIR)/notmuch-pwnm
-	install -m 755 hooks/notmuch-hook hooks/pwnm-notmuch $(DESTDIR)$(LIBEXECDIR)/
-	for h in $(HOOK_NAMES); do ln -sf notmuch-hook $(DESTDIR)$(LIBEXECDIR)/$$h; done
+	install -m 755 hooks/pwnm-notmuch $(DESTDIR)$(LIBEXECDIR)/
+	rm -f $(DESTDIR)$(LIBEXECDIR)/notmuch-hook
+	for h in $(HOOK_NAMES); do ln -sf $(BINDIR)/pwnm-hook-idle $(DESTDIR)$(LIBEXECDIR)/$$h; done
 	for m in $(filter %.1,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(filter %.5,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 	for m in $(filter %.7,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man7/; done

@@ -179,8 +179,20 @@ find_hook_dir() {
 		die "cannot ask notmuch for database.hook_dir (is notmuch set up? see 'notmuch setup'); give --hook-dir"
 }
 
+# Ours: a script with our marker (a chained hook), or a link to our hook
+# entry point of that name (PREFIX/libexec/pwnm/NAME, of this or another
+# prefix, or anything that leads to pwnm-hook-idle or notmuch-hook).
 is_ours() {
-	[ -f "$1" ] && [ ! -L "$1" ] && grep -qx "$MARKER.*" "$1" 2>/dev/null
+	if [ -L "$1" ]; then
+		case $(readlink "$1") in
+		"$libexecdir/${1##*/}" | */libexec/pwnm/"${1##*/}") return 0 ;;
+		esac
+		case $(readlink -f "$1" 2>/dev/null) in
+		*/pwnm-hook-idle | */notmuch-hook) return 0 ;;
+		esac
+		return 1
+	fi
+	[ -f "$1" ] && grep -qx "$MARKER.*" "$1" 2>/dev/null
 }
 
 exists() {
@@ -188,6 +200,7 @@ exists() {
 }
 
 # hook_text NAME CHAINED: the hook script we put in the hook directory
+# (only chained hooks are scripts)
 hook_text() {
 	name=$1
 	chained=$2
@@ -228,22 +241,26 @@ ours=\$?
 exit "\$ours"
 EOF
 		fi
-	else
-		cat <<EOF
-PWNM=$(shquote "$bindir/pwnm")
-export PWNM
-exec $(shquote "$libexecdir/$name")
-EOF
 	fi
 }
 
 # put_hook NAME CHAINED: write our hook NAME unless it is already so;
-# sets changed=1 when it wrote.  (Called where set -e does not reach, so
-# every step checks.)
+# sets changed=1 when it wrote.  Unchained, the hook is a link to the
+# program itself (notmuch runs it with no shell in between; it takes its
+# name as the hook's); chained, a script that runs the user's hook first.
+# (Called where set -e does not reach, so every step checks.)
 put_hook() {
 	f=$hook_dir/$1
 	tmp=$hook_dir/.$1.pwnm-tmp.$$
 	changed=0
+	if [ "$2" -eq 0 ]; then
+		[ -L "$f" ] && [ "$(readlink "$f")" = "$libexecdir/$1" ] && return 0
+		rm -f "$tmp"
+		ln -s "$libexecdir/$1" "$tmp" || die "cannot write $tmp"
+		mv -f "$tmp" "$f" || die "cannot write $f"
+		changed=1
+		return 0
+	fi
 	hook_text "$1" "$2" >"$tmp" || die "cannot write $tmp"
 	chmod 755 "$tmp" || die "cannot chmod $tmp"
 	if [ -f "$f" ] && [ ! -L "$f" ] && [ -x "$f" ] && cmp -s "$tmp" "$f"; then

@@ -913,6 +913,12 @@ state_txn_abort(pwnm_txn_t *txn)
 	txn_free(txn);
 }
 
+uint64_t
+state_txn_id(pwnm_txn_t *txn)
+{
+	return (uint64_t)mdb_txn_id(txn->txn);
+}
+
 /* ---- meta ---- */
 
 static pwnm_status_t

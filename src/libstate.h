@@ -69,6 +69,8 @@ const char *state_last_error(pwnm_state_t *st);
 pwnm_status_t state_txn_begin(pwnm_state_t *st, int write, pwnm_txn_t **txn);
 pwnm_status_t state_txn_commit(pwnm_txn_t *txn);
 void state_txn_abort(pwnm_txn_t *txn);
+/* The transaction id a read transaction sees (LMDB's; every write commit moves it). */
+uint64_t state_txn_id(pwnm_txn_t *txn);
 
 /* meta: *val NULL (and SUCCESS) when absent; caller frees. */
 pwnm_status_t state_meta_get(pwnm_txn_t *txn, const char *key, char **val);

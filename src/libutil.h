@@ -105,4 +105,10 @@ char *unix_to_iso(int64_t t);
 /* Create a directory and its parents with the given mode; 0 or -1 with errno. */
 int mkdir_p(const char *path, unsigned mode);
 
+/*
+ * The program `name` in the directory of the running executable (links
+ * resolved), when it is there and executable; else NULL.  Caller frees.
+ */
+char *self_sibling(const char *name);
+
 #endif

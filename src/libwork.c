@@ -25,10 +25,16 @@ has_work_outbox(const struct outbox_rec *o)
 	return o->fields && o->next_try != OUTBOX_HELD;
 }
 
+int64_t
+poll_due_at(const struct project_rec *p, int64_t poll_interval)
+{
+	return p->last_poll + poll_interval;
+}
+
 int
 has_work_poll(const struct project_rec *p, int64_t now, int64_t poll_interval)
 {
-	return now - p->last_poll >= poll_interval;
+	return now >= poll_due_at(p, poll_interval);
 }
 
 static int
@@ -42,9 +48,9 @@ outbox_cb(const struct outbox_rec *o, void *data)
 	return 1; /* stop the walk */
 }
 
-/* Is a poll of some configured project due (or one not known yet)? */
+/* Is a poll of some configured project due (or one not known yet)?  *until: the next one due. */
 static enum work_reason
-poll_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, int64_t now)
+poll_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, int64_t now, int64_t *until)
 {
 	struct project_rec *pl = NULL;
 	size_t np = 0, i, j;
@@ -58,6 +64,8 @@ poll_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, int64_t now)
 			if (strcmp(pl[j].link_name, cfg->projects[i]) != 0)
 				continue;
 			w = has_work_poll(&pl[j], now, cfg->poll_interval) ? WORK_POLL_DUE : WORK_NONE;
+			if (poll_due_at(&pl[j], cfg->poll_interval) < *until)
+				*until = poll_due_at(&pl[j], cfg->poll_interval);
 			break;
 		}
 	}
@@ -67,12 +75,15 @@ poll_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, int64_t now)
 
 enum work_reason
 has_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, const char *which, const char *uuid,
-	 unsigned long rev, int64_t now)
+	 unsigned long rev, int64_t now, int64_t *until)
 {
 	char *stored_uuid = NULL, *recheck = NULL;
-	int64_t stored_rev = -1;
+	int64_t stored_rev = -1, never = INT64_MAX;
 	int waiting = 0, same;
 
+	if (!until)
+		until = &never;
+	*until = INT64_MAX;
 	if (state_meta_get(txn, META_UUID, &stored_uuid) || !stored_uuid)
 		return WORK_UNSYNCED;
 	same = strcmp(stored_uuid, uuid) == 0;
@@ -91,5 +102,5 @@ has_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, const char *which, cons
 		free(recheck);
 		return WORK_RECHECK;
 	}
-	return poll_work(txn, cfg, now);
+	return poll_work(txn, cfg, now, until);
 }

@@ -31,7 +31,9 @@ const char *work_reason_name(enum work_reason w);
 /* An outbox entry is work: it has something to send and is not held (OUTBOX_HELD). */
 int has_work_outbox(const struct outbox_rec *o);
 
-/* A project's poll is due at now (unix seconds) under pwnm.poll_interval. */
+/* When a project's poll falls due under pwnm.poll_interval (unix seconds). */
+int64_t poll_due_at(const struct project_rec *p, int64_t poll_interval);
+/* A project's poll is due at now (unix seconds): now >= poll_due_at(). */
 int has_work_poll(const struct project_rec *p, int64_t now, int64_t poll_interval);
 
 /*
@@ -40,9 +42,13 @@ int has_work_poll(const struct project_rec *p, int64_t now, int64_t poll_interva
  * through txn?  post-insert works only on a notmuch change; pre-new also
  * on a waiting push; post-new also on rechecks, new projects and due
  * polls.  A store that cannot be read counts as work (pwnm hook then
- * says what is wrong).
+ * says what is wrong).  When idle and until is not NULL, *until is the
+ * earliest time at which the answer may change with nothing else
+ * changing (a poll falling due; INT64_MAX when none): the idle stamp
+ * (libstamp.h) holds until then.  A rule that depends on the clock must
+ * lower it.
  */
 enum work_reason has_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, const char *which,
-			  const char *uuid, unsigned long rev, int64_t now);
+			  const char *uuid, unsigned long rev, int64_t now, int64_t *until);
 
 #endif

@@ -1,5 +1,4 @@
 /* pwnm-hook.c - the notmuch hooks' first step: finish at once when pwnm has nothing to do */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "libconfig.h"
 #include "libnm.h"
+#include "libstamp.h"
 #include "libstate.h"
 #include "libutil.h"
 #include "libwork.h"
@@ -20,31 +20,17 @@
  * store, and only when there is work (a notmuch change, a waiting push,
  * a poll that is due, anything unusual) hands over to `pwnm hook NAME`,
  * which does the work and all the reporting.  It never fails notmuch new
- * by itself.
+ * by itself.  An idle answer leaves a stamp (libstamp.h) of what it was
+ * read from, so that the hooks' entry point, pwnm-hook-idle, can give the
+ * same answer without this program while none of it changes.
  */
 
 static void
 hand_over(const char *which)
 {
 	const char *env = getenv("PWNM");
-	char self[PATH_MAX], *pwnm = NULL;
-	ssize_t n;
+	char *pwnm = env && *env ? xstrdup(env) : self_sibling("pwnm");
 
-	if (env && *env) {
-		pwnm = xstrdup(env);
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n > 0) {
-			char *slash;
-
-			self[n] = '\0';
-			slash = strrchr(self, '/');
-			if (slash) {
-				*slash = '\0';
-				pwnm = xasprintf("%s/pwnm", self);
-			}
-		}
-	}
 	if (pwnm && access(pwnm, X_OK) == 0)
 		execl(pwnm, "pwnm", "hook", which, (char *)NULL);
 	execlp("pwnm", "pwnm", "hook", which, (char *)NULL);
@@ -52,9 +38,20 @@ hand_over(const char *which)
 	exit(0);
 }
 
-/* 1 when `pwnm hook which` has something to do, 0 when it would be idle. */
+/* What an idle answer was read from, and until when it holds by the clock. */
+struct idle_facts {
+	char *db_path;
+	char *state_dir;
+	uint64_t txn;  /* the state transaction the answer was read in */
+	int64_t until; /* the earliest time the answer may change with nothing else changing */
+};
+
+/*
+ * 1 when `pwnm hook which` has something to do, 0 when it would be idle
+ * (then *f says what the answer was read from).
+ */
 static int
-hook_has_work(const char *which)
+hook_has_work(const char *which, struct idle_facts *f)
 {
 	notmuch_database_t *db = NULL;
 	struct pwnm_config cfg;
@@ -74,15 +71,24 @@ hook_has_work(const char *which)
 		notmuch_database_destroy(db);
 		return 1; /* pwnm hook decides what to say (or not) */
 	}
+	f->until = INT64_MAX;
 	if (cfg.hook_mode == HOOK_OFF) {
-		why = WORK_NONE;
+		/* Nothing runs until the settings change; the state database is not read. */
+		if (stamp_store_txn(cfg.state_dir, &f->txn) == 0)
+			why = WORK_NONE;
 		goto out;
 	}
 	rev = notmuch_database_get_revision(db, &uuid);
 	if (state_open(cfg.state_dir, 0, &st, &err) || state_txn_begin(st, 0, &txn))
 		goto out;
-	why = has_work(txn, &cfg, which, uuid, rev, now_unix());
+	f->txn = state_txn_id(txn);
+	why = has_work(txn, &cfg, which, uuid, rev, now_unix(), &f->until);
 out:
+	debug("hook", "%s: %s", which, work_reason_name(why));
+	if (why == WORK_NONE) {
+		f->db_path = xstrdup(cfg.db_path);
+		f->state_dir = xstrdup(cfg.state_dir);
+	}
 	if (txn)
 		state_txn_abort(txn);
 	if (st)
@@ -97,6 +103,9 @@ int
 main(int argc, char **argv)
 {
 	const char *which;
+	struct stamp old, s = { 0 };
+	struct idle_facts f = { 0 };
+	char *pre = NULL;
 
 	util_set_progname("pwnm-hook");
 	if (argc != 2 || (strcmp(argv[1], "pre-new") != 0 && strcmp(argv[1], "post-new") != 0 &&
@@ -105,7 +114,40 @@ main(int argc, char **argv)
 		return 2;
 	}
 	which = argv[1];
-	if (getenv("PWNM_HOOK_ALWAYS") || hook_has_work(which))
+	debug_init(getenv("PWNM_DEBUG"));
+	if (getenv("PWNM_HOOK_ALWAYS"))
 		hand_over(which);
+	/*
+	 * The versions the stamp records are taken before anything is read,
+	 * so a change made while this runs makes the stamp not hold.  The
+	 * database path comes from the last stamp: until there is one, the
+	 * stamp written only records the paths, and the next idle answer
+	 * makes a stamp that holds.
+	 */
+	if (stamp_load(which, &old) == 0 && old.db_path)
+		pre = stamp_text(old.db_path);
+	if (hook_has_work(which, &f)) {
+		stamp_free(&old);
+		free(pre);
+		hand_over(which);
+	}
+	s.state_dir = f.state_dir;
+	s.txn = f.txn;
+	s.until = f.until;
+	if (pre && strcmp(old.db_path, f.db_path) == 0) {
+		s.text = pre;
+	} else {
+		s.text = xasprintf("db %s\n", f.db_path);
+		s.until = 0;
+	}
+	if (!strchr(f.db_path, '\n'))
+		stamp_save(which, &s);
+	debug("hook", "%s: idle%s", which, s.until ? "; stamped" : "; paths stamped");
+	if (s.text != pre)
+		free(s.text);
+	free(pre);
+	free(f.db_path);
+	free(f.state_dir);
+	stamp_free(&old);
 	return 0;
 }

@@ -219,10 +219,13 @@ test_expect_equal "$?|$(hook_dir_hash)" "0|$hash_before"
 
 # ---- fresh hook directory, staging, options ----
 
-test_begin_subtest "into an empty hook directory: plain hooks, removed again by --uninstall"
+test_begin_subtest "into an empty hook directory: links to the hook programs, removed again by --uninstall"
 "$INSTALL" --hooks-only --bindir "$PWNM_BUILD" --libexecdir "$PWNM_SRC/hooks" \
 	--hook-dir "$TMP/hd3" >>"$test_log" 2>&1
-n=$(grep -l '^# pwnm-managed-hook' "$TMP/hd3"/* | wc -l)
+n=0
+for h in pre-new post-new post-insert; do
+	[ -L "$TMP/hd3/$h" ] && [ "$(readlink "$TMP/hd3/$h")" = "$PWNM_SRC/hooks/$h" ] && n=$((n + 1))
+done
 "$INSTALL" --uninstall --hooks-only --hook-dir "$TMP/hd3" >>"$test_log" 2>&1
 test_expect_equal "$n $(find "$TMP/hd3" -mindepth 1 | wc -l)" "3 0"
 
@@ -232,14 +235,18 @@ rc=$?
 test_expect_true [ "$rc" = 0 ] && [ -x "$TMP/stage/usr/bin/pwnm" ] &&
 	[ -x "$TMP/stage/usr/libexec/pwnm/post-new" ] && [ "$(hook_dir_hash)" = "$hash_before" ]
 
-test_begin_subtest "the staged hook entry points are one script under three names"
+test_begin_subtest "the staged hook entry points are links to one program, pwnm-hook-idle"
 lx=$TMP/stage/usr/libexec/pwnm
-test_expect_true [ -f "$lx/notmuch-hook" ] && [ "$lx/pre-new" -ef "$lx/notmuch-hook" ] &&
-	[ "$lx/post-new" -ef "$lx/notmuch-hook" ] && [ "$lx/post-insert" -ef "$lx/notmuch-hook" ]
+test_expect_true [ -x "$TMP/stage/usr/bin/pwnm-hook-idle" ] && [ ! -e "$lx/notmuch-hook" ] &&
+	[ "$(readlink "$lx/pre-new")" = /usr/bin/pwnm-hook-idle ] &&
+	[ "$(readlink "$lx/post-new")" = /usr/bin/pwnm-hook-idle ] &&
+	[ "$(readlink "$lx/post-insert")" = /usr/bin/pwnm-hook-idle ]
 
-test_begin_subtest "the script under another name refuses, naming the three"
-"$lx/notmuch-hook" >"$TMP/out" 2>&1
-test_expect_equal "$? $(grep -c 'pre-new, post-new or post-insert' "$TMP/out")" "2 1"
+test_begin_subtest "the program and the source tree's script under another name refuse, naming the three"
+"$TMP/stage/usr/bin/pwnm-hook-idle" >"$TMP/out" 2>&1
+rc1=$?
+"$PWNM_SRC/hooks/notmuch-hook" >>"$TMP/out" 2>&1
+test_expect_equal "$rc1 $? $(grep -cE 'pre-new(, |\|)post-new( or |\|)post-insert' "$TMP/out")" "2 2 2"
 
 test_begin_subtest "--hooks-only refuses when the programs are not installed"
 "$INSTALL" --hooks-only --prefix "$TMP/nowhere" >>"$test_log" 2>&1
