@@ -100,7 +100,6 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 	pwnm_status_t rc;
 	char *val = NULL;
 	const char *s;
-	notmuch_bool_t b = FALSE;
 	notmuch_config_values_t *vals;
 	int64_t jobs = 0;
 
@@ -111,8 +110,6 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 	cfg->config_path = xstrdup(s ? s : "");
 	s = notmuch_config_get(db, NOTMUCH_CONFIG_DATABASE_PATH);
 	cfg->db_path = xstrdup(s ? s : notmuch_database_get_path(db));
-	if (notmuch_config_get_bool(db, NOTMUCH_CONFIG_SYNC_MAILDIR_FLAGS, &b) == NOTMUCH_STATUS_SUCCESS)
-		cfg->sync_maildir_flags = b ? 1 : 0;
 
 	val = get(db, "pwnm.url");
 	if (val) {

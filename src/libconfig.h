@@ -46,7 +46,6 @@ struct pwnm_config {
 	char *state_dir;        /* pwnm.state_dir or $XDG_STATE_HOME/pwnm/<db> */
 	char *token_command;    /* pwnm.token_command, "" none */
 	char *token_file;       /* pwnm.token_file or $XDG_CONFIG_HOME/pwnm/token */
-	int sync_maildir_flags; /* maildir.synchronize_flags */
 	char *accept_state;     /* pwnm.accept_state: what `pwnm accept` sets, default "accepted" */
 };
 

@@ -120,7 +120,7 @@ nm_message_pw_tags(notmuch_message_t *msg, struct tagset *out)
 
 pwnm_status_t
 nm_message_set_pw_tags(notmuch_message_t *msg, const struct tagset *cur, const struct tagset *want,
-		       int sync_flags, int *changed, char **err)
+		       int *changed, char **err)
 {
 	notmuch_status_t st = NOTMUCH_STATUS_SUCCESS;
 	size_t i;
@@ -146,11 +146,6 @@ nm_message_set_pw_tags(notmuch_message_t *msg, const struct tagset *cur, const s
 	if (st)
 		goto fail;
 	*changed = 1;
-	if (sync_flags) {
-		st = notmuch_message_tags_to_maildir_flags(msg);
-		if (st)
-			goto fail;
-	}
 	return PWNM_STATUS_SUCCESS;
 fail:
 	*err = xasprintf("cannot change the tags of <%s>: %s", notmuch_message_get_message_id(msg),

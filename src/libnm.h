@@ -34,13 +34,13 @@ void nm_message_pw_tags(notmuch_message_t *msg, struct tagset *out);
 
 /*
  * Make the pw/ tags of msg equal to want: only the differences are
- * written, inside freeze/thaw, then maildir flags are synced when
- * sync_flags.  *changed is set when anything was written.  Tags outside
- * pw/ are never touched.
+ * written, inside freeze/thaw.  *changed is set when anything was
+ * written.  Tags outside pw/ are never touched, so the mail's files are
+ * not either: maildir flags follow only tags outside pw/ (draft, flagged,
+ * passed, replied, unread), so no flag sync is asked of notmuch.
  */
 pwnm_status_t nm_message_set_pw_tags(notmuch_message_t *msg, const struct tagset *cur,
-				     const struct tagset *want, int sync_flags, int *changed,
-				     char **err);
+				     const struct tagset *want, int *changed, char **err);
 
 /* Quote a notmuch-form msgid as an id: query term (doubling quotes).  Caller frees. */
 char *nm_id_query(const char *nm_msgid);

@@ -2,14 +2,16 @@
 #include "libstate.h"
 
 #include <errno.h>
-#include <setjmp.h>
-#include <signal.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -564,114 +566,487 @@ too_long(pwnm_txn_t *t, const char *what)
 
 /* ---- open / close ---- */
 
-/* The data file must hold every page the current meta page claims. */
-static sigjmp_buf walk_jmp;
+/*
+ * liblmdb trusts its data file: a page number, node offset or size that
+ * a damaged file gets wrong makes it read outside its map (SIGSEGV or
+ * SIGBUS), and a wrong flag makes it take a value for a page.  So before
+ * pwnm reads the store, check_store walks the snapshot a read transaction
+ * sees, in a private read-only map of data.mdb: its meta page, then every
+ * page reachable from the free list, the main database and the named
+ * databases.  Each page must lie inside the file (a file cut short fails
+ * here), carry its own number and the kind its parent expects, be reached
+ * once, and hold its nodes inside itself, or in overflow pages inside the
+ * file; each named database must be one of pwnm's, with its flags; each
+ * free-list entry must name pages of the snapshot.  This is LMDB's data
+ * format version 1 (liblmdb 0.9) in the machine's byte order and word
+ * size.  Each page is read once: milliseconds for 100,000 patches.
+ */
+#define LM_MAGIC 0xBEEFC0DEu
+#define LM_VERSION 1u
+#define LM_W sizeof(size_t)      /* the size of pgno_t, txnid_t and size_t */
+#define LM_HDR (LM_W + 8)        /* page header: pgno, pad, flags, lower, upper */
+#define LM_DBSIZE (8 + 5 * LM_W) /* MDB_db: pad, flags, depth, 4 counts, root */
+#define LM_NODE 8                /* node header: lo, hi, flags, ksize */
+#define LM_P_BRANCH 0x01
+#define LM_P_LEAF 0x02
+#define LM_P_OVERFLOW 0x04
+#define LM_P_META 0x08
+#define LM_P_LEAF2 0x20
+#define LM_P_SUBP 0x40
+#define LM_P_KIND (LM_P_BRANCH | LM_P_LEAF | LM_P_OVERFLOW | LM_P_META | LM_P_LEAF2)
+#define LM_F_BIGDATA 0x01
+#define LM_F_SUBDATA 0x02
+#define LM_F_DUPDATA 0x04
+#define LM_MAXDEPTH 32 /* liblmdb's cursor stack */
 
-static void
-walk_sigbus(int sig)
+/* What a tree holds, which decides what its leaves may contain. */
+enum lm_kind { LM_FREE, LM_MAIN, LM_PLAIN, LM_DUPS, LM_DUPVALUES };
+
+/* pwnm's databases: their names, flags and handles in pwnm_state. */
+static const struct {
+	const char *name;
+	unsigned flags;
+	size_t off;
+} state_dbs[] = {
+	{ "meta", 0, offsetof(struct pwnm_state, meta) },
+	{ "project", 0, offsetof(struct pwnm_state, project) },
+	{ "patch", 0, offsetof(struct pwnm_state, patch) },
+	{ "msgid", MDB_DUPSORT | MDB_DUPFIXED, offsetof(struct pwnm_state, msgid) },
+	{ "outbox", 0, offsetof(struct pwnm_state, outbox) },
+};
+
+struct lm_check {
+	const unsigned char *map;
+	size_t psize;
+	size_t limit;        /* pages of the snapshot (its last page + 1) */
+	size_t npages;       /* of those, the ones inside the file */
+	size_t file_size;
+	unsigned char *seen; /* a bit a page */
+	char *msg;
+	size_t msgsz;
+};
+
+static size_t
+lm_word(const unsigned char *p)
 {
-	(void)sig;
-	siglongjmp(walk_jmp, 1);
+	size_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
 }
 
-/* Touch every key and value of db; 0, or -1 on an LMDB error. */
-static int
-walk_db(MDB_txn *txn, MDB_dbi dbi, volatile unsigned char *sink)
+static unsigned
+lm_u16(const unsigned char *p)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint32_t
+lm_u32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static int ATTR_PRINTF(2, 3)
+lm_bad(struct lm_check *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->msg, c->msgsz, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Mark page pgno reached; -1 when it is outside the snapshot or the file, or reached before. */
+static int
+lm_reach(struct lm_check *c, size_t pgno)
+{
+	if (pgno < 2 || pgno >= c->limit)
+		return lm_bad(c, "page %zu is outside the database (%zu pages)", pgno, c->limit);
+	if (pgno >= c->npages)
+		return lm_bad(c, "data.mdb is truncated (%zu bytes, page %zu is needed)",
+			      c->file_size, pgno);
+	if (c->seen[pgno / 8] & (1u << (pgno % 8)))
+		return lm_bad(c, "page %zu is reached twice", pgno);
+	c->seen[pgno / 8] |= (unsigned char)(1u << (pgno % 8));
+	return 0;
+}
+
+/* Page pgno, reached for the first time and numbered so. */
+static const unsigned char *
+lm_page(struct lm_check *c, size_t pgno)
+{
+	const unsigned char *p;
+
+	if (lm_reach(c, pgno) < 0)
+		return NULL;
+	p = c->map + pgno * c->psize;
+	if (lm_word(p) != pgno) {
+		lm_bad(c, "page %zu is numbered %zu", pgno, lm_word(p));
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * The nodes of a page (or sub-page) p of size bytes: their count, or -1
+ * when the header or a node's offset, key or (unless big) value is not
+ * inside it.  A big value holds one page number.  The keys of a page of
+ * fixed-size duplicates are ks bytes each.
+ */
+static long
+lm_nodes(struct lm_check *c, const unsigned char *p, size_t size, size_t ks, size_t pgno)
+{
+	size_t lower = lm_u16(p + LM_W + 4), upper = lm_u16(p + LM_W + 6), n, i;
+
+	if (lower < LM_HDR || lower > upper || upper > size || (lower - LM_HDR) % 2)
+		return lm_bad(c, "page %zu has a broken header", pgno);
+	n = (lower - LM_HDR) / 2;
+	if (lm_u16(p + LM_W + 2) & LM_P_LEAF2) {
+		/* fixed-size keys of ks bytes, packed after the header */
+		if (LM_HDR + n * ks > size)
+			return lm_bad(c, "page %zu holds more than fits", pgno);
+		return (long)n;
+	}
+	for (i = 0; i < n; i++) {
+		size_t off = lm_u16(p + LM_HDR + 2 * i), end;
+		const unsigned char *nd = p + off;
+
+		if (off < lower || off + LM_NODE > size)
+			return lm_bad(c, "page %zu has a node outside it", pgno);
+		end = off + LM_NODE + lm_u16(nd + 6);
+		if (lm_u16(p + LM_W + 2) & LM_P_BRANCH)
+			; /* the value is the child's page number, in the header */
+		else if (lm_u16(nd + 4) & LM_F_BIGDATA)
+			end += LM_W;
+		else
+			end += lm_u16(nd) | (size_t)lm_u16(nd + 2) << 16;
+		if (end > size)
+			return lm_bad(c, "page %zu has a node reaching past it", pgno);
+	}
+	return (long)n;
+}
+
+static const unsigned char *
+lm_node(const unsigned char *p, long i)
+{
+	return p + lm_u16(p + LM_HDR + 2 * (size_t)i);
+}
+
+/* A free-list entry (n bytes): a count, then that many page numbers of the snapshot. */
+static int
+lm_freelist(struct lm_check *c, const unsigned char *d, size_t n, size_t pgno)
+{
+	size_t count, i;
+
+	if (n < LM_W || (count = lm_word(d)) > n / LM_W - 1)
+		return lm_bad(c, "a free-list entry on page %zu is broken", pgno);
+	for (i = 1; i <= count; i++) {
+		size_t pg = lm_word(d + i * LM_W);
+
+		if (pg < 2 || pg >= c->limit)
+			return lm_bad(c, "a free-list entry on page %zu names page %zu", pgno, pg);
+	}
+	return 0;
+}
+
+/* The overflow pages holding a big value of n bytes; its bytes, or NULL. */
+static const unsigned char *
+lm_overflow(struct lm_check *c, size_t pgno, size_t n)
+{
+	const unsigned char *p = lm_page(c, pgno);
+	size_t pages, i;
+
+	if (!p)
+		return NULL;
+	pages = lm_u32(p + LM_W + 4);
+	if ((lm_u16(p + LM_W + 2) & LM_P_KIND) != LM_P_OVERFLOW || pages < 1 ||
+	    pages > c->npages - pgno || n > pages * c->psize - LM_HDR) {
+		lm_bad(c, "overflow page %zu is broken", pgno);
+		return NULL;
+	}
+	for (i = 1; i < pages; i++)
+		if (lm_reach(c, pgno + i) < 0)
+			return NULL;
+	return p + LM_HDR;
+}
+
+/* A sub-page of duplicates (n bytes inside a node). */
+static int
+lm_subpage(struct lm_check *c, const unsigned char *sp, size_t n, int fixed, size_t pgno)
+{
+	unsigned f;
+	long k, i;
+
+	if (n < LM_HDR)
+		return lm_bad(c, "a sub-page on page %zu is too short", pgno);
+	f = lm_u16(sp + LM_W + 2);
+	if (!(f & LM_P_SUBP) || (f & LM_P_KIND) != (fixed ? LM_P_LEAF | LM_P_LEAF2 : LM_P_LEAF))
+		return lm_bad(c, "a sub-page on page %zu is of the wrong kind", pgno);
+	/* LMDB takes the size of its fixed-size keys from the sub-page itself */
+	if ((k = lm_nodes(c, sp, n, lm_u16(sp + LM_W), pgno)) < 0)
+		return -1;
+	for (i = 0; !fixed && i < k; i++)
+		if (lm_u16(lm_node(sp, i) + 4) != 0)
+			return lm_bad(c, "a sub-page on page %zu has a node of the wrong kind", pgno);
+	return 0;
+}
+
+static int lm_tree(struct lm_check *c, const unsigned char *db, enum lm_kind kind);
+
+/* The leaf nodes of page pgno, in a tree of the given kind. */
+static int
+lm_leaf(struct lm_check *c, const unsigned char *p, long n, enum lm_kind kind, int fixed,
+	size_t pgno)
+{
+	long i;
+
+	for (i = 0; i < n; i++) {
+		const unsigned char *nd = lm_node(p, i), *d = nd + LM_NODE + lm_u16(nd + 6);
+		unsigned nf = lm_u16(nd + 4);
+		size_t ds = lm_u16(nd) | (size_t)lm_u16(nd + 2) << 16, j;
+
+		if (nf & ~(unsigned)(LM_F_BIGDATA | LM_F_SUBDATA | LM_F_DUPDATA))
+			return lm_bad(c, "page %zu has a node of an unknown kind", pgno);
+		if ((nf & LM_F_BIGDATA) && (nf != LM_F_BIGDATA || (kind != LM_FREE && kind != LM_PLAIN)))
+			return lm_bad(c, "page %zu has a big value where none belongs", pgno);
+		if (nf & LM_F_BIGDATA) {
+			d = lm_overflow(c, lm_word(d), ds);
+			if (!d)
+				return -1;
+		}
+		switch (kind) {
+		case LM_FREE:
+			if (lm_u16(nd + 6) != LM_W || lm_freelist(c, d, ds, pgno) < 0)
+				return lm_bad(c, "a free-list entry on page %zu is broken", pgno);
+			break;
+		case LM_MAIN:
+			if (nf != LM_F_SUBDATA || ds != LM_DBSIZE)
+				return lm_bad(c, "the main database holds a record that is no database");
+			for (j = 0; j < sizeof(state_dbs) / sizeof(*state_dbs); j++)
+				if (strlen(state_dbs[j].name) == lm_u16(nd + 6) &&
+				    memcmp(state_dbs[j].name, nd + LM_NODE, lm_u16(nd + 6)) == 0)
+					break;
+			if (j == sizeof(state_dbs) / sizeof(*state_dbs))
+				return lm_bad(c, "the store holds a database that is not pwnm's");
+			if (lm_u16(d + 4) != state_dbs[j].flags)
+				return lm_bad(c, "database '%s' has the wrong flags", state_dbs[j].name);
+			if (lm_tree(c, d, (state_dbs[j].flags & MDB_DUPSORT) ? LM_DUPS : LM_PLAIN) < 0)
+				return -1;
+			break;
+		case LM_PLAIN:
+			if (nf & ~(unsigned)LM_F_BIGDATA)
+				return lm_bad(c, "page %zu has a node of the wrong kind", pgno);
+			break;
+		case LM_DUPS:
+			if (nf == (LM_F_DUPDATA | LM_F_SUBDATA)) {
+				/* the duplicates' own tree, fixed-size as its database's */
+				if (ds != LM_DBSIZE ||
+				    lm_u16(d + 4) != (fixed ? (unsigned)MDB_DUPFIXED : 0))
+					return lm_bad(c, "page %zu has a broken sub-database", pgno);
+				if (lm_tree(c, d, LM_DUPVALUES) < 0)
+					return -1;
+			} else if (nf == LM_F_DUPDATA) {
+				if (lm_subpage(c, d, ds, fixed, pgno) < 0)
+					return -1;
+			} else if (nf != 0) {
+				return lm_bad(c, "page %zu has a node of the wrong kind", pgno);
+			}
+			break;
+		case LM_DUPVALUES:
+			if (nf != 0)
+				return lm_bad(c, "page %zu has a node of the wrong kind", pgno);
+			break;
+		}
+	}
+	return 0;
+}
+
+/* The subtree at page pgno, depth pages below its database's record. */
+static int
+lm_walk(struct lm_check *c, size_t pgno, enum lm_kind kind, int fixed, size_t ks, int depth)
+{
+	const unsigned char *p;
+	unsigned f;
+	long n, i;
+
+	if (depth > LM_MAXDEPTH)
+		return lm_bad(c, "the trees are deeper than LMDB can follow");
+	if (!(p = lm_page(c, pgno)))
+		return -1;
+	f = lm_u16(p + LM_W + 2) & LM_P_KIND;
+	if (f == LM_P_BRANCH) {
+		if ((n = lm_nodes(c, p, c->psize, 0, pgno)) < 1)
+			return n < 0 ? -1 : lm_bad(c, "branch page %zu is empty", pgno);
+		for (i = 0; i < n; i++) {
+			const unsigned char *nd = lm_node(p, i);
+			size_t child = lm_u16(nd) | (size_t)lm_u16(nd + 2) << 16;
+
+			if (LM_W > 4)
+				child |= (size_t)lm_u16(nd + 4) << 16 << 16;
+			if (lm_walk(c, child, kind, fixed, ks, depth + 1) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (f == (LM_P_LEAF | LM_P_LEAF2) && kind == LM_DUPVALUES && fixed)
+		return lm_nodes(c, p, c->psize, ks, pgno) < 0 ? -1 : 0;
+	if (f != LM_P_LEAF || (kind == LM_DUPVALUES && fixed))
+		return lm_bad(c, "page %zu is of the wrong kind", pgno);
+	if ((n = lm_nodes(c, p, c->psize, 0, pgno)) < 0)
+		return -1;
+	return lm_leaf(c, p, n, kind, fixed, pgno);
+}
+
+/* The tree of the database record db (an MDB_db: pad, flags, depth, counts, root). */
+static int
+lm_tree(struct lm_check *c, const unsigned char *db, enum lm_kind kind)
+{
+	size_t root = lm_word(db + 8 + 4 * LM_W);
+
+	if (root == (size_t)-1)
+		return 0; /* empty */
+	/* the pad of a tree of fixed-size duplicates is their size */
+	return lm_walk(c, root, kind, (lm_u16(db + 4) & MDB_DUPFIXED) != 0, lm_u32(db), 1);
+}
+
+/* Check the snapshot whose meta page has transaction id txnid; 0 when sound. */
+static int
+lm_check_snapshot(struct lm_check *c, size_t txnid)
+{
+	const unsigned char *m = NULL, *dbs;
+	size_t i;
 	int rc;
 
-	if (mdb_cursor_open(txn, dbi, &cur) != MDB_SUCCESS)
-		return -1;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		size_t i;
+	for (i = 0; i < 2; i++) {
+		const unsigned char *p = c->map + i * c->psize, *mi = p + LM_HDR;
 
-		for (i = 0; i < v.mv_size; i += 4096)
-			*sink ^= ((const unsigned char *)v.mv_data)[i];
-		if (k.mv_size)
-			*sink ^= ((const unsigned char *)k.mv_data)[0];
+		if (!(lm_u16(p + LM_W + 2) & LM_P_META) || lm_u32(mi) != LM_MAGIC ||
+		    lm_u32(mi + 4) != LM_VERSION)
+			return lm_bad(c, "meta page %zu is broken", i);
+		if (lm_word(mi + 8 + 2 * LM_W + 2 * LM_DBSIZE + LM_W) == txnid)
+			m = mi;
 	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : -1;
+	if (!m)
+		return 1; /* a writer moved on: try again */
+	dbs = m + 8 + 2 * LM_W;
+	c->limit = lm_word(dbs + 2 * LM_DBSIZE) + 1;
+	if (c->limit < 2 || c->limit > lm_word(m + 8 + LM_W) / c->psize)
+		return lm_bad(c, "the meta page gives %zu pages", c->limit);
+	c->npages = c->file_size / c->psize < c->limit ? c->file_size / c->psize : c->limit;
+	if (lm_u16(dbs + 4) != MDB_INTEGERKEY || lm_u16(dbs + LM_DBSIZE + 4) != 0)
+		return lm_bad(c, "the meta page has the wrong database flags");
+	c->seen = xcalloc(c->npages / 8 + 1, 1);
+	rc = lm_tree(c, dbs, LM_FREE);
+	if (rc == 0)
+		rc = lm_tree(c, dbs + LM_DBSIZE, LM_MAIN);
+	free(c->seen);
+	c->seen = NULL;
+	return rc;
 }
 
-/* Read every record of every database with SIGBUS caught: 0 when all could be read. */
+/* Check the store of env (in dir) before anything reads it; 0, or -1 with msg. */
 static int
-walk_guarded(MDB_env *env)
+check_store(MDB_env *env, const char *dir, char *msg, size_t msgsz)
 {
-	static const char *const names[] = { "meta", "project", "patch", "msgid", "outbox" };
-	struct sigaction sa, old;
-	MDB_txn *volatile txn = NULL;
-	volatile unsigned char sink = 0;
-	volatile int rc = -1;
-	size_t i;
+	struct lm_check c = { .msg = msg, .msgsz = msgsz };
+	char *path = xasprintf("%s/data.mdb", dir);
+	struct stat sb;
+	void *map = MAP_FAILED;
+	int fd, rc = -1, tries;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = walk_sigbus;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGBUS, &sa, &old) < 0)
-		return -1;
-	if (sigsetjmp(walk_jmp, 1) == 0) {
-		MDB_txn *t;
+	msg[0] = '\0';
+	fd = open_private(path, O_RDONLY, 0);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		snprintf(msg, msgsz, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	c.file_size = (size_t)sb.st_size;
+	if (c.file_size >= 2 * 512) /* two meta pages of the smallest size */
+		map = mmap(NULL, c.file_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED) {
+		snprintf(msg, msgsz, "data.mdb cannot be read (%zu bytes)", c.file_size);
+		goto out;
+	}
+	c.map = map;
+	/* The page size is in the first meta page (its free database's pad). */
+	c.psize = lm_u32(c.map + LM_HDR + 8 + 2 * LM_W);
+	if (c.psize < 512 || c.psize > 65536 || (c.psize & (c.psize - 1)) ||
+	    c.file_size < 2 * c.psize) {
+		snprintf(msg, msgsz, "data.mdb has a broken meta page");
+		goto out;
+	}
+	/*
+	 * A read transaction fixes the snapshot: no writer reuses its pages
+	 * while it is open.  Its meta page is the one with its id.
+	 */
+	for (tries = 0; tries < 3; tries++) {
+		MDB_txn *txn;
 
-		if (mdb_txn_begin(env, NULL, MDB_RDONLY, &t) == MDB_SUCCESS) {
-			MDB_dbi dbi;
-
-			txn = t;
-			rc = walk_db(t, 0, &sink);
-			for (i = 0; rc == 0 && i < sizeof(names) / sizeof(*names); i++) {
-				int r = mdb_dbi_open(t, names[i], 0, &dbi);
-
-				if (r == MDB_NOTFOUND)
-					continue;
-				rc = r == MDB_SUCCESS ? walk_db(t, dbi, &sink) : -1;
-			}
+		if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != MDB_SUCCESS) {
+			snprintf(msg, msgsz, "cannot begin a transaction");
+			break;
 		}
-	} else {
+		rc = lm_check_snapshot(&c, mdb_txn_id(txn));
+		mdb_txn_abort(txn);
+		if (rc <= 0)
+			break;
+	}
+	if (rc > 0) {
+		snprintf(msg, msgsz, "its meta pages do not match the transaction");
 		rc = -1;
 	}
-	sigaction(SIGBUS, &old, NULL);
-	if (txn)
-		mdb_txn_abort(txn);
+out:
+	if (map != MAP_FAILED)
+		munmap(map, c.file_size);
+	if (fd >= 0)
+		close(fd);
+	free(path);
 	return rc;
 }
 
 static int
-check_size(MDB_env *env, const char *dir, char *msg, size_t msgsz)
+check_outbox_cb(const struct outbox_rec *o, void *data)
 {
-	MDB_envinfo info;
-	MDB_stat ms;
-	struct stat sb;
-	char *path;
-	unsigned long long need;
-	int rc = 0;
+	(void)o;
+	(void)data;
+	return 0;
+}
 
-	if (mdb_env_info(env, &info) != MDB_SUCCESS || mdb_env_stat(env, &ms) != MDB_SUCCESS) {
-		snprintf(msg, msgsz, "%s", mdb_strerror(MDB_INVALID));
-		return -1;
+/*
+ * The few records every run decodes before anything else (the projects
+ * and the outbox) must decode; a run would otherwise stop at them.
+ */
+static pwnm_status_t
+check_records(pwnm_state_t *st, char *msg, size_t msgsz)
+{
+	pwnm_txn_t *txn;
+	struct project_rec *pl = NULL;
+	size_t np = 0;
+	pwnm_status_t rc = state_txn_begin(st, 0, &txn);
+
+	if (rc == PWNM_STATUS_SUCCESS) {
+		rc = state_project_list(txn, &pl, &np);
+		if (rc == PWNM_STATUS_SUCCESS)
+			rc = state_outbox_foreach(txn, check_outbox_cb, NULL);
+		state_project_list_free(pl, np);
+		state_txn_abort(txn);
 	}
-	path = xasprintf("%s/data.mdb", dir);
-	if (stat(path, &sb) < 0) {
-		snprintf(msg, msgsz, "%s: %s", path, strerror(errno));
-		rc = -1;
-		goto out;
+	if (rc != PWNM_STATUS_SUCCESS) {
+		/* st->err ends in " in 'DIR'", which msg says first */
+		const char *in = strstr(st->err, " in '");
+		int len = in ? (int)(in - st->err) : (int)strlen(st->err);
+
+		snprintf(msg, msgsz, "cannot open state database '%s': %.*s", st->dir,
+			 len < 200 ? len : 200, st->err);
 	}
-	need = ((unsigned long long)info.me_last_pgno + 1) * ms.ms_psize;
-	/*
-	 * LMDB does not write the pages a transaction freed again ("loose"
-	 * pages), so a healthy file may end short of the last page number.
-	 * Only when it does, read every record once, with SIGBUS caught:
-	 * a real truncation faults there instead of in the middle of a run.
-	 */
-	if ((unsigned long long)sb.st_size < need && walk_guarded(env) < 0) {
-		snprintf(msg, msgsz, "data.mdb is truncated (%lld bytes, needs %llu)",
-			 (long long)sb.st_size, need);
-		rc = -1;
-	}
-out:
-	free(path);
 	return rc;
 }
 
@@ -697,20 +1072,15 @@ open_dbs(pwnm_state_t *st, char *msg, size_t msgsz)
 	MDB_val val;
 	char vbuf[32];
 	uint64_t version;
+	size_t i;
 	int rc;
 
 	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
 	if (rc != MDB_SUCCESS)
 		goto lmdb_err;
-	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
-	if (rc == MDB_SUCCESS)
-		rc = mdb_dbi_open(txn, "project", MDB_CREATE, &st->project);
-	if (rc == MDB_SUCCESS)
-		rc = mdb_dbi_open(txn, "patch", MDB_CREATE, &st->patch);
-	if (rc == MDB_SUCCESS)
-		rc = mdb_dbi_open(txn, "msgid", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &st->msgid);
-	if (rc == MDB_SUCCESS)
-		rc = mdb_dbi_open(txn, "outbox", MDB_CREATE, &st->outbox);
+	for (i = 0; rc == MDB_SUCCESS && i < sizeof(state_dbs) / sizeof(*state_dbs); i++)
+		rc = mdb_dbi_open(txn, state_dbs[i].name, MDB_CREATE | state_dbs[i].flags,
+				  (MDB_dbi *)(void *)((char *)st + state_dbs[i].off));
 	if (rc != MDB_SUCCESS)
 		goto lmdb_err;
 
@@ -767,7 +1137,8 @@ state_open(const char *dir, size_t mapsize, pwnm_state_t **out, char **err)
 {
 	pwnm_state_t *st;
 	pwnm_status_t status = PWNM_STATUS_STATE;
-	char msg[ERRBUF_SIZE], detail[512];
+	char msg[ERRBUF_SIZE], detail[512], *why = NULL;
+	char *data = xasprintf("%s/data.mdb", dir), *lock = xasprintf("%s/lock.mdb", dir);
 	int rc;
 
 	*out = NULL;
@@ -777,9 +1148,11 @@ state_open(const char *dir, size_t mapsize, pwnm_state_t **out, char **err)
 	st = xcalloc(1, sizeof(*st));
 	st->dir = xstrdup(dir);
 
-	if (mkdir_p(dir, 0700) < 0) {
-		snprintf(msg, sizeof(msg), "cannot create state directory '%s': %s", dir,
-			 strerror(errno));
+	/* pwnm's own directory; LMDB would follow a link planted for one of its files. */
+	if (private_dir(dir, &why) < 0 || private_file_check(data, &why) < 0 ||
+	    private_file_check(lock, &why) < 0) {
+		snprintf(msg, sizeof(msg), "%s", why);
+		free(why);
 		status = PWNM_STATUS_IO;
 		goto fail;
 	}
@@ -797,8 +1170,8 @@ state_open(const char *dir, size_t mapsize, pwnm_state_t **out, char **err)
 	rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
 	if (rc != MDB_SUCCESS)
 		goto lmdb_err;
-	/* A truncated data file would be read past its end (SIGBUS): refuse it. */
-	if (check_size(st->env, dir, detail, sizeof(detail)) < 0) {
+	/* A damaged data file would make LMDB read outside its map: refuse it. */
+	if (check_store(st->env, dir, detail, sizeof(detail)) < 0) {
 		snprintf(msg, sizeof(msg), "cannot open state database '%s': %s", dir, detail);
 		goto fail;
 	}
@@ -806,10 +1179,14 @@ state_open(const char *dir, size_t mapsize, pwnm_state_t **out, char **err)
 	if (rc != MDB_SUCCESS)
 		goto lmdb_err;
 	status = open_dbs(st, msg, sizeof(msg));
+	if (status == PWNM_STATUS_SUCCESS)
+		status = check_records(st, msg, sizeof(msg));
 	if (status != PWNM_STATUS_SUCCESS)
 		goto fail;
 	debug("state", "opened '%s'", dir);
 	*out = st;
+	free(data);
+	free(lock);
 	return PWNM_STATUS_SUCCESS;
 
 lmdb_err:
@@ -823,6 +1200,8 @@ fail:
 		mdb_env_close(st->env);
 	free(st->dir);
 	free(st);
+	free(data);
+	free(lock);
 	return status;
 }
 

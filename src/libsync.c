@@ -23,12 +23,14 @@ sync_lock(const char *state_dir, int wait, int *fd, char **err)
 
 	*fd = -1;
 	*err = NULL;
-	if (mkdir_p(state_dir, 0700) < 0) {
-		*err = xasprintf("cannot create state directory '%s': %s", state_dir, strerror(errno));
+	if (private_dir(state_dir, err) < 0)
+		return PWNM_STATUS_STATE;
+	path = xasprintf("%s/lock", state_dir);
+	if (private_file_check(path, err) < 0) {
+		free(path);
 		return PWNM_STATUS_STATE;
 	}
-	path = xasprintf("%s/lock", state_dir);
-	lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	lfd = open_private(path, O_RDWR | O_CREAT, 0600);
 	if (lfd < 0) {
 		*err = xasprintf("cannot open lock file '%s': %s", path, strerror(errno));
 		free(path);

@@ -329,7 +329,7 @@ write_tags(struct run *r)
 			if (!ws[k]->in_store)
 				report_stale_tags(r, ws[k], &cur);
 		wanted_tags(r, &cur, pv, npv, &want);
-		rc = nm_message_set_pw_tags(m, &cur, &want, r->cfg->sync_maildir_flags, &changed, &err);
+		rc = nm_message_set_pw_tags(m, &cur, &want, &changed, &err);
 		if (rc) {
 			run_error(r, rc, "%s", err);
 			free(err);

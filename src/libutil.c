@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -576,4 +577,76 @@ self_sibling(const char *name)
 		return path;
 	free(path);
 	return NULL;
+}
+
+int
+private_dir(const char *path, char **err)
+{
+	struct stat sb;
+
+	*err = NULL;
+	if (mkdir_p(path, 0700) < 0 || stat(path, &sb) < 0) {
+		*err = xasprintf("cannot create state directory '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		*err = xasprintf("state directory '%s' is not a directory; remove it or set "
+				 "pwnm.state_dir", path);
+		return -1;
+	}
+	if (sb.st_uid != geteuid()) {
+		*err = xasprintf("state directory '%s' belongs to user id %u, not to you; pwnm "
+				 "keeps its state only in a directory of your own (set "
+				 "pwnm.state_dir)", path, (unsigned)sb.st_uid);
+		return -1;
+	}
+	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+		*err = xasprintf("state directory '%s' may be written by others (mode %04o); run "
+				 "'chmod go-w %s'", path, (unsigned)(sb.st_mode & 07777), path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+private_file_check(const char *path, char **err)
+{
+	struct stat sb;
+
+	*err = NULL;
+	if (lstat(path, &sb) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		*err = xasprintf("cannot check '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (S_ISLNK(sb.st_mode)) {
+		*err = xasprintf("'%s' is a symbolic link, which pwnm does not follow in its state "
+				 "directory; remove it", path);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*err = xasprintf("'%s' is not a regular file; remove it", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+open_private(const char *path, int flags, unsigned mode)
+{
+	struct stat sb;
+	int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, (mode_t)mode);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	/* O_NONBLOCK only kept a FIFO from blocking the open; a file ignores it. */
+	if (!(flags & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
 }

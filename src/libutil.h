@@ -111,4 +111,25 @@ int mkdir_p(const char *path, unsigned mode);
  */
 char *self_sibling(const char *name);
 
+/*
+ * pwnm's own directory (the state directory): created with its parents
+ * (mode 0700) when missing, then refused unless it is a directory that
+ * belongs to the user and that no one else may write to, since a file
+ * planted there would be read or written as pwnm's own.  0, or -1 with
+ * *err (caller frees): one line saying what is wrong and what to do.
+ */
+int private_dir(const char *path, char **err);
+/*
+ * A file in such a directory is a regular file or missing: 0, else -1
+ * with *err (caller frees), e.g. for a symbolic link, which pwnm never
+ * follows there.
+ */
+int private_file_check(const char *path, char **err);
+/*
+ * open(2) of a file in such a directory, never through a symbolic link
+ * (fails with ELOOP) and only of a regular file (fails with EINVAL);
+ * O_CLOEXEC and O_NOFOLLOW are added to flags.
+ */
+int open_private(const char *path, int flags, unsigned mode);
+
 #endif

@@ -78,6 +78,12 @@ hook_has_work(const char *which, struct idle_facts *f)
 			why = WORK_NONE;
 		goto out;
 	}
+	/* A state directory pwnm cannot use is no reason to fail notmuch new. */
+	if (private_dir(cfg.state_dir, &err) < 0) {
+		warn("%s; pwnm did nothing in this notmuch new", err);
+		work = 0;
+		goto out;
+	}
 	rev = notmuch_database_get_revision(db, &uuid);
 	if (state_open(cfg.state_dir, 0, &st, &err) || state_txn_begin(st, 0, &txn))
 		goto out;

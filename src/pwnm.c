@@ -1160,8 +1160,11 @@ static void
 hook_log(struct env *e, const char *which, const char *msg)
 {
 	char *path = xasprintf("%s/hook.log", e->cfg.state_dir);
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open_private(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
 
+	if (fd < 0 && (errno == ELOOP || errno == EINVAL))
+		warn("'%s' is a symbolic link or not a file, which pwnm does not write to; remove it",
+		     path);
 	if (fd >= 0) {
 		char *iso = unix_to_iso(now_unix());
 		char *line = xasprintf("%s %s: %s\n", iso, which, msg);
@@ -1295,6 +1298,13 @@ cmd_hook(int argc, char **argv)
 		return 0;
 	}
 	if (e.cfg.hook_mode == HOOK_OFF) {
+		env_close(&e);
+		return 0;
+	}
+	/* A state directory pwnm cannot use is no reason to fail notmuch new. */
+	if (private_dir(e.cfg.state_dir, &err) < 0) {
+		warn("%s; pwnm did nothing in this notmuch new", err);
+		free(err);
 		env_close(&e);
 		return 0;
 	}
