@@ -54,6 +54,7 @@ struct pwnm_state {
 	MDB_dbi meta, project, patch, msgid, outbox;
 	char *dir;
 	int writing; /* the write transaction is open */
+	int sound;   /* the data file was found sound at open: commits keep the stamp */
 	char err[ERRBUF_SIZE];
 };
 
@@ -1050,6 +1051,92 @@ check_records(pwnm_state_t *st, char *msg, size_t msgsz)
 	return rc;
 }
 
+/*
+ * The walk reads the whole file, so its verdict is remembered in the
+ * state directory's "checked" file: the data file's device, inode, size,
+ * modification and change times when it was last found sound.  An open
+ * that finds data.mdb as recorded there skips the walk (an idle hook at
+ * 100,000 patches would pay milliseconds for it); any other writer of the
+ * file changes its change time at least (but on a file system with coarse
+ * times, a write within the clock tick of pwnm's last commit could pass
+ * unseen).  pwnm's own commits, which write only pages LMDB made from
+ * checked ones, record the file as it is after them.
+ */
+#define STAMP_SIZE 160
+
+/* The stamp of the data file in dir, into buf; -1 when it cannot be read. */
+static int
+stamp_of(const char *dir, char buf[STAMP_SIZE])
+{
+	char *path = xasprintf("%s/data.mdb", dir);
+	struct stat sb;
+	int rc = lstat(path, &sb);
+
+	free(path);
+	if (rc < 0 || !S_ISREG(sb.st_mode))
+		return -1;
+	snprintf(buf, STAMP_SIZE, "pwnm-checked 1 %ju %ju %jd %jd.%09ld %jd.%09ld\n",
+		 (uintmax_t)sb.st_dev, (uintmax_t)sb.st_ino, (intmax_t)sb.st_size,
+		 (intmax_t)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec, (intmax_t)sb.st_ctim.tv_sec,
+		 sb.st_ctim.tv_nsec);
+	return 0;
+}
+
+/* 1 when the "checked" file of dir holds stamp. */
+static int
+stamp_matches(const char *dir, const char *stamp)
+{
+	char *path = xasprintf("%s/checked", dir), buf[STAMP_SIZE];
+	int fd = open_private(path, O_RDONLY, 0);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strcmp(buf, stamp) == 0;
+}
+
+/* Record stamp as the data file last found sound (best effort: a miss costs a walk). */
+static void
+stamp_write(const char *dir, const char *stamp)
+{
+	char *path = xasprintf("%s/checked", dir);
+	int fd = open_private(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd >= 0) {
+		ssize_t w = write(fd, stamp, strlen(stamp));
+
+		(void)w;
+		close(fd);
+	}
+	free(path);
+}
+
+/* Check the data file unless it is as last found sound; 0, or -1 with msg. */
+static int
+check_store_once(pwnm_state_t *st, char *msg, size_t msgsz)
+{
+	char stamp[STAMP_SIZE];
+	int have = stamp_of(st->dir, stamp) == 0;
+
+	if (have && stamp_matches(st->dir, stamp)) {
+		debug("state", "'%s': data.mdb unchanged since it was checked", st->dir);
+		st->sound = 1;
+		return 0;
+	}
+	if (check_store(st->env, st->dir, msg, msgsz) < 0)
+		return -1;
+	debug("state", "'%s': data.mdb checked", st->dir);
+	/* the stamp taken before the walk: a commit since then makes it stale, never wrong */
+	if (have)
+		stamp_write(st->dir, stamp);
+	st->sound = 1;
+	return 0;
+}
+
 /* meta/schema_version = STATE_SCHEMA_VERSION; an LMDB return code. */
 static int
 put_schema_version(MDB_txn *txn, MDB_dbi meta, MDB_val *key)
@@ -1171,7 +1258,7 @@ state_open(const char *dir, size_t mapsize, pwnm_state_t **out, char **err)
 	if (rc != MDB_SUCCESS)
 		goto lmdb_err;
 	/* A damaged data file would make LMDB read outside its map: refuse it. */
-	if (check_store(st->env, dir, detail, sizeof(detail)) < 0) {
+	if (check_store_once(st, detail, sizeof(detail)) < 0) {
 		snprintf(msg, sizeof(msg), "cannot open state database '%s': %s", dir, detail);
 		goto fail;
 	}
@@ -1277,6 +1364,11 @@ state_txn_commit(pwnm_txn_t *txn)
 	if (rc != MDB_SUCCESS) {
 		set_err(txn->st, "cannot commit to '%s': %s", txn->st->dir, mdb_strerror(rc));
 		status = rc_status(rc);
+	} else if (txn->write && txn->st->sound) {
+		char stamp[STAMP_SIZE];
+
+		if (stamp_of(txn->st->dir, stamp) == 0)
+			stamp_write(txn->st->dir, stamp);
 	}
 out:
 	txn_free(txn);

@@ -81,7 +81,7 @@ hook_has_work(const char *which, struct idle_facts *f)
 	/* A state directory pwnm cannot use is no reason to fail notmuch new. */
 	if (private_dir(cfg.state_dir, &err) < 0) {
 		warn("%s; pwnm did nothing in this notmuch new", err);
-		work = 0;
+		why = WORK_NONE;
 		goto out;
 	}
 	rev = notmuch_database_get_revision(db, &uuid);

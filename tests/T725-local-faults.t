@@ -189,6 +189,30 @@ done
 test_begin_subtest "the same through the hooks at $nruns places: no hook killed by a signal"
 test_expect_equal "${bad:-none}" "none"
 
+test_begin_subtest "an unchanged store is not walked again: the check is remembered"
+restore_state
+PWNM_DEBUG=state pwnm status >"$TMP/out1" 2>&1
+PWNM_DEBUG=state pwnm status >"$TMP/out2" 2>&1
+test_expect_equal "$(grep -c 'data.mdb checked' "$TMP/out1") $(grep -c 'data.mdb unchanged since it was checked' "$TMP/out2")" "1 1"
+
+test_begin_subtest "a sync's own commit keeps it remembered"
+pwnm_run sync
+PWNM_DEBUG=state pwnm status >"$TMP/out" 2>&1
+test_expect_equal "$(grep -c 'data.mdb unchanged since it was checked' "$TMP/out")" 1
+
+test_begin_subtest "damage written in place with the old modification time is still found"
+python3 - "$state/data.mdb" <<'EOP'
+import struct, sys
+# the main database's root page number in both meta pages: far outside the file
+f = open(sys.argv[1], "r+b")
+for meta in (0, 4096):
+    f.seek(meta + 128)
+    f.write(struct.pack("=Q", 0xfffffff0))
+EOP
+touch -r "$TMP/state.good/data.mdb" "$state/data.mdb"
+pwnm status >"$TMP/out" 2>&1
+test_expect_equal "$([ $? -ne 0 ] && echo failed) $(grep -c "cannot open state database '$state': page [0-9]* is outside the database" "$TMP/out")" "failed 1"
+
 test_begin_subtest "a damaged project record: refused at open with the way out"
 restore_state
 python3 - "$state/data.mdb" <<'EOP'
