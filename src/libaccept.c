@@ -649,7 +649,7 @@ write_tags(struct acc *a, char **err)
 			tag = xasprintf("%s%s", prefix, a->want_state);
 			tagset_add(&want, tag);
 			free(tag);
-			rc = nm_message_set_pw_tags(msg, &cur, &want, a->cfg->sync_maildir_flags, &changed,
+			rc = nm_message_set_pw_tags(msg, &cur, &want, &changed,
 						    err);
 			free(prefix);
 			tagset_free(&cur);
