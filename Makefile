@@ -124,11 +124,13 @@ lint:
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(LISPDIR)
-	for p in $(PROGS); do install -m 755 $$p $(DESTDIR)$(BINDIR)/; done
+	for p in $(filter-out $(BUILD)/pwnm-hook $(BUILD)/pwnm-hook-idle,$(PROGS)); do \
+	  install -m 755 $$p $(DESTDIR)$(BINDIR)/; done
 	ln -sf pwnm $(DESTDIR)$(BINDIR)/notmuch-pwnm
-	install -m 755 hooks/pwnm-notmuch $(DESTDIR)$(LIBEXECDIR)/
-	rm -f $(DESTDIR)$(LIBEXECDIR)/notmuch-hook
-	for h in $(HOOK_NAMES); do ln -sf $(BINDIR)/pwnm-hook-idle $(DESTDIR)$(LIBEXECDIR)/$$h; done
+	install -m 755 hooks/pwnm-notmuch $(BUILD)/pwnm-hook $(BUILD)/pwnm-hook-idle $(DESTDIR)$(LIBEXECDIR)/
+	rm -f $(DESTDIR)$(LIBEXECDIR)/notmuch-hook $(DESTDIR)$(BINDIR)/pwnm-hook $(DESTDIR)$(BINDIR)/pwnm-hook-idle
+	ln -sf $(BINDIR)/pwnm $(DESTDIR)$(LIBEXECDIR)/pwnm
+	for h in $(HOOK_NAMES); do ln -sf pwnm-hook-idle $(DESTDIR)$(LIBEXECDIR)/$$h; done
 	for m in $(filter %.1,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(filter %.5,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 	for m in $(filter %.7,$(MAN)); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man7/; done
@@ -149,7 +151,7 @@ install: all
 uninstall:
 	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$${p##*/}; done
 	rm -f $(DESTDIR)$(BINDIR)/notmuch-pwnm
-	for h in hooks/*; do rm -f $(DESTDIR)$(LIBEXECDIR)/$${h##*/}; done
+	for h in hooks/* pwnm-hook; do rm -f $(DESTDIR)$(LIBEXECDIR)/$${h##*/}; done
 	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	for m in $(MAN); do rm -f $(DESTDIR)$(MANDIR)/man*/$${m##*/}; done
 	rm -f $(DESTDIR)$(MANDIR)/man1/notmuch-pwnm.1

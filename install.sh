@@ -36,11 +36,17 @@ still stops notmuch new).  Running install.sh again changes nothing.
   --no-hooks         build and install, leave the hook directory alone
   --uninstall        remove our hooks and restore yours exactly as they
                      were, then 'make uninstall' (not with --hooks-only)
-  --help             this text
+  -h, --help         this text
 
 notmuch reads NOTMUCH_CONFIG and NOTMUCH_PROFILE as usual, so the hooks go
-to the database they name.  To install system-wide as root and the hooks
-as yourself:  sudo ./install.sh --no-hooks && ./install.sh --hooks-only
+to the database they name.  Under sudo the hooks go to the notmuch of the
+user who ran sudo (install.sh runs itself as that user for them), and a
+build that is not up to date is made as that user too, so 'make && sudo
+./install.sh' builds once and leaves the tree yours.  Or, in two steps:
+sudo ./install.sh --no-hooks && ./install.sh --hooks-only
+
+Environment: MAKE, CC (the build), BUILD (its directory), EMACS and
+NOTMUCH_LISPDIR (byte-compiling pwnm.el; see the Makefile).
 EOF
 }
 
@@ -119,14 +125,27 @@ fi
 
 srcdir=$(cd "$(dirname "$0")" && pwd)
 
+# The user who ran sudo, when we run as root under sudo; empty otherwise.
+sudo_user=
+if [ "$(id -u)" = 0 ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+	sudo_user=$SUDO_USER
+fi
+
 # make_vars: the variables every make call gets
 make_vars() {
 	set -- "PREFIX=$prefix" "BINDIR=$bindir" "LIBEXECDIR=$libexecdir"
 	[ -z "$destdir" ] || set -- "$@" "DESTDIR=$destdir"
+	[ -z "${BUILD:-}" ] || set -- "$@" "BUILD=$BUILD"
 	printf '%s\n' "$@"
 }
 
+# run_make [-q] [--as USER] TARGET...: make with make_vars; -q: only ask
+# whether the targets are up to date, quietly.
 run_make() {
+	quiet=0
+	as=
+	[ "$1" = -q ] && { quiet=1; shift; }
+	[ "$1" = --as ] && { as=$2; shift 2; }
 	# One variable a line, so directories with spaces survive.
 	(
 		cd "$srcdir"
@@ -136,9 +155,22 @@ run_make() {
 		# shellcheck disable=SC2046 # split on newlines on purpose
 		set -- "$@" $(make_vars)
 		IFS=$oldifs
-		say "make $*"
-		${MAKE:-make} "$@"
+		if [ "$quiet" -eq 1 ]; then
+			${MAKE:-make} -q "$@" >/dev/null 2>&1
+		elif [ -n "$as" ]; then
+			say "make $* (as $as)"
+			sudo -u "$as" -- ${MAKE:-make} "$@"
+		else
+			say "make $*"
+			${MAKE:-make} "$@"
+		fi
 	)
+}
+
+# as_invoking_user ARGS...: this script again, as the user who ran sudo
+as_invoking_user() {
+	sudo -u "$sudo_user" -H -- "$srcdir/install.sh" "$@" --prefix "$prefix" \
+		--bindir "$bindir" --libexecdir "$libexecdir"
 }
 
 # ---- build dependencies ----
@@ -171,12 +203,23 @@ check_deps() {
 
 # ---- hooks ----
 
+# find_hook_dir [soft]: set hook_dir, asking notmuch; without "soft" a
+# failure ends the script, with it the function returns 1.
 find_hook_dir() {
 	[ -n "$hook_dir" ] && return 0
-	command -v notmuch >/dev/null 2>&1 || die "notmuch is not on PATH; give --hook-dir"
+	if ! command -v notmuch >/dev/null 2>&1; then
+		[ "${1:-}" = soft ] && return 1
+		die "notmuch is not on PATH; give --hook-dir"
+	fi
 	hook_dir=$(notmuch config get database.hook_dir 2>/dev/null) || hook_dir=
-	[ -n "$hook_dir" ] ||
-		die "cannot ask notmuch for database.hook_dir (is notmuch set up? see 'notmuch setup'); give --hook-dir"
+	[ -n "$hook_dir" ] && return 0
+	[ "${1:-}" = soft ] && return 1
+	if [ "$(id -u)" = 0 ]; then
+		die "root has no notmuch configuration, so the hooks are not installed; run" \
+			"'./install.sh --hooks-only' as the user whose mail it is (or give --hook-dir)"
+	fi
+	die "cannot ask notmuch for database.hook_dir: no notmuch configuration? Create one" \
+		"with 'notmuch setup', or give --hook-dir"
 }
 
 # Ours: a script with our marker (a chained hook), or a link to our hook
@@ -313,7 +356,11 @@ install_hooks() {
 }
 
 uninstall_hooks() {
-	find_hook_dir
+	if ! find_hook_dir soft; then
+		say "no notmuch configuration, so no hook directory to clean (give --hook-dir DIR if" \
+			"pwnm's hooks are in one); removing the installed files"
+		return 0
+	fi
 	failed=0
 	for h in $HOOKS; do
 		f=$hook_dir/$h
@@ -347,7 +394,10 @@ if [ "$uninstall" -eq 1 ]; then
 	if [ "$hooks_only" -eq 0 ] && [ "${libexecdir##*/}" != pwnm ]; then
 		die "--uninstall: the libexec directory '$libexecdir' is not named pwnm; remove the files by hand"
 	fi
-	if [ "$no_hooks" -eq 0 ]; then
+	if [ "$no_hooks" -eq 0 ] && [ -n "$sudo_user" ] && [ -z "$hook_dir" ]; then
+		say "removing the hooks as $sudo_user, from $sudo_user's notmuch"
+		as_invoking_user --uninstall --hooks-only || status=1
+	elif [ "$no_hooks" -eq 0 ]; then
 		uninstall_hooks
 		status=$failed
 	fi
@@ -359,14 +409,38 @@ fi
 
 if [ "$hooks_only" -eq 0 ]; then
 	check_deps
-	run_make all
+	if run_make -q all; then
+		say "the build is up to date"
+	elif [ -n "$sudo_user" ]; then
+		run_make --as "$sudo_user" all
+	else
+		run_make all
+	fi
 	run_make install
 fi
-if [ "$no_hooks" -eq 0 ]; then
+hooks_elsewhere=0
+if [ "$no_hooks" -eq 0 ] && [ -n "$sudo_user" ] && [ -z "$hook_dir" ]; then
+	say "installing the hooks as $sudo_user, into $sudo_user's notmuch"
+	if as_invoking_user --hooks-only; then
+		hooks_elsewhere=1
+	else
+		say "the hooks are not installed; run './install.sh --hooks-only' as $sudo_user"
+		status=1
+	fi
+elif [ "$no_hooks" -eq 0 ]; then
 	install_hooks
 	status=$failed
 fi
 
+if [ "$hooks_only" -eq 0 ] && [ -z "$destdir" ]; then
+	case ":$PATH:" in
+	*":$bindir:"*) ;;
+	*)
+		say "note: $bindir is not on PATH${sudo_user:+ (as sudo sets it)}; add it, or Emacs will" \
+			"not find notmuch-pwnm (or set pwnm-command to $bindir/notmuch-pwnm)"
+		;;
+	esac
+fi
 if [ "$hooks_only" -eq 0 ]; then
 	cat <<EOF
 
@@ -377,7 +451,7 @@ pwnm is installed in $bindir.  For its Emacs helper, add to your init file:
   (pwnm-setup-keys)   ; C-c p in notmuch buffers: s set state, w web page, ? the rest
 EOF
 fi
-if [ "$no_hooks" -eq 0 ] && [ "$status" -eq 0 ]; then
+if [ "$no_hooks" -eq 0 ] && [ "$status" -eq 0 ] && [ "$hooks_elsewhere" -eq 0 ]; then
 	echo
 	echo "The hooks are in $hook_dir."
 	if [ -z "$(notmuch config get pwnm.url 2>/dev/null)" ]; then

@@ -65,6 +65,16 @@ for f in bin/pwnm bin/notmuch-pwnm libexec/pwnm/pre-new libexec/pwnm/post-new \
 done
 test_expect_equal "$missing" ""
 
+test_begin_subtest "the internal pwnm-hook and pwnm-hook-idle are in libexec, not in bin"
+test_expect_true [ -x "$PREFIX/libexec/pwnm/pwnm-hook" ] && [ ! -e "$PREFIX/bin/pwnm-hook" ] &&
+	[ -x "$PREFIX/libexec/pwnm/pwnm-hook-idle" ] && [ ! -e "$PREFIX/bin/pwnm-hook-idle" ]
+
+test_begin_subtest "a tree built before is not built again (make && install.sh)"
+test_expect_equal "$(grep -c '^install.sh: the build is up to date' "$TMP/install.out") $(grep -c '^install.sh: make all' "$TMP/install.out")" "1 0"
+
+test_begin_subtest "a prefix whose bin is not on PATH is pointed out"
+test_expect_true grep -q "^install.sh: note: $PREFIX/bin is not on PATH" "$TMP/install.out"
+
 test_begin_subtest "it says how to load the Emacs file"
 test_expect_true grep -qF "(add-to-list 'load-path \"$PREFIX/share/emacs/site-lisp\")" "$TMP/install.out"
 
@@ -116,6 +126,15 @@ rc=$?
 cat "$TMP/new.out" >>"$test_log"
 test_expect_equal "$rc|$(cat "$TMP/trace" | tr '\n' '|')$(grep -c "run 'pwnm sync'" "$TMP/new.out")" \
 	"0|user pre-new with-config|user post-new with-config|2"
+
+test_begin_subtest "the installed hooks run libexec's pwnm-hook"
+mv "$PREFIX/libexec/pwnm/pwnm-hook" "$PREFIX/libexec/pwnm/pwnm-hook.real"
+printf '#!/bin/sh\necho "pwnm-hook $*" >>"%s/hook-trace"\nexec "%s" "$@"\n' "$TMP" \
+	"$PREFIX/libexec/pwnm/pwnm-hook.real" >"$PREFIX/libexec/pwnm/pwnm-hook"
+chmod 755 "$PREFIX/libexec/pwnm/pwnm-hook"
+PWNM_HOOK_ALWAYS=1 notmuch new >>"$test_log" 2>&1
+mv -f "$PREFIX/libexec/pwnm/pwnm-hook.real" "$PREFIX/libexec/pwnm/pwnm-hook"
+test_expect_equal "$(cat "$TMP/hook-trace" 2>/dev/null | tr '\n' ' ')" "pwnm-hook pre-new pwnm-hook post-new "
 
 test_begin_subtest "notmuch insert runs the user's post-insert (a symlink) too"
 : >"$TMP/trace"
@@ -237,13 +256,15 @@ test_expect_true [ "$rc" = 0 ] && [ -x "$TMP/stage/usr/bin/pwnm" ] &&
 
 test_begin_subtest "the staged hook entry points are links to one program, pwnm-hook-idle"
 lx=$TMP/stage/usr/libexec/pwnm
-test_expect_true [ -x "$TMP/stage/usr/bin/pwnm-hook-idle" ] && [ ! -e "$lx/notmuch-hook" ] &&
-	[ "$(readlink "$lx/pre-new")" = /usr/bin/pwnm-hook-idle ] &&
-	[ "$(readlink "$lx/post-new")" = /usr/bin/pwnm-hook-idle ] &&
-	[ "$(readlink "$lx/post-insert")" = /usr/bin/pwnm-hook-idle ]
+test_expect_true [ -x "$lx/pwnm-hook-idle" ] && [ -x "$lx/pwnm-hook" ] && [ ! -e "$lx/notmuch-hook" ] &&
+	[ ! -e "$TMP/stage/usr/bin/pwnm-hook-idle" ] && [ ! -e "$TMP/stage/usr/bin/pwnm-hook" ] &&
+	[ "$(readlink "$lx/pre-new")" = pwnm-hook-idle ] &&
+	[ "$(readlink "$lx/post-new")" = pwnm-hook-idle ] &&
+	[ "$(readlink "$lx/post-insert")" = pwnm-hook-idle ] &&
+	[ "$(readlink "$lx/pwnm")" = /usr/bin/pwnm ]
 
 test_begin_subtest "the program and the source tree's script under another name refuse, naming the three"
-"$TMP/stage/usr/bin/pwnm-hook-idle" >"$TMP/out" 2>&1
+"$lx/pwnm-hook-idle" >"$TMP/out" 2>&1
 rc1=$?
 "$PWNM_SRC/hooks/notmuch-hook" >>"$TMP/out" 2>&1
 test_expect_equal "$rc1 $? $(grep -cE 'pre-new(, |\|)post-new( or |\|)post-insert' "$TMP/out")" "2 2 2"
@@ -252,6 +273,57 @@ test_begin_subtest "--hooks-only refuses when the programs are not installed"
 "$INSTALL" --hooks-only --prefix "$TMP/nowhere" >>"$test_log" 2>&1
 rc=$?
 test_expect_true [ "$rc" -ne 0 ] && [ "$(hook_dir_hash)" = "$hash_before" ]
+
+# ---- under sudo (a stand-in sudo that records and runs the command) ----
+
+if [ "$(id -u)" = 0 ]; then
+	mkdir -p "$TMP/sudobin"
+	cat >"$TMP/sudobin/sudo" <<EOF
+#!/bin/sh
+echo "sudo \$*" >>"$TMP/sudo.log"
+while [ \$# -gt 0 ] && [ "\$1" != -- ]; do shift; done
+shift
+# What runs is no longer root's sudo session.
+unset SUDO_USER
+exec "\$@"
+EOF
+	chmod 755 "$TMP/sudobin/sudo"
+	test_begin_subtest "under sudo the hooks are installed as the invoking user"
+	SUDO_USER=mailuser PATH=$TMP/sudobin:$PATH "$INSTALL" --prefix "$TMP/p2" >"$TMP/sudo.out" 2>&1
+	rc=$?
+	cat "$TMP/sudo.out" >>"$test_log"
+	test_expect_equal "$rc $(grep -c -- "^sudo -u mailuser -H -- $PWNM_SRC/install.sh --hooks-only --prefix $TMP/p2 " "$TMP/sudo.log") $(grep -c "^# pwnm-managed-hook" "$HOOK_DIR/post-new")" "0 1 1"
+
+	test_begin_subtest "under sudo --uninstall removes the hooks as the invoking user, then the files"
+	: >"$TMP/sudo.log"
+	SUDO_USER=mailuser PATH=$TMP/sudobin:$PATH "$INSTALL" --uninstall --prefix "$TMP/p2" >>"$test_log" 2>&1
+	rc=$?
+	test_expect_equal "$rc $(grep -c -- "^sudo -u mailuser -H -- $PWNM_SRC/install.sh --uninstall --hooks-only" "$TMP/sudo.log") $(hook_dir_hash) $([ -e "$TMP/p2/bin/pwnm" ] && echo left)" \
+		"0 1 $hash_before "
+fi
+
+test_begin_subtest "no notmuch configuration: the hooks are left to the user, who is told how"
+NOTMUCH_CONFIG=$TMP/none "$INSTALL" --prefix "$TMP/p3" >"$TMP/p3.out" 2>&1
+rc=$?
+if [ "$(id -u)" = 0 ]; then
+	test_expect_equal "$rc $(grep -c "run './install.sh --hooks-only' as the user" "$TMP/p3.out") $([ -x "$TMP/p3/bin/pwnm" ] && echo installed)" \
+		"1 1 installed"
+else
+	test_expect_equal "$rc $(grep -c "notmuch setup" "$TMP/p3.out")" "1 1"
+fi
+
+test_begin_subtest "--uninstall without a notmuch configuration still removes the files"
+NOTMUCH_CONFIG=$TMP/none "$INSTALL" --uninstall --prefix "$TMP/p3" >"$TMP/p3u.out" 2>&1
+test_expect_equal "$? $(find "$TMP/p3" -type f | wc -l) $(grep -c 'no hook directory to clean' "$TMP/p3u.out")" "0 0 1"
+
+test_begin_subtest "--help names every option install.sh takes"
+"$INSTALL" --help >"$TMP/help" 2>&1
+sed -n 's/^\t\(-[-a-z]*\)[=) |].*/\1/p' "$INSTALL" | sort -u >"$TMP/options"
+missing=
+for o in $(cat "$TMP/options"); do
+	grep -q -- "^  .*$o\b" "$TMP/help" || missing="$missing $o"
+done
+test_expect_equal "$(awk 'END { print (NR > 8) ? "many" : NR }' "$TMP/options")$missing" "many"
 
 test_begin_subtest "--help exits 0, an unknown option does not"
 "$INSTALL" --help >"$TMP/help" 2>&1
