@@ -151,7 +151,7 @@ install: all
 uninstall:
 	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$${p##*/}; done
 	rm -f $(DESTDIR)$(BINDIR)/notmuch-pwnm
-	for h in hooks/* pwnm-hook; do rm -f $(DESTDIR)$(LIBEXECDIR)/$${h##*/}; done
+	for h in hooks/* pwnm-hook pwnm-hook-idle pwnm; do rm -f $(DESTDIR)$(LIBEXECDIR)/$${h##*/}; done
 	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	for m in $(MAN); do rm -f $(DESTDIR)$(MANDIR)/man*/$${m##*/}; done
 	rm -f $(DESTDIR)$(MANDIR)/man1/notmuch-pwnm.1
