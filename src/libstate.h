@@ -39,6 +39,8 @@
 #define META_LAST_SYNC_RESULT "last_sync_result" /* "ok: <counts>" or "error: <first error>" */
 #define META_LAST_HOOK_ERROR "last_hook_error"   /* the last hook's problem (pwnm hook); cleared by a
 						  * clean hook run that reached the server */
+#define META_POLL_REASON "poll_reason"           /* a reason to ask the server not yet acted on:
+						  * "<since> <failures> <next_try>" (libwork.h) */
 
 #define STATE_SCHEMA_VERSION 2 /* 2: commit_ref in patch and outbox records */
 #define STATE_MSGID_KEY_MAX 480

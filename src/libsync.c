@@ -113,6 +113,7 @@ run_load(struct run *r)
 	r->polled_ok = xcalloc(r->nprojects + 1, sizeof(int));
 	run_users_load(r, txn);
 	state_meta_get(txn, META_LISTS, &r->lists);
+	reason_get(txn, &r->reason);
 	{
 		void *d[2] = { r, txn };
 

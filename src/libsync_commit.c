@@ -5,6 +5,37 @@
 
 #include "libutil.h"
 
+/*
+ * A reason to ask the server (new mail from a tracked list, now or kept
+ * from before) stays in the store until a run has read the news of every
+ * project; a run that tried and failed makes the next hook wait a little
+ * longer (libwork.h).
+ */
+static pwnm_status_t
+commit_reason(struct run *r, pwnm_txn_t *txn)
+{
+	int all_ok = r->o->pull && !r->o->project, failed = 0;
+	size_t i;
+
+	if (!r->new_mail && !r->reason.since)
+		return PWNM_STATUS_SUCCESS;
+	for (i = 0; i < r->nprojects; i++) {
+		if (!r->poll[i])
+			continue;
+		if (!r->polled_ok[i])
+			all_ok = 0;
+		if (r->poll_failed[i])
+			failed = 1;
+	}
+	if (all_ok)
+		return reason_clear(txn);
+	if (failed)
+		return reason_keep(txn, &r->reason, 1, now_unix());
+	if (!r->reason.since)
+		return reason_keep(txn, NULL, 0, now_unix());
+	return PWNM_STATUS_SUCCESS; /* kept as it was: its backoff is not over */
+}
+
 static pwnm_status_t
 commit(struct run *r, const char *result)
 {
@@ -57,6 +88,8 @@ commit(struct run *r, const char *result)
 		rc = b.len ? state_meta_put(txn, "recheck", b.data) : state_meta_del(txn, "recheck");
 		buf_free(&b);
 	}
+	if (!rc)
+		rc = commit_reason(r, txn);
 	if (!rc && r->users_dirty) {
 		char *u = run_users_join(r);
 

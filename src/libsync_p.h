@@ -11,6 +11,7 @@
 #include "libhttp.h"
 #include "libmerge.h"
 #include "libpw.h"
+#include "libwork.h"
 #include "libstate.h"
 #include "libstatus.h"
 #include "libsync.h"
@@ -113,6 +114,8 @@ struct run {
 	unsigned long stored_rev; /* revision handled by the last run */
 	int restore_only;        /* the notmuch database changed identity: tags are restored, nothing pushed */
 	int new_mail;            /* the scan saw new mail from a tracked list: a reason to poll */
+	struct poll_reason reason; /* the reason kept by an earlier run (META_POLL_REASON); the commit
+				    * keeps it, with new_mail, until every project's news were read */
 	char *lists;             /* meta "lists": ';'-separated List-Ids of the tracked projects, or NULL */
 	int lists_dirty;
 	unsigned long store_rev; /* revision to record: set by the tag step */

@@ -310,7 +310,8 @@ remote_poll_project(struct run *r, size_t idx, int force_poll, int events_only)
 		run_report(r, "pwnm: project %s has never been synced; run 'pwnm sync' once", p->link_name);
 		return;
 	}
-	if (o->hook && !reconcile && !force_poll && !has_work_poll(p, now, r->cfg->poll_interval))
+	if (o->hook && !reconcile && !force_poll && !has_work_poll(p, now, r->cfg->poll_interval) &&
+	    !reason_due(&r->reason, now))
 		return;
 	if (remote_client_ready(r))
 		return;
@@ -498,6 +499,7 @@ sync_remote(struct run *r)
 				run_error(r, PWNM_STATUS_TIMEOUT,
 					  "time budget used up before polling %s; the next run continues",
 					  r->projects[i].link_name);
+				r->poll_failed[i] = 1;
 				break;
 			}
 			remote_poll_project(r, i, r->new_mail || pending, 0);

@@ -1,8 +1,12 @@
-/* libwork.c - is there work for a run: outbox, rechecks, notmuch changes and due polls, without HTTP */
+/* libwork.c - is there work for a run: outbox, rechecks, notmuch changes, due polls and kept reasons, without HTTP */
 #include "libwork.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "libutil.h"
 
 const char *
 work_reason_name(enum work_reason w)
@@ -15,6 +19,7 @@ work_reason_name(enum work_reason w)
 	case WORK_RECHECK: return "recheck";
 	case WORK_NEW_PROJECT: return "new-project";
 	case WORK_POLL_DUE: return "poll-due";
+	case WORK_KEPT_REASON: return "kept-reason";
 	}
 	return "?";
 }
@@ -80,6 +85,7 @@ has_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, const char *which, cons
 	char *stored_uuid = NULL, *recheck = NULL;
 	int64_t stored_rev = -1, never = INT64_MAX;
 	int waiting = 0, same;
+	struct poll_reason kept;
 
 	if (!until)
 		until = &never;
@@ -102,5 +108,77 @@ has_work(pwnm_txn_t *txn, const struct pwnm_config *cfg, const char *which, cons
 		free(recheck);
 		return WORK_RECHECK;
 	}
+	if (reason_get(txn, &kept) || reason_due(&kept, now))
+		return WORK_KEPT_REASON;
+	if (kept.since)
+		*until = kept.next_try; /* the kept reason's backoff ends */
 	return poll_work(txn, cfg, now, until);
+}
+
+/* ---- the reason to ask the server kept by a run ---- */
+
+/* META_POLL_REASON holds "<since> <failures> <next_try>", decimal. */
+
+pwnm_status_t
+reason_get(pwnm_txn_t *txn, struct poll_reason *out)
+{
+	char *v = NULL;
+	pwnm_status_t rc;
+	long long since, next;
+	unsigned long fails;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = state_meta_get(txn, META_POLL_REASON, &v)) || !v)
+		return rc;
+	if (sscanf(v, "%lld %lu %lld", &since, &fails, &next) == 3 && since > 0) {
+		out->since = since;
+		out->failures = fails > UINT32_MAX ? UINT32_MAX : (uint32_t)fails;
+		out->next_try = next;
+	} else {
+		/* garbage: a reason all the same, due now */
+		out->since = 1;
+	}
+	free(v);
+	return PWNM_STATUS_SUCCESS;
+}
+
+int64_t
+reason_backoff(uint32_t failures)
+{
+	if (failures == 0)
+		return 0;
+	if (failures >= 6)
+		return REASON_BACKOFF_MAX;
+	return (int64_t)1 << failures < REASON_BACKOFF_MAX ? (int64_t)1 << failures
+							    : REASON_BACKOFF_MAX;
+}
+
+pwnm_status_t
+reason_keep(pwnm_txn_t *txn, const struct poll_reason *old, int failed, int64_t now)
+{
+	struct poll_reason r = { 0 };
+	char *v;
+	pwnm_status_t rc;
+
+	r.since = old && old->since ? old->since : now;
+	r.failures = old ? old->failures : 0;
+	if (failed && r.failures < UINT32_MAX)
+		r.failures++;
+	r.next_try = failed ? now + reason_backoff(r.failures) : 0;
+	v = xasprintf("%" PRId64 " %" PRIu32 " %" PRId64, r.since, r.failures, r.next_try);
+	rc = state_meta_put(txn, META_POLL_REASON, v);
+	free(v);
+	return rc;
+}
+
+pwnm_status_t
+reason_clear(pwnm_txn_t *txn)
+{
+	return state_meta_del(txn, META_POLL_REASON);
+}
+
+int
+reason_due(const struct poll_reason *why, int64_t now)
+{
+	return why && why->since && now >= why->next_try;
 }
