@@ -291,6 +291,8 @@ pw_diff_hash(const char *diff, size_t len, char hex[41])
 	for (i = 0; i < len; i++)
 		if (diff[i] != '\r')
 			buf_addc(&text, diff[i]);
+	if (!text.data)
+		buf_adds(&text, ""); /* so that text.data is a string, also for no input */
 	start = 0;
 	end = text.len;
 	for (;;) {

@@ -49,30 +49,36 @@ pct_decode(const char *s, size_t n)
 
 /*
  * id (without brackets) in notmuch's form when it looks like a
- * Message-ID; else NULL.  Blanks are allowed only in a bracketed
- * header value (notmuch drops them).  Frees id.
+ * Message-ID (an '@' with text on both sides, no blanks, brackets or
+ * control characters); else NULL.  Blanks are allowed only in a
+ * bracketed header value, which notmuch's form drops.  Frees id.
  */
 static char *
 checked_id_(char *id, int blanks_ok)
 {
-	const char *at = strchr(id, '@');
-	char *wrapped, *nm;
+	char *wrapped, *nm = NULL;
+	const char *at;
 	size_t i;
 
-	if (!at || at == id || !at[1]) {
-		free(id);
-		return NULL;
-	}
-	for (i = 0; id[i]; i++) {
-		if ((blank(id[i]) && !blanks_ok) || id[i] == '<' || id[i] == '>' ||
-		    ((unsigned char)id[i] < ' ' && id[i] != '\t')) {
-			free(id);
-			return NULL;
-		}
-	}
+	for (i = 0; id[i]; i++)
+		if (blank(id[i]) && !blanks_ok)
+			goto out;
 	wrapped = xasprintf("<%s>", id);
 	nm = msgid_to_notmuch(wrapped);
 	free(wrapped);
+	if (!nm)
+		goto out;
+	at = strchr(nm, '@');
+	if (!at || at == nm || !at[1])
+		goto bad;
+	for (i = 0; nm[i]; i++)
+		if (blank(nm[i]) || nm[i] == '<' || nm[i] == '>' || (unsigned char)nm[i] < ' ')
+			goto bad;
+	goto out;
+bad:
+	free(nm);
+	nm = NULL;
+out:
 	free(id);
 	return nm;
 }

@@ -82,6 +82,10 @@ main(void)
 	    "no Message-ID in a bug tracker link or other trailers");
 	msg("Fix\n\n  Link: https://lore.kernel.org/r/indented@x\nXLink: https://lore.kernel.org/r/y@x\n",
 	    "", "only lines that start with the key count");
+	msg("Fix\n\nMessage-Id: <   @example.org>\n", "",
+	    "a bracketed id that is only blanks before its '@' is none");
+	msg("Fix\n\nMessage-Id: <a b@example.org>\n", "ab@example.org",
+	    "blanks inside a bracketed id are dropped");
 	msg("", "", "an empty message");
 	msg("Subject only\n", "", "a subject line without trailers");
 	msg("Link: https://lore.kernel.org/r/only@x", "only@x", "a message that is one trailer line");
