@@ -13,6 +13,7 @@
 #include "libnm.h"
 #include "libpw.h"
 #include "libsync.h"
+#include "libtagset.h"
 #include "libtrailer.h"
 #include "liburl.h"
 #include "libutil.h"
