@@ -112,6 +112,17 @@ pwnm accept -C "$M" no-such-branch.. >"$TMP/out" 2>&1
 test_expect_equal "$? $(wc -l <"$TMP/out") $(grep -c "cannot list the commits of 'no-such-branch..'" "$TMP/out")" \
 	"2 1 1"
 
+test_begin_subtest "an empty range: said in one line, exit 0"
+pwnm accept -C "$M" HEAD..HEAD >"$TMP/out" 2>&1
+test_expect_equal "$? $(cat "$TMP/out")" "0 pwnm accept: no commits in the range (merges are left out)"
+
+test_begin_subtest "no git on PATH: one line that says so"
+mkdir -p "$TMP/nogitbin"
+ln -sf "$(command -v pwnm)" "$TMP/nogitbin/pwnm"
+PATH=$TMP/nogitbin pwnm accept -C "$M" origin/main.. >"$TMP/out" 2>&1
+test_expect_equal "$? $(wc -l <"$TMP/out") $(grep -c 'cannot run git: No such file or directory (is git installed and on PATH?)' "$TMP/out")" \
+	"1 1 1"
+
 test_begin_subtest "--dry-run: a line per commit, nothing sent"
 standin_log_clear
 export PWNM_TOKEN=$MAINT_TOKEN
