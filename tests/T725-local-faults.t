@@ -93,34 +93,31 @@ fi
 
 # ---- links planted in the state directory ----
 
+# planted_link FILE: FILE in the state directory becomes a link to
+# $TMP/target; pwnm sync must refuse it, naming it, and leave the target
+# alone.  The real file is put back after.
+planted_link() {
+	local f=$1 code
+	echo "precious" >"$TMP/target"
+	rm -f "$TMP/saved"
+	[ -e "$state/$f" ] && mv "$state/$f" "$TMP/saved"
+	ln -s "$TMP/target" "$state/$f"
+	pwnm sync >"$TMP/out" 2>&1
+	code=$?
+	test_expect_equal "$([ $code -ne 0 ] && echo failed) $(grep -c "/$f' is a symbolic link" "$TMP/out") $(cat "$TMP/target")" \
+		"failed 1 precious"
+	rm -f "$state/$f"
+	[ -e "$TMP/saved" ] && mv "$TMP/saved" "$state/$f"
+}
+
 test_begin_subtest "a lock.mdb link: refused, its target untouched"
-echo "precious" >"$TMP/target"
-rm -f "$state/lock.mdb"
-ln -s "$TMP/target" "$state/lock.mdb"
-pwnm sync >"$TMP/out" 2>&1
-code=$?
-test_expect_equal "$([ $code -ne 0 ] && echo failed) $(grep -c "lock.mdb' is a symbolic link" "$TMP/out") $(cat "$TMP/target")" \
-	"failed 1 precious"
-rm -f "$state/lock.mdb"
+planted_link lock.mdb
 
 test_begin_subtest "a data.mdb link: refused, its target untouched"
-mv "$state/data.mdb" "$TMP/data.mdb.moved"
-ln -s "$TMP/target" "$state/data.mdb"
-pwnm sync >"$TMP/out" 2>&1
-code=$?
-test_expect_equal "$([ $code -ne 0 ] && echo failed) $(grep -c "data.mdb' is a symbolic link" "$TMP/out") $(cat "$TMP/target")" \
-	"failed 1 precious"
-rm -f "$state/data.mdb"
-mv "$TMP/data.mdb.moved" "$state/data.mdb"
+planted_link data.mdb
 
 test_begin_subtest "a link for the run lock: refused, its target untouched"
-rm -f "$state/lock"
-ln -s "$TMP/target" "$state/lock"
-pwnm sync >"$TMP/out" 2>&1
-code=$?
-test_expect_equal "$([ $code -ne 0 ] && echo failed) $(grep -c "/lock' is a symbolic link" "$TMP/out") $(cat "$TMP/target")" \
-	"failed 1 precious"
-rm -f "$state/lock"
+planted_link lock
 
 test_begin_subtest "a hook.log link: the hook writes nothing through it and says so"
 ln -s "$TMP/target" "$state/hook.log"
