@@ -205,9 +205,9 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 		goto out;
 	sync_merge(r);                     /* 4. three-way merge per patch and field */
 	rc = sync_push(r);                 /* 5. local changes sent (failures stay queued) */
+	rc = sync_tags(r);                 /* 6. tags written where they differ (--dry-run: listed) */
 	if (o->dry_run)
 		goto out;
-	rc = sync_tags(r);                 /* 6. tags written where they differ */
 	rc = sync_commit(r);               /* 7. agreed values, outbox, cursors, revision */
 out:
 	/* Every failure went through run_error: the first one decides. */

@@ -122,12 +122,13 @@ push_select(struct run *r, struct work ***out)
 	return n;
 }
 
-/* --dry-run: each change that would be sent. */
+/* --dry-run: each change that would be sent, counted as pushed for the summary. */
 static void
 push_dry_run(struct run *r, struct work **list, size_t n)
 {
 	size_t i, k;
 
+	r->res->pushed += (unsigned)n;
 	for (i = 0; i < n; i++) {
 		struct work *w = list[i];
 

@@ -196,9 +196,38 @@ report_stale_tags(struct run *r, const struct work *w, const struct tagset *cur)
 	free(prefix);
 }
 
+/* --dry-run: the change of one mail's tags, said instead of written. */
+static void
+report_dry_tags(struct run *r, const char *nmid, const struct tagset *cur, const struct tagset *want)
+{
+	struct buf b = { 0 };
+	size_t i;
+
+	for (i = 0; i < want->n; i++)
+		if (!tagset_has(cur, want->v[i]))
+			buf_printf(&b, " +%s", want->v[i]);
+	for (i = 0; i < cur->n; i++)
+		if (!tagset_has(want, cur->v[i]))
+			buf_printf(&b, " -%s", cur->v[i]);
+	if (strpbrk(nmid, " \"()")) {
+		/* Quoted as notmuch reads it, so the line can be pasted into a search. */
+		struct buf q = { 0 };
+		const char *c;
+
+		for (c = nmid; *c; c++)
+			buf_printf(&q, "%s%c", *c == '"' ? "\"" : "", *c);
+		run_report(r, "tag id:\"%s\":%s", q.data, b.data ? b.data : "");
+		buf_free(&q);
+	} else {
+		run_report(r, "tag id:%s:%s", nmid, b.data ? b.data : "");
+	}
+	buf_free(&b);
+}
+
 static pwnm_status_t
 write_tags(struct run *r)
 {
+	int dry = r->o->dry_run;
 	struct pair *pairs = NULL;
 	size_t np = 0, cap = 0, i, j, k;
 	pwnm_txn_t *txn = NULL;
@@ -250,12 +279,12 @@ write_tags(struct run *r)
 		if (wait_ms < 200)
 			wait_ms = 200;
 	}
-	if (nm_wait_unlocked(r->cfg->db_path, wait_ms) < 0) {
+	if (!dry && nm_wait_unlocked(r->cfg->db_path, wait_ms) < 0) {
 		rc = PWNM_STATUS_NOTMUCH_LOCKED;
 		err = xasprintf("the notmuch database is locked by another writer (waited %lld ms)",
 				(long long)wait_ms);
 	} else {
-		rc = nm_open(r->o->nm_config, r->o->nm_profile, 1, wait_ms, &db, &err);
+		rc = nm_open(r->o->nm_config, r->o->nm_profile, !dry, wait_ms, &db, &err);
 	}
 	if (rc) {
 		run_error(r, rc, "%s; tags not written, the next run retries", err);
@@ -273,7 +302,7 @@ write_tags(struct run *r)
 		r->write_rev = 0;
 		goto out;
 	}
-	nst = notmuch_database_begin_atomic(db);
+	nst = dry ? NOTMUCH_STATUS_SUCCESS : notmuch_database_begin_atomic(db);
 	for (i = 0; i < np && !nst; i = j) {
 		struct work **ws;
 		struct patch_view *pv = NULL;
@@ -329,7 +358,14 @@ write_tags(struct run *r)
 			if (!ws[k]->in_store)
 				report_stale_tags(r, ws[k], &cur);
 		wanted_tags(r, &cur, pv, npv, &want);
-		rc = nm_message_set_pw_tags(m, &cur, &want, &changed, &err);
+		if (dry) {
+			changed = !tagset_equal(&cur, &want);
+			if (changed)
+				report_dry_tags(r, pairs[i].nmid, &cur, &want);
+			rc = PWNM_STATUS_SUCCESS;
+		} else {
+			rc = nm_message_set_pw_tags(m, &cur, &want, &changed, &err);
+		}
 		if (rc) {
 			run_error(r, rc, "%s", err);
 			free(err);
@@ -361,14 +397,14 @@ write_tags(struct run *r)
 		free(ws);
 		if (batch == 1)
 			run_crash_point(r, "mid-tags");
-		if (++batch % TAG_BATCH == 0) {
+		if (++batch % TAG_BATCH == 0 && !dry) {
 			nst = notmuch_database_end_atomic(db);
 			if (!nst)
 				nst = notmuch_database_begin_atomic(db);
 		}
 	}
 	state_txn_abort(txn);
-	if (!nst)
+	if (!nst && !dry)
 		nst = notmuch_database_end_atomic(db);
 	rev_after = notmuch_database_get_revision(db, NULL);
 	if (!nst)

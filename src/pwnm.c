@@ -356,12 +356,21 @@ env_close(struct env *e)
 static void
 print_summary(const struct sync_result *res, int dry_run)
 {
-	fprintf(stderr, "pwnm: %s%u new patch%s, %u pulled, %u pushed, %u queued, %u denied, %u "
-			"conflict%s, %u mail%s tagged%s%u without mail (%lu request%s)\n",
-		dry_run ? "dry run: " : "", res->new_patches, res->new_patches == 1 ? "" : "es",
+	if (dry_run) {
+		/* The same counts as the lines above it: what a real run would do. */
+		fprintf(stderr, "pwnm: dry run: %u new patch%s, %u to pull, %u to push, %u mail%s to tag, "
+				"%u without mail (%lu request%s); nothing written, nothing sent\n",
+			res->new_patches, res->new_patches == 1 ? "" : "es", res->pulled, res->pushed,
+			res->messages_written, res->messages_written == 1 ? "" : "s", res->missing,
+			res->requests, res->requests == 1 ? "" : "s");
+		return;
+	}
+	fprintf(stderr, "pwnm: %u new patch%s, %u pulled, %u pushed, %u queued, %u denied, %u "
+			"conflict%s, %u mail%s tagged, %u without mail (%lu request%s)\n",
+		res->new_patches, res->new_patches == 1 ? "" : "es",
 		res->pulled, res->pushed, res->queued, res->denied, res->conflicts,
 		res->conflicts == 1 ? "" : "s", res->messages_written,
-		res->messages_written == 1 ? "" : "s", ", ", res->missing, res->requests,
+		res->messages_written == 1 ? "" : "s", res->missing, res->requests,
 		res->requests == 1 ? "" : "s");
 }
 

@@ -58,7 +58,32 @@ pwnm frobnicate >"$TMP/out" 2>&1
 test_expect_equal "$? $(grep -c "did you mean" "$TMP/out") $(grep -c "unknown command 'frobnicate'" "$TMP/out")" "2 0 1"
 
 pw_world || exit 1
-pwnm_run sync
+
+# ---- a first sync, tried first ----
+
+test_begin_subtest "sync --dry-run on a first sync lists each mail it would tag, with the tags"
+pwnm sync --dry-run >"$TMP/dry" 2>&1
+test_expect_equal "$(grep -c '^tag id:' "$TMP/dry") $(grep -c '^tag id:p1@example.org: +pw/alpha +pw/alpha/new +pw/beta +pw/beta/changes-requested$' "$TMP/dry") $(grep -c '^tag id:"odd""id""11@example.org": +pw/alpha +pw/alpha/new$' "$TMP/dry")" \
+	"5 1 1"
+
+test_begin_subtest "... and its summary counts the same mails"
+test_expect_true grep -q '^pwnm: dry run: 7 new patches, 0 to pull, 0 to push, 5 mails to tag, 1 without mail .*nothing written, nothing sent$' "$TMP/dry"
+
+test_begin_subtest "... and wrote nothing"
+test_expect_equal "$(count_of 'tag:pw/alpha or tag:pw/beta')" "0"
+
+test_begin_subtest "the real first sync then tags those mails, as listed"
+pwnm -v sync >"$TMP/real" 2>&1
+n=0
+while read -r _ id rest; do
+	want=$(printf '%s\n' $rest | sed 's/^+//' | sort | tr '\n' ' ' | sed 's/ $//')
+	id=${id%:}
+	[ "$(notmuch search --output=tags -- "$id" | grep '^pw/' | sort | tr '\n' ' ' | sed 's/ $//')" = "$want" ] && n=$((n + 1))
+done <<EOF
+$(grep '^tag id:' "$TMP/dry")
+EOF
+test_expect_equal "$n $(grep -c '5 mails tagged' "$TMP/real")" "5 1"
+
 
 # ---- explain ----
 
@@ -69,6 +94,16 @@ test_expect_equal "$(pwnm explain --url --project beta 'p1@example.org') $(pwnm 
 test_begin_subtest "explain --project of a project the mail is no patch in: exit 1, one line"
 pwnm explain --url --project beta p2@example.org >"$TMP/out" 2>&1
 test_expect_equal "$? $(wc -l <"$TMP/out") $(grep -c "is not a patch in beta" "$TMP/out")" "1 1 1"
+
+# ---- push --dry-run ----
+
+test_begin_subtest "push --dry-run: the summary counts the changes it lists"
+notmuch tag -pw/alpha/new +pw/alpha/rfc -- id:p1@example.org
+notmuch tag -pw/beta/queued +pw/beta/accepted -- id:p6@example.org
+PWNM_TOKEN=$MAINT_TOKEN pwnm push --dry-run >"$TMP/dry" 2>&1
+test_expect_equal "$(grep -c '^patch [0-9]* [a-z]* <.*>: notmuch ' "$TMP/dry") $(grep -c ', 2 to push, ' "$TMP/dry")" "2 1"
+notmuch tag +pw/alpha/new -pw/alpha/rfc -- id:p1@example.org
+notmuch tag +pw/beta/queued -pw/beta/accepted -- id:p6@example.org
 
 # ---- status ----
 
