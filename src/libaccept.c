@@ -797,6 +797,15 @@ accept_run(const struct pwnm_config *cfg, pwnm_state_t *st, const struct accept_
 		*err = xasprintf("cannot read the state database: %s", state_last_error(st));
 		goto out;
 	}
+	for (i = 0; i < a->nprojects; i++)
+		if (tracked_name(a, a->projects[i].link_name))
+			break;
+	if (i == a->nprojects) {
+		*err = xasprintf("%s not synced yet: run 'pwnm sync' first",
+				 o->project ? "this project is" : "the tracked projects are");
+		rc = PWNM_STATUS_CONFIG;
+		goto out;
+	}
 
 	a->cw = xcalloc(ncommits, sizeof(*a->cw));
 	a->ncw = ncommits;

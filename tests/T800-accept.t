@@ -112,6 +112,17 @@ pwnm accept -C "$M" no-such-branch.. >"$TMP/out" 2>&1
 test_expect_equal "$? $(wc -l <"$TMP/out") $(grep -c "cannot list the commits of 'no-such-branch..'" "$TMP/out")" \
 	"2 1 1"
 
+test_begin_subtest "before a first sync: one line saying to sync first"
+(
+	world_dirs "$TEST_ROOT/unsynced"
+	notmuch_setup
+	notmuch config set pwnm.url "$STANDIN_URL"
+	notmuch config set pwnm.projects alpha
+	pwnm accept -C "$M" origin/main.. >"$TMP/out" 2>&1
+	echo "$? $(wc -l <"$TMP/out") $(grep -c "not synced yet: run 'pwnm sync' first" "$TMP/out")" >"$TEST_ROOT/unsynced.res"
+)
+test_expect_equal "$(cat "$TEST_ROOT/unsynced.res")" "1 1 1"
+
 test_begin_subtest "an empty range: said in one line, exit 0"
 pwnm accept -C "$M" HEAD..HEAD >"$TMP/out" 2>&1
 test_expect_equal "$? $(cat "$TMP/out")" "0 pwnm accept: no commits in the range (merges are left out)"
