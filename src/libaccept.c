@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <notmuch.h>
 
@@ -77,6 +78,8 @@ struct acc {
 	size_t nprojects;
 	http_t *http;
 	pw_client_t *client;
+	char *api_version;            /* the server's REST API version ("1.3") */
+	int no_hash;                  /* the API has no ?hash= (before 1.2): no lookup by diff */
 };
 
 /* ---- helpers ---- */
@@ -140,6 +143,7 @@ add_cand(struct cwork *w, const struct pw_patch *p, enum how how)
 	c->p.name = xstrdup(p->name ? p->name : "");
 	c->p.web_url = xstrdup(p->web_url ? p->web_url : "");
 	c->p.commit_ref = xstrdup(p->commit_ref ? p->commit_ref : "");
+	c->p.hash = xstrdup(p->hash ? p->hash : "");
 	c->how = how;
 	return c;
 }
@@ -190,15 +194,22 @@ client_ready(struct acc *a)
 		return rc;
 	a->client = pw_client_new(a->http, a->cfg->url);
 	if (state_txn_begin(a->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
-		state_meta_get(txn, "api_version", &ver);
+		state_meta_get(txn, META_API_VERSION, &ver);
 		state_txn_abort(txn);
 	}
 	if (ver) {
 		pw_set_version(a->client, ver);
-		free(ver);
-		return PWNM_STATUS_SUCCESS;
+		a->api_version = ver;
+	} else {
+		rc = pw_discover(a->client, &v);
+		if (rc)
+			return rc;
+		a->api_version = xstrdup(v);
 	}
-	return pw_discover(a->client, &v);
+	/* "1.0" .. "1.9": the filter came with 1.2 */
+	a->no_hash = strncmp(a->api_version, "1.", 2) == 0 && strlen(a->api_version) == 3 &&
+		     a->api_version[2] < '2';
+	return PWNM_STATUS_SUCCESS;
 }
 
 /* One lookup sent, and the commit it is for. */
@@ -209,7 +220,27 @@ struct ask {
 	char *value; /* owned query value */
 };
 
-/* Send the asks concurrently and take the patches of tracked projects as candidates. */
+/*
+ * The patch answers the ask: the server's filter is checked here too,
+ * as an API version without it (?hash= came with 1.2) lists every patch.
+ */
+static int
+answers(const struct ask *k, const struct pw_patch *p)
+{
+	char *nm;
+	int same;
+
+	if (k->l.patch_id)
+		return p->id == k->l.patch_id;
+	if (strcmp(k->l.param, "hash") == 0)
+		return p->hash && strcasecmp(p->hash, k->value) == 0;
+	nm = msgid_to_notmuch(p->msgid);
+	same = nm && strcmp(nm, k->value) == 0;
+	free(nm);
+	return same;
+}
+
+/* Send the asks concurrently and take the patches of tracked projects that answer them as candidates. */
 static void
 run_asks(struct acc *a, struct ask *asks, size_t n)
 {
@@ -232,7 +263,8 @@ run_asks(struct acc *a, struct ask *asks, size_t n)
 				set_note(w, K_FAILED, xstrdup(ls[i].error ? ls[i].error : "lookup failed"));
 		} else {
 			for (j = 0; j < ls[i].n; j++)
-				if (tracked_name(a, ls[i].patches[j].project) &&
+				if (answers(&asks[i], &ls[i].patches[j]) &&
+				    tracked_name(a, ls[i].patches[j].project) &&
 				    store_project_name(a, ls[i].patches[j].project_id))
 					add_cand(w, &ls[i].patches[j], asks[i].how);
 		}
@@ -334,6 +366,8 @@ match_hashes(struct acc *a, char **err)
 		}
 		pw_diff_hash(diff.data ? diff.data : "", diff.len, w->hash);
 		buf_free(&diff);
+		if (a->no_hash)
+			continue;
 		q = ask_add(&asks, &nasks, i, HOW_HASH);
 		q->value = xstrdup(w->hash);
 		q->l.param = "hash";
@@ -427,7 +461,12 @@ report_commit(struct acc *a, const struct cwork *w)
 		fprintf(f, "no match: \"%s\" (", w->subject);
 		if (w->nids)
 			fprintf(f, "%zu Message-ID%s unknown, ", w->nids, w->nids == 1 ? "" : "s");
-		fprintf(f, "diff hash %.12s not in a tracked project)\n", w->hash);
+		if (a->no_hash)
+			fprintf(f, "diff hash %.12s not looked up: the server's API %s has no hash filter, "
+				   "which Patchwork 2.2 brought)\n",
+				w->hash, a->api_version);
+		else
+			fprintf(f, "diff hash %.12s not in a tracked project)\n", w->hash);
 		return;
 	case K_FAILED:
 		fprintf(f, "not looked up: \"%s\": %s\n", w->subject, w->note);
@@ -846,5 +885,6 @@ out:
 		pw_client_free(a->client);
 	if (a->http)
 		http_free(a->http);
+	free(a->api_version);
 	return rc;
 }

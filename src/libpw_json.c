@@ -25,6 +25,7 @@ pw_patch_free(struct pw_patch *p)
 	free(p->name);
 	free(p->web_url);
 	free(p->commit_ref);
+	free(p->hash);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -296,7 +297,8 @@ decode_patch(const cJSON *o, struct pw_patch *p, char **why)
 	    get_str(o, "date", "date", &p->date, why) < 0 ||
 	    get_str(o, "name", "name", &p->name, why) < 0 ||
 	    get_str_or_null(o, "web_url", "web_url", &p->web_url, why) < 0 ||
-	    get_str_or_null(o, "commit_ref", "commit_ref", &p->commit_ref, why) < 0) {
+	    get_str_or_null(o, "commit_ref", "commit_ref", &p->commit_ref, why) < 0 ||
+	    get_str_or_null(o, "hash", "hash", &p->hash, why) < 0) {
 		pw_patch_free(p);
 		return -1;
 	}

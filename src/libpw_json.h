@@ -27,6 +27,7 @@ struct pw_patch {
 	char *name;           /* subject */
 	char *web_url;        /* "" when null */
 	char *commit_ref;     /* the commit that applied it, "" when null or absent */
+	char *hash;           /* Patchwork's hash of its diff, "" when null or absent */
 };
 void pw_patch_free(struct pw_patch *p); /* frees the strings, not p */
 void pw_patch_array_free(struct pw_patch *a, size_t n);

@@ -265,4 +265,27 @@ test_expect_equal "$(grep -c 'would be queued' "$TMP/q") $(grep -c 'alpha #' "$T
 test_begin_subtest "a bad --state is refused before anything runs"
 test_expect_code 2 pwnm accept --state 'no such' -C "$M" origin/main..
 
+test_begin_subtest "a server without ?hash= (API 1.1): the diff is not looked up, and nothing is taken for a match"
+standin_stop
+world_dirs "$TEST_ROOT/old"
+notmuch_setup
+n=0
+for f in "$TEST_ROOT"/mails/*.eml; do
+	n=$((n + 1))
+	cp "$f" "$MAILDIR/new/old-$n:2,"
+done
+notmuch new >>"$test_log" 2>&1
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["api_versions"] = ["1.0", "1.1"]
+json.dump(d, open(sys.argv[2], "w"))' "$TEST_ROOT/pw.json" "$TMP/pw-old.json"
+standin_start "$TMP/pw-old.json" || exit 1
+notmuch config set pwnm.url "$STANDIN_URL"
+notmuch config set pwnm.projects 'alpha;beta;gamma'
+pwnm_run sync
+pwnm accept --dry-run -C "$M" origin/main.. >"$TMP/old" 2>&1
+test_expect_equal "$(grep -c "not looked up: the server's API 1.1 has no hash filter" "$TMP/old") $(grep -c '(by diff hash)' "$TMP/old") $(grep -c 'would be accepted (now new): alpha #11 ' "$TMP/old")" \
+	"4 0 1"
+
 test_done

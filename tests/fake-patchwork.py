@@ -266,6 +266,8 @@ class Store:
                 name = DEFAULT_STATE_NAMES.get(slug) or slug.replace("-", " ").title()
             self.states.append((slug, name))
         self.state_slugs = [s for s, _ in self.states]
+        # an older server: "api_versions": ["1.0", "1.1"] (Patchwork 2.1)
+        self.api_versions = tuple(data.get("api_versions") or API_VERSIONS)
 
         self.users = {}
         self.user_by_name = {}
@@ -729,7 +731,7 @@ class App:
                             extra=[("Location", "/api/")])
             raise api_error(404, MSG_NOT_FOUND)
         version, rest = m.group(1), m.group(2)
-        if version is not None and version not in API_VERSIONS:
+        if version is not None and version not in self.store.api_versions:
             raise api_error(404, MSG_NOT_FOUND)
         api_root = req.ctx.base + ("/api/%s" % version if version else "/api")
         req.ctx = Ctx(req.ctx.base, api_root)
@@ -820,6 +822,9 @@ class App:
     def patch_list(self, req):
         st = self.store
         params = req.params
+        if "hash" in params and re.search(r"/api/1\.[01]$", req.ctx.api):
+            # ?hash= came with API 1.2; before, an unknown parameter is ignored
+            params = {k: v for k, v in params.items() if k != "hash"}
         key = ("patches",) + tuple(sorted((k, tuple(v)) for k, v in params.items()
                                           if k not in ("page", "per_page")))
         ids = self.cached(key)
