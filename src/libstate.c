@@ -1155,7 +1155,7 @@ static pwnm_status_t
 open_dbs(pwnm_state_t *st, char *msg, size_t msgsz)
 {
 	MDB_txn *txn = NULL;
-	MDB_val key = { sizeof("schema_version") - 1, (void *)(uintptr_t)"schema_version" };
+	MDB_val key = { sizeof(META_SCHEMA_VERSION) - 1, (void *)(uintptr_t)META_SCHEMA_VERSION };
 	MDB_val val;
 	char vbuf[32];
 	uint64_t version;
@@ -2099,5 +2099,5 @@ state_clear(pwnm_txn_t *txn)
 		if (rc != MDB_SUCCESS)
 			return lmdb_fail(txn, rc, "mdb_drop");
 	}
-	return state_meta_put_i64(txn, "schema_version", STATE_SCHEMA_VERSION);
+	return state_meta_put_i64(txn, META_SCHEMA_VERSION, STATE_SCHEMA_VERSION);
 }

@@ -39,6 +39,7 @@
 #define META_LAST_SYNC_RESULT "last_sync_result" /* "ok: <counts>" or "error: <first error>" */
 #define META_LAST_HOOK_ERROR "last_hook_error"   /* the last hook's problem (pwnm hook); cleared by a
 						  * clean hook run that reached the server */
+#define META_LAST_HOOK_ERROR_TIME "last_hook_error_time" /* unix seconds of it (pwnm hook) */
 #define META_POLL_REASON "poll_reason"           /* a reason to ask the server not yet acted on:
 						  * "<since> <failures> <next_try>" (libwork.h) */
 

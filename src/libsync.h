@@ -1,4 +1,4 @@
-/* libsync.h - one sync run: local scan, remote poll, merge, push, tag writes, state commit */
+/* libsync.h - one sync run (local scan, remote poll, merge, push, tag writes, state commit) and the run lock */
 #ifndef PWNM_LIBSYNC_H
 #define PWNM_LIBSYNC_H
 
@@ -54,9 +54,13 @@ struct sync_result {
 pwnm_status_t sync_lock(const char *state_dir, int wait, int *fd, char **err);
 
 /*
- * Run one sync with the store st open.  token may be NULL (read-only:
- * pushes are held with a message).  On failure *err is a one-line
- * message (caller frees); partial progress that is safe to keep is
+ * Run one sync with the store st open, step by step (pwnm(1), "One
+ * run"; the steps are in src/libsync*.c).  token: the API token, or NULL
+ * to have the run read it (config_token) only when something is to be
+ * pushed; without one, changes wait in the outbox with a message.  The
+ * status is that of the run's first failure, each failure said as it
+ * happens unless o->quiet; *err is then that first failure's one-line
+ * message (caller frees).  Partial progress that is safe to keep is
  * committed (e.g. one project's pull failed, another's worked).
  */
 pwnm_status_t sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,

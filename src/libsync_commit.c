@@ -85,7 +85,7 @@ commit(struct run *r, const char *result)
 					buf_printf(&b, "%s%u:%u", b.len ? ";" : "", w->rec.project_id,
 						   w->rec.patch_id);
 		}
-		rc = b.len ? state_meta_put(txn, "recheck", b.data) : state_meta_del(txn, "recheck");
+		rc = b.len ? state_meta_put(txn, META_RECHECK, b.data) : state_meta_del(txn, META_RECHECK);
 		buf_free(&b);
 	}
 	if (!rc)
@@ -93,24 +93,24 @@ commit(struct run *r, const char *result)
 	if (!rc && r->users_dirty) {
 		char *u = run_users_join(r);
 
-		rc = state_meta_put(txn, "users", u);
+		rc = state_meta_put(txn, META_USERS, u);
 		free(u);
 	}
 	if (!rc && r->api_version)
-		rc = state_meta_put(txn, "api_version", r->api_version);
+		rc = state_meta_put(txn, META_API_VERSION, r->api_version);
 	if (!rc && r->lists_dirty)
-		rc = state_meta_put(txn, "lists", r->lists);
+		rc = state_meta_put(txn, META_LISTS, r->lists);
 	if (!rc && r->write_rev && !r->held_limit) {
-		rc = state_meta_put(txn, "uuid", r->uuid);
+		rc = state_meta_put(txn, META_UUID, r->uuid);
 		if (!rc)
-			rc = state_meta_put_i64(txn, "revision", (int64_t)r->store_rev);
+			rc = state_meta_put_i64(txn, META_REVISION, (int64_t)r->store_rev);
 	}
 	if (!rc)
-		rc = state_meta_put(txn, "url", r->cfg->url ? r->cfg->url : "");
+		rc = state_meta_put(txn, META_URL, r->cfg->url ? r->cfg->url : "");
 	if (!rc)
-		rc = state_meta_put_i64(txn, "last_sync_time", now_unix());
+		rc = state_meta_put_i64(txn, META_LAST_SYNC_TIME, now_unix());
 	if (!rc)
-		rc = state_meta_put(txn, "last_sync_result", result);
+		rc = state_meta_put(txn, META_LAST_SYNC_RESULT, result);
 	if (rc) {
 		state_txn_abort(txn);
 		goto fail;

@@ -150,7 +150,7 @@ remote_client_ready(struct run *r)
 	}
 	r->client = pw_client_new(r->http, r->cfg->url);
 	if ((rc = state_txn_begin(r->st, 0, &txn)) == PWNM_STATUS_SUCCESS) {
-		state_meta_get(txn, "api_version", &ver);
+		state_meta_get(txn, META_API_VERSION, &ver);
 		state_txn_abort(txn);
 	}
 	if (ver && *ver) {
@@ -283,122 +283,159 @@ run_has_pending(struct run *r)
 	return 0;
 }
 
+/* How a project is polled. */
+enum poll_kind {
+	POLL_NONE,        /* not now */
+	POLL_EVENTS,      /* the events since the cursor, and the patches above the highest seen */
+	POLL_EVENTS_ONLY, /* a push without a poll: the events only, to see conflicts */
+	POLL_FULL,        /* the whole patch list of pwnm.window (archiving has no event) */
+};
+
+/*
+ * The first run, --full, a run by hand past pwnm.reconcile_interval: a
+ * full list.  A hook never makes a first sync (it says so), and polls
+ * only when a reason forces it or the poll is due.
+ */
+static enum poll_kind
+poll_kind(struct run *r, const struct project_rec *p, int force_poll, int events_only, int64_t now)
+{
+	const struct sync_opts *o = r->o;
+	int first = !*p->event_cursor && p->last_reconcile == 0;
+	int full = first || o->full;
+
+	if (events_only)
+		return first ? POLL_NONE : POLL_EVENTS_ONLY;
+	if (!o->hook && !full && r->cfg->reconcile_interval &&
+	    now - p->last_reconcile >= r->cfg->reconcile_interval)
+		full = 1;
+	if (o->hook && first) {
+		run_report(r, "pwnm: project %s has never been synced; run 'pwnm sync' once", p->link_name);
+		return POLL_NONE;
+	}
+	if (o->hook && !full && !force_poll && !has_work_poll(p, now, r->cfg->poll_interval) &&
+	    !reason_due(&r->reason, now))
+		return POLL_NONE;
+	return full ? POLL_FULL : POLL_EVENTS;
+}
+
+/*
+ * Every event since the cursor, the cursor's own event included (since
+ * is inclusive): when that event is gone (*gone) the server has dropped
+ * history pwnm has not seen, and only a full list is safe.  Unless
+ * events_only, also the patches above the highest id seen.
+ */
+static pwnm_status_t
+poll_events(struct run *r, struct project_rec *p, int events_only, int *gone)
+{
+	struct pw_event *ev = NULL;
+	struct pw_patch *pl = NULL;
+	size_t nev = 0, skip = 0, n = 0, i;
+	pwnm_txn_t *txn = NULL;
+	pwnm_status_t rc;
+
+	*gone = 0;
+	rc = pw_list_events(r->client, p->id, NULL, *p->event_cursor ? p->event_cursor : NULL,
+			    p->event_last_id ? p->event_last_id - 1 : 0, &ev, &nev);
+	if (rc)
+		return rc;
+	if (p->event_last_id && *p->event_cursor && (nev == 0 || ev[0].id != p->event_last_id)) {
+		*gone = 1;
+		pw_event_array_free(ev, nev);
+		return PWNM_STATUS_SUCCESS;
+	}
+	if (nev && ev[0].id == p->event_last_id)
+		skip = 1;
+	if (!events_only)
+		rc = pw_list_patches_above(r->client, p->id, p->max_patch_id, &pl, &n);
+	if (rc) {
+		pw_event_array_free(ev, nev);
+		return rc;
+	}
+	if (state_txn_begin(r->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
+		for (i = skip; i < nev; i++) {
+			observe_remote_event(r, txn, &ev[i]);
+			if (ev[i].id > p->event_last_id) {
+				p->event_last_id = ev[i].id;
+				str_set(&p->event_cursor, ev[i].date);
+			}
+		}
+		for (i = 0; i < n; i++) {
+			observe_remote_patch(r, txn, &pl[i]);
+			if (pl[i].id > p->max_patch_id)
+				p->max_patch_id = pl[i].id;
+		}
+		state_txn_abort(txn);
+	}
+	pw_event_array_free(ev, nev);
+	pw_patch_array_free(pl, n);
+	return PWNM_STATUS_SUCCESS;
+}
+
+/* The whole patch list of the window, merged page by page; the event cursor moves to the newest event. */
+static pwnm_status_t
+poll_full(struct run *r, struct project_rec *p, int64_t now)
+{
+	struct pw_event newest = { 0 };
+	struct pw_patch *pl = NULL;
+	struct page_sink ps = { r, p };
+	char *since = NULL;
+	size_t n = 0;
+	pwnm_status_t rc;
+
+	rc = pw_newest_event(r->client, p->id, &newest);
+	if (rc)
+		return rc;
+	if (!r->o->all_history && r->cfg->window > 0)
+		since = unix_to_iso(now - r->cfg->window);
+	/* Each page is merged into the run as it comes, then freed. */
+	rc = pw_list_patches_pages(r->client, p->id, since, r->o->progress ? progress_cb : NULL,
+				   (void *)p->link_name, observe_page, &ps, &pl, &n);
+	free(since);
+	if (rc) {
+		pw_event_free(&newest);
+		return rc;
+	}
+	if (newest.id) {
+		p->event_last_id = newest.id;
+		str_set(&p->event_cursor, newest.date);
+	}
+	pw_event_free(&newest);
+	p->last_reconcile = now;
+	return PWNM_STATUS_SUCCESS;
+}
+
+/*
+ * Poll project idx.  force_poll: a reason to ask now (new mail, a local
+ * change); events_only: a push without a poll.  Failure marks the
+ * project poll_failed; success marks it polled (polled_ok, unless an
+ * earlier failure this run).
+ */
 static void
 remote_poll_project(struct run *r, size_t idx, int force_poll, int events_only)
 {
 	struct project_rec *p = &r->projects[idx];
-	const struct sync_opts *o = r->o;
 	int64_t now = now_unix();
-	int first = !*p->event_cursor && p->last_reconcile == 0;
-	int reconcile = first || o->full;
-
-	if (events_only) {
-		/* A quick push: only what changed on the server, to see conflicts. */
-		if (first)
-			return;
-		reconcile = 0;
-		force_poll = 1;
-	}
+	enum poll_kind kind = poll_kind(r, p, force_poll, events_only, now);
 	pwnm_status_t rc;
-	pwnm_txn_t *txn = NULL;
-	size_t i, n = 0;
+	int gone = 0;
 
-	if (!o->hook && !events_only && !reconcile && r->cfg->reconcile_interval &&
-	    now - p->last_reconcile >= r->cfg->reconcile_interval)
-		reconcile = 1;
-	if (o->hook && first) {
-		run_report(r, "pwnm: project %s has never been synced; run 'pwnm sync' once", p->link_name);
-		return;
-	}
-	if (o->hook && !reconcile && !force_poll && !has_work_poll(p, now, r->cfg->poll_interval) &&
-	    !reason_due(&r->reason, now))
-		return;
-	if (remote_client_ready(r))
+	if (kind == POLL_NONE || remote_client_ready(r))
 		return;
 	r->res->polled = 1;
-	if (!reconcile) {
-		struct pw_event *ev = NULL;
-		struct pw_patch *pl = NULL;
-		size_t nev = 0, skip = 0;
-
-		/*
-		 * Every event since the cursor, the cursor's own event included
-		 * (since is inclusive): when that event is gone the server has
-		 * dropped history we have not seen, and only a full list is safe.
-		 */
-		rc = pw_list_events(r->client, p->id, NULL, *p->event_cursor ? p->event_cursor : NULL,
-				    p->event_last_id ? p->event_last_id - 1 : 0, &ev, &nev);
-		if (rc)
+	if (kind != POLL_FULL) {
+		if ((rc = poll_events(r, p, kind == POLL_EVENTS_ONLY, &gone)))
 			goto fail;
-		if (p->event_last_id && *p->event_cursor && (nev == 0 || ev[0].id != p->event_last_id)) {
-			if (events_only) {
-				pw_event_array_free(ev, nev);
-				return;
-			}
-			run_report(r, "pwnm: %s: the server no longer has the event pwnm stopped at (#%llu); "
-				  "listing every patch instead",
-			       p->link_name, (unsigned long long)p->event_last_id);
-			pw_event_array_free(ev, nev);
-			reconcile = 1;
-			goto full;
+		if (gone && kind == POLL_EVENTS_ONLY)
+			return;
+		if (gone) {
+			run_report(r, "pwnm: %s: the server no longer has the event pwnm stopped at "
+				      "(#%llu); listing every patch instead",
+				   p->link_name, (unsigned long long)p->event_last_id);
+			kind = POLL_FULL;
 		}
-		if (nev && ev[0].id == p->event_last_id)
-			skip = 1;
-		if (!events_only)
-			rc = pw_list_patches_above(r->client, p->id, p->max_patch_id, &pl, &n);
-		if (rc) {
-			pw_event_array_free(ev, nev);
-			goto fail;
-		}
-		if ((rc = state_txn_begin(r->st, 0, &txn)) == PWNM_STATUS_SUCCESS) {
-			for (i = skip; i < nev; i++) {
-				observe_remote_event(r, txn, &ev[i]);
-				if (ev[i].id > p->event_last_id) {
-					p->event_last_id = ev[i].id;
-					str_set(&p->event_cursor, ev[i].date);
-				}
-			}
-			for (i = 0; i < n; i++) {
-				observe_remote_patch(r, txn, &pl[i]);
-				if (pl[i].id > p->max_patch_id)
-					p->max_patch_id = pl[i].id;
-			}
-			state_txn_abort(txn);
-		}
-		pw_event_array_free(ev, nev);
-		pw_patch_array_free(pl, n);
 	}
-full:
-	if (reconcile) {
-		struct pw_event newest = { 0 };
-		struct pw_patch *pl = NULL;
-		char *since = NULL;
-
-		rc = pw_newest_event(r->client, p->id, &newest);
-		if (rc)
-			goto fail;
-		if (!o->all_history && r->cfg->window > 0)
-			since = unix_to_iso(now - r->cfg->window);
-		{
-			struct page_sink ps = { r, p };
-
-			/* Each page is merged into the run as it comes, then freed. */
-			rc = pw_list_patches_pages(r->client, p->id, since,
-						   o->progress ? progress_cb : NULL,
-						   (void *)p->link_name, observe_page, &ps, &pl, &n);
-		}
-		free(since);
-		if (rc) {
-			pw_event_free(&newest);
-			goto fail;
-		}
-		if (newest.id) {
-			p->event_last_id = newest.id;
-			str_set(&p->event_cursor, newest.date);
-		}
-		pw_event_free(&newest);
-		p->last_reconcile = now;
-	}
+	if (kind == POLL_FULL && (rc = poll_full(r, p, now)))
+		goto fail;
 	p->last_poll = now;
 	r->proj_dirty[idx] = 1;
 	r->polled_ok[idx] = !r->poll_failed[idx];

@@ -224,23 +224,14 @@ report_dry_tags(struct run *r, const char *nmid, const struct tagset *cur, const
 	buf_free(&b);
 }
 
-static pwnm_status_t
-write_tags(struct run *r)
+/* Every work item with a mail, sorted by mail (a mail's patches side by side); NULL when no mail wants writing. */
+static struct pair *
+collect_pairs(struct run *r, size_t *np_out)
 {
-	int dry = r->o->dry_run;
 	struct pair *pairs = NULL;
-	size_t np = 0, cap = 0, i, j, k;
-	pwnm_txn_t *txn = NULL;
-	notmuch_database_t *db = NULL;
-	struct tagset busy = { 0 };
-	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
-	char *err = NULL;
-	unsigned long rev_open, rev_after;
-	int batch = 0, any_skip = 0;
-	int64_t wait_ms = 60000;
-	notmuch_status_t nst;
+	size_t np = 0, cap = 0, i;
+	int need = 0;
 
-	/* Every work item whose mail needs writing, plus the other patches of the same mails. */
 	for (i = 0; i < r->wcap; i++) {
 		struct work *w;
 
@@ -253,27 +244,33 @@ write_tags(struct run *r)
 			}
 			pairs[np].nmid = w->nmid;
 			pairs[np].w = w;
+			need |= w->tags;
 			np++;
 		}
 	}
-	if (np == 0) {
-		r->store_rev = r->rev;
-		r->write_rev = 1;
-		goto out;
+	if (!need) {
+		free(pairs);
+		*np_out = 0;
+		return NULL;
 	}
 	qsort(pairs, np, sizeof(*pairs), cmp_pair);
-	/* Any group with a work item that wants its tags written? */
-	{
-		int need = 0;
+	*np_out = np;
+	return pairs;
+}
 
-		for (i = 0; i < np && !need; i++)
-			need = pairs[i].w->tags;
-		if (!need) {
-			r->store_rev = r->rev;
-			r->write_rev = 1;
-			goto out;
-		}
-	}
+/*
+ * Open notmuch read-write within the run's budget (--dry-run: read-only,
+ * without waiting for a writer); on failure the run gives up the
+ * server's values.
+ */
+static pwnm_status_t
+open_for_tags(struct run *r, notmuch_database_t **db)
+{
+	int dry = r->o->dry_run;
+	int64_t wait_ms = 60000;
+	char *err = NULL;
+	pwnm_status_t rc;
+
 	if (r->o->deadline_ms) {
 		wait_ms = r->o->deadline_ms - now_ms();
 		if (wait_ms < 200)
@@ -284,15 +281,124 @@ write_tags(struct run *r)
 		err = xasprintf("the notmuch database is locked by another writer (waited %lld ms)",
 				(long long)wait_ms);
 	} else {
-		rc = nm_open(r->o->nm_config, r->o->nm_profile, !dry, wait_ms, &db, &err);
+		rc = nm_open(r->o->nm_config, r->o->nm_profile, !dry, wait_ms, db, &err);
 	}
 	if (rc) {
 		run_error(r, rc, "%s; tags not written, the next run retries", err);
 		free(err);
 		run_abandon_remote(r);
 		r->write_rev = 0;
-		goto out;
 	}
+	return rc;
+}
+
+/*
+ * The tags of one mail, whose patches in the run are ws[0..nws).  Returns
+ * 1 when the mail was written (or found to need nothing), 0 when it was
+ * left alone: held, changed by someone else during the run (*skipped), or
+ * not in notmuch.
+ */
+static int
+write_mail(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn, const struct tagset *busy,
+	   const char *nmid, struct work **ws, size_t nws, int *skipped)
+{
+	struct patch_view *pv = NULL;
+	struct patch_rec *recs = NULL;
+	struct outbox_rec *outs = NULL;
+	size_t npv = 0, nrecs = 0, k;
+	int held = 0, changed = 0;
+	notmuch_message_t *m = NULL;
+	struct tagset cur = { 0 }, want = { 0 };
+	char *err = NULL;
+	pwnm_status_t rc;
+
+	for (k = 0; k < nws; k++)
+		held |= ws[k]->held;
+	if (held || tagset_has(busy, nmid)) {
+		for (k = 0; k < nws; k++)
+			work_undo_remote(ws[k]);
+		if (!held) {
+			r->res->skipped++;
+			*skipped = 1;
+		}
+		return 0;
+	}
+	if (notmuch_database_find_message(db, nmid, &m) || !m) {
+		for (k = 0; k < nws; k++) {
+			if (!(ws[k]->rec.flags & PATCH_F_NOMAIL)) {
+				ws[k]->rec.flags |= PATCH_F_NOMAIL;
+				ws[k]->dirty = 1;
+			}
+			r->res->missing++;
+		}
+		return 0;
+	}
+	mail_views(r, txn, nmid, ws, nws, &pv, &npv, &recs, &outs, &nrecs);
+	nm_message_pw_tags(m, &cur);
+	for (k = 0; k < nws; k++)
+		if (!ws[k]->in_store)
+			report_stale_tags(r, ws[k], &cur);
+	wanted_tags(r, &cur, pv, npv, &want);
+	if (r->o->dry_run) {
+		changed = !tagset_equal(&cur, &want);
+		if (changed)
+			report_dry_tags(r, nmid, &cur, &want);
+		rc = PWNM_STATUS_SUCCESS;
+	} else {
+		rc = nm_message_set_pw_tags(m, &cur, &want, &changed, &err);
+	}
+	if (rc) {
+		run_error(r, rc, "%s", err);
+		free(err);
+		for (k = 0; k < nws; k++)
+			work_undo_remote(ws[k]);
+	} else {
+		if (changed)
+			r->res->messages_written++;
+		for (k = 0; k < nws; k++) {
+			uint32_t fl = ws[k]->rec.flags;
+
+			ws[k]->rec.flags = (fl | PATCH_F_TAGGED) & ~PATCH_F_NOMAIL;
+			if (ws[k]->rec.flags != fl)
+				ws[k]->dirty = 1;
+		}
+	}
+	notmuch_message_destroy(m);
+	tagset_free(&cur);
+	tagset_free(&want);
+	for (k = 0; k < nrecs; k++) {
+		patch_rec_free(&recs[k]);
+		outbox_rec_free(&outs[k]);
+	}
+	free(recs);
+	free(outs);
+	free(pv);
+	return 1;
+}
+
+static pwnm_status_t
+write_tags(struct run *r)
+{
+	int dry = r->o->dry_run;
+	struct pair *pairs;
+	size_t np = 0, i, j, k;
+	pwnm_txn_t *txn = NULL;
+	notmuch_database_t *db = NULL;
+	struct tagset busy = { 0 };
+	pwnm_status_t rc;
+	unsigned long rev_open, rev_after;
+	int batch = 0, any_skip = 0;
+	notmuch_status_t nst;
+
+	pairs = collect_pairs(r, &np);
+	if (!pairs) {
+		/* No mail to write: the revision read at the scan is handled. */
+		r->store_rev = r->rev;
+		r->write_rev = 1;
+		return PWNM_STATUS_SUCCESS;
+	}
+	if ((rc = open_for_tags(r, &db)))
+		goto out;
 	rev_open = notmuch_database_get_revision(db, NULL);
 	changed_since(r, db, &busy);
 	if ((rc = state_txn_begin(r->st, 0, &txn))) {
@@ -305,96 +411,19 @@ write_tags(struct run *r)
 	nst = dry ? NOTMUCH_STATUS_SUCCESS : notmuch_database_begin_atomic(db);
 	for (i = 0; i < np && !nst; i = j) {
 		struct work **ws;
-		struct patch_view *pv = NULL;
-		struct patch_rec *recs = NULL;
-		struct outbox_rec *outs = NULL;
-		size_t npv = 0, nrecs = 0, nws;
-		int need = 0, changed = 0;
-		notmuch_message_t *m = NULL;
-		struct tagset cur = { 0 }, want = { 0 };
+		int need = 0;
 
 		for (j = i; j < np && strcmp(pairs[j].nmid, pairs[i].nmid) == 0; j++)
 			need |= pairs[j].w->tags;
 		if (!need)
 			continue;
-		nws = j - i;
-		ws = xcalloc(nws, sizeof(*ws));
-		for (k = 0; k < nws; k++)
+		ws = xcalloc(j - i, sizeof(*ws));
+		for (k = 0; k < j - i; k++)
 			ws[k] = pairs[i + k].w;
-		{
-			int held = 0;
-
-			for (k = 0; k < nws; k++)
-				held |= ws[k]->held;
-			if (held) {
-				for (k = 0; k < nws; k++)
-					work_undo_remote(ws[k]);
-				free(ws);
-				continue;
-			}
-		}
-		if (tagset_has(&busy, pairs[i].nmid)) {
-			for (k = 0; k < nws; k++)
-				work_undo_remote(ws[k]);
-			r->res->skipped++;
-			any_skip = 1;
-			free(ws);
-			continue;
-		}
-		if (notmuch_database_find_message(db, pairs[i].nmid, &m) || !m) {
-			for (k = 0; k < nws; k++) {
-				if (!(ws[k]->rec.flags & PATCH_F_NOMAIL)) {
-					ws[k]->rec.flags |= PATCH_F_NOMAIL;
-					ws[k]->dirty = 1;
-				}
-				r->res->missing++;
-			}
-			free(ws);
-			continue;
-		}
-		mail_views(r, txn, pairs[i].nmid, ws, nws, &pv, &npv, &recs, &outs, &nrecs);
-		nm_message_pw_tags(m, &cur);
-		for (k = 0; k < nws; k++)
-			if (!ws[k]->in_store)
-				report_stale_tags(r, ws[k], &cur);
-		wanted_tags(r, &cur, pv, npv, &want);
-		if (dry) {
-			changed = !tagset_equal(&cur, &want);
-			if (changed)
-				report_dry_tags(r, pairs[i].nmid, &cur, &want);
-			rc = PWNM_STATUS_SUCCESS;
-		} else {
-			rc = nm_message_set_pw_tags(m, &cur, &want, &changed, &err);
-		}
-		if (rc) {
-			run_error(r, rc, "%s", err);
-			free(err);
-			err = NULL;
-			for (k = 0; k < nws; k++)
-				work_undo_remote(ws[k]);
-		} else {
-			if (changed)
-				r->res->messages_written++;
-			for (k = 0; k < nws; k++) {
-				uint32_t fl = ws[k]->rec.flags;
-
-				ws[k]->rec.flags = (fl | PATCH_F_TAGGED) & ~PATCH_F_NOMAIL;
-				if (ws[k]->rec.flags != fl)
-					ws[k]->dirty = 1;
-			}
-		}
-		notmuch_message_destroy(m);
-		tagset_free(&cur);
-		tagset_free(&want);
-		for (k = 0; k < nrecs; k++) {
-			patch_rec_free(&recs[k]);
-			if (outs[k].state || outs[k].delegate || outs[k].last_error)
-				outbox_rec_free(&outs[k]);
-		}
-		free(recs);
-		free(outs);
-		free(pv);
+		need = write_mail(r, db, txn, &busy, pairs[i].nmid, ws, j - i, &any_skip);
 		free(ws);
+		if (!need)
+			continue;
 		if (batch == 1)
 			run_crash_point(r, "mid-tags");
 		if (++batch % TAG_BATCH == 0 && !dry) {

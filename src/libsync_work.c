@@ -227,7 +227,7 @@ run_users_load(struct run *r, pwnm_txn_t *txn)
 {
 	char *v = NULL, *p, *save = NULL;
 
-	if (state_meta_get(txn, "users", &v) != PWNM_STATUS_SUCCESS || !v)
+	if (state_meta_get(txn, META_USERS, &v) != PWNM_STATUS_SUCCESS || !v)
 		return;
 	for (p = strtok_r(v, ";", &save); p; p = strtok_r(NULL, ";", &save)) {
 		char *eq = strrchr(p, '=');

@@ -213,7 +213,6 @@ struct env {
 	struct pwnm_config cfg;
 	pwnm_state_t *st;
 	int lock_fd;
-	char *token;
 };
 
 static size_t
@@ -346,10 +345,6 @@ env_close(struct env *e)
 		state_close(e->st);
 	if (e->lock_fd >= 0)
 		close(e->lock_fd);
-	if (e->token) {
-		memset(e->token, 0, strlen(e->token));
-		free(e->token);
-	}
 	config_free(&e->cfg);
 }
 
@@ -450,7 +445,7 @@ run_sync_cmd(int argc, char **argv, int pull, int push)
 		o.push = 0;
 	o.db = e.db;
 	e.db = NULL;
-	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
+	rc = sync_run(&e.cfg, NULL, e.st, &o, &res, &err);
 	if (!rc && !o.dry_run)
 		clear_hook_error(e.st);
 	/* Errors were printed as they happened. */
@@ -665,15 +660,15 @@ cmd_status(int argc, char **argv)
 	printf("notmuch database: %s\n", e.cfg.db_path);
 	printf("state:            %s\n", e.cfg.state_dir);
 	printf("server:           %s", e.cfg.url ? e.cfg.url : "(pwnm.url not set)");
-	state_meta_get(txn, "api_version", &v);
+	state_meta_get(txn, META_API_VERSION, &v);
 	if (v)
 		printf(" (API %s)", v);
 	printf("\n");
 	free(v);
 	v = NULL;
-	state_meta_get_i64(txn, "revision", 0, &rev);
-	state_meta_get_i64(txn, "last_sync_time", 0, &t);
-	state_meta_get(txn, "last_sync_result", &v);
+	state_meta_get_i64(txn, META_REVISION, 0, &rev);
+	state_meta_get_i64(txn, META_LAST_SYNC_TIME, 0, &t);
+	state_meta_get(txn, META_LAST_SYNC_RESULT, &v);
 	{
 		char *w = when(t);
 
@@ -683,11 +678,11 @@ cmd_status(int argc, char **argv)
 	free(v);
 	v = NULL;
 	print_token_source(&e.cfg);
-	state_meta_get(txn, "last_hook_error", &v);
+	state_meta_get(txn, META_LAST_HOOK_ERROR, &v);
 	if (v && *v) {
 		int64_t at = 0;
 
-		state_meta_get_i64(txn, "last_hook_error_time", 0, &at);
+		state_meta_get_i64(txn, META_LAST_HOOK_ERROR_TIME, 0, &at);
 		printf("last hook error:  %s", v);
 		if (at > 0) {
 			char *w = when(at);
@@ -819,7 +814,7 @@ explain_remote(struct env *e, uint32_t patch_id)
 	if (!c)
 		return;
 	if (state_txn_begin(e->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
-		state_meta_get(txn, "api_version", &ver);
+		state_meta_get(txn, META_API_VERSION, &ver);
 		state_txn_abort(txn);
 	}
 	if (ver)
@@ -1191,8 +1186,8 @@ hook_log(struct env *e, const char *which, const char *msg)
 		if (state_txn_begin(e->st, 1, &txn) == PWNM_STATUS_SUCCESS) {
 			char *v = xasprintf("%s: %s", which, msg);
 
-			if (state_meta_put(txn, "last_hook_error", v) == PWNM_STATUS_SUCCESS &&
-			    state_meta_put_i64(txn, "last_hook_error_time", now_unix()) ==
+			if (state_meta_put(txn, META_LAST_HOOK_ERROR, v) == PWNM_STATUS_SUCCESS &&
+			    state_meta_put_i64(txn, META_LAST_HOOK_ERROR_TIME, now_unix()) ==
 				    PWNM_STATUS_SUCCESS)
 				state_txn_commit(txn);
 			else
@@ -1211,14 +1206,14 @@ clear_hook_error(pwnm_state_t *st)
 
 	if (state_txn_begin(st, 0, &txn) != PWNM_STATUS_SUCCESS)
 		return;
-	state_meta_get(txn, "last_hook_error", &v);
+	state_meta_get(txn, META_LAST_HOOK_ERROR, &v);
 	state_txn_abort(txn);
 	if (!v)
 		return;
 	free(v);
 	if (state_txn_begin(st, 1, &txn) == PWNM_STATUS_SUCCESS) {
-		if (state_meta_del(txn, "last_hook_error") == PWNM_STATUS_SUCCESS &&
-		    state_meta_del(txn, "last_hook_error_time") == PWNM_STATUS_SUCCESS)
+		if (state_meta_del(txn, META_LAST_HOOK_ERROR) == PWNM_STATUS_SUCCESS &&
+		    state_meta_del(txn, META_LAST_HOOK_ERROR_TIME) == PWNM_STATUS_SUCCESS)
 			state_txn_commit(txn);
 		else
 			state_txn_abort(txn);
@@ -1376,7 +1371,7 @@ cmd_hook(int argc, char **argv)
 	}
 	o.db = e.db;
 	e.db = NULL;
-	rc = sync_run(&e.cfg, e.token, e.st, &o, &res, &err);
+	rc = sync_run(&e.cfg, NULL, e.st, &o, &res, &err);
 	if (strcmp(which, "pre-new") == 0)
 		hook_record_used(&e, entered);
 	if (!rc)
