@@ -256,6 +256,18 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 		goto fail;
 	}
 	cfg->accept_state = val ? val : xstrdup("accepted");
+	val = get(db, "pwnm.proxy");
+	cfg->proxy = val ? val : xstrdup("");
+	val = get(db, "pwnm.cainfo");
+	if (!val) {
+		/* the variables the curl tool and OpenSSL read (libcurl itself reads neither) */
+		const char *env = getenv("CURL_CA_BUNDLE");
+
+		if (!env || !*env)
+			env = getenv("SSL_CERT_FILE");
+		val = xstrdup(env ? env : "");
+	}
+	cfg->cainfo = val;
 	val = get(db, "pwnm.token_command");
 	cfg->token_command = val ? val : xstrdup("");
 	val = get(db, "pwnm.token_file");
@@ -287,6 +299,8 @@ config_free(struct pwnm_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->token_command);
 	free(cfg->token_file);
+	free(cfg->proxy);
+	free(cfg->cainfo);
 	free(cfg->accept_state);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -46,6 +46,8 @@ struct pwnm_config {
 	char *state_dir;        /* pwnm.state_dir or $XDG_STATE_HOME/pwnm/<db> */
 	char *token_command;    /* pwnm.token_command, "" none */
 	char *token_file;       /* pwnm.token_file or $XDG_CONFIG_HOME/pwnm/token */
+	char *proxy;            /* pwnm.proxy: the proxy for https, "" none set (libcurl's environment) */
+	char *cainfo;           /* pwnm.cainfo, else $CURL_CA_BUNDLE, else $SSL_CERT_FILE; "" none */
 	char *accept_state;     /* pwnm.accept_state: what `pwnm accept` sets, default "accepted" */
 };
 

@@ -23,7 +23,7 @@
 #define DEFAULT_MAX_RETRIES 3
 #define DEFAULT_RETRY_BASE_MS 500L
 #define DEFAULT_RETRY_MAX_MS 30000L
-#define DEFAULT_MAX_BODY ((size_t)64 << 20)
+#define DEFAULT_MAX_BODY ((size_t)32 << 20)
 /* Longest single wait in curl_multi_poll; timers are rechecked after it. */
 #define POLL_MAX_MS 1000L
 
@@ -32,6 +32,8 @@ struct http {
 	char *origin;     /* normalised origin the token belongs to, or NULL */
 	char *token;      /* NULL: no Authorization header ever */
 	char *user_agent;
+	char *proxy;      /* for https only; NULL: libcurl's environment (https_proxy, ...) */
+	char *cainfo;     /* CA file; NULL: libcurl's default */
 	long connect_timeout_ms;
 	long timeout_ms;         /* 0: none */
 	long stall_ms;           /* 0: none */
@@ -102,6 +104,10 @@ http_new(const struct http_options *opt, http_t **out)
 	h->token = opt->token ? xstrdup(opt->token) : NULL;
 	h->user_agent = opt->user_agent ? xstrdup(opt->user_agent)
 					: xstrdup("pwnm/" PWNM_VERSION);
+	h->proxy = opt->proxy && *opt->proxy ? xstrdup(opt->proxy) : NULL;
+	h->cainfo = opt->cainfo && *opt->cainfo ? xstrdup(opt->cainfo) : NULL;
+	debug("http", "CA file %s, https proxy %s", h->cainfo ? h->cainfo : "libcurl's default",
+	      h->proxy ? h->proxy : "from the environment");
 	h->connect_timeout_ms = opt->connect_timeout_ms > 0
 				    ? opt->connect_timeout_ms
 				    : DEFAULT_CONNECT_TIMEOUT_MS;
@@ -156,6 +162,8 @@ http_free(http_t *h)
 	}
 	free(h->origin);
 	free(h->user_agent);
+	free(h->proxy);
+	free(h->cainfo);
 	free(h);
 }
 
@@ -176,6 +184,32 @@ http_set_token(http_t *h, const char *token)
 	}
 	h->token = token ? xstrdup(token) : NULL;
 	return PWNM_STATUS_SUCCESS;
+}
+
+void
+http_mask_token(const http_t *h, char *s)
+{
+	size_t tl, min, i, j, k, best;
+
+	if (!h || !h->token || !s)
+		return;
+	tl = strlen(h->token);
+	min = tl < 8 ? tl : 8;
+	for (i = 0; s[i];) {
+		best = 0;
+		for (j = 0; j < tl && best < tl - j; j++) {
+			for (k = 0; s[i + k] && j + k < tl && s[i + k] == h->token[j + k]; k++)
+				;
+			if (k > best)
+				best = k;
+		}
+		if (best >= min) {
+			memset(s + i, '*', best);
+			i += best;
+		} else {
+			i++;
+		}
+	}
 }
 
 uint64_t
@@ -240,7 +274,7 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return len;
 }
 
-/* Ends an attempt that has sent and got nothing for stall_ms (curl calls it at least once a second). */
+/* Ends an attempt that sent and got nothing for stall_ms (curl calls it about once a second). */
 static int
 on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
@@ -518,8 +552,21 @@ classify(http_t *h, struct xfer *x, CURLcode res, char **reason, int *retry)
 	case CURLE_SSL_CONNECT_ERROR:
 		what = "TLS handshake failed";
 		break;
-	case CURLE_PEER_FAILED_VERIFICATION:
-		what = "TLS certificate not accepted";
+	case CURLE_PEER_FAILED_VERIFICATION: {
+		/* not a temporary failure: it takes a change of setting (or of certificate) */
+		char *host = NULL;
+
+		if (curl_url_get(x->url, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+			host = NULL;
+		*reason = xasprintf("the TLS certificate of %s is not accepted%s%s%s; if its CA "
+				    "is a private one, set pwnm.cainfo to the CA's file",
+				    host ? host : "the server", detail ? " (" : "",
+				    detail ? detail : "", detail ? ")" : "");
+		curl_free(host);
+		return PWNM_STATUS_PROTOCOL;
+	}
+	case CURLE_SSL_CACERT_BADFILE:
+		what = "cannot read the CA file (pwnm.cainfo)";
 		again = 0;
 		break;
 	case CURLE_UNSUPPORTED_PROTOCOL:
@@ -731,6 +778,17 @@ start_attempt(http_t *h, struct xfer *x, int64_t now)
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
 	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (h->cainfo)
+		SETOPT(CURLOPT_CAINFO, h->cainfo);
+	/*
+	 * No proxy ever carries plain http (a token would pass it in clear):
+	 * "" turns off libcurl's http_proxy and all_proxy.  https goes
+	 * through pwnm.proxy, or libcurl's environment, in a CONNECT tunnel.
+	 */
+	if (strncasecmp(r->url, "https:", 6) != 0)
+		SETOPT(CURLOPT_PROXY, "");
+	else if (h->proxy)
+		SETOPT(CURLOPT_PROXY, h->proxy);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
 	SETOPT(CURLOPT_TIMEOUT_MS, timeout);

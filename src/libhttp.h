@@ -28,7 +28,12 @@
  * port equal, as libcurl reads the URL (liburl.h; the transfer uses that
  * same parse).  A URL libcurl cannot read, or that is not http(s), is
  * not fetched at all.  The token never appears in any error text or
- * debug output.
+ * debug output, and http_mask_token() hides it in text a server sent back.
+ *
+ * Proxies: plain http never goes through one (http_proxy and all_proxy
+ * are ignored for it); https uses the proxy option, or else libcurl's
+ * usual environment (https_proxy, all_proxy, no_proxy), through a
+ * CONNECT tunnel, so the token travels inside TLS.
  */
 
 struct http_options {
@@ -45,7 +50,9 @@ struct http_options {
 	long retry_base_ms;      /* first backoff, doubled each time; 0: 500 */
 	long retry_max_ms;       /* cap for one backoff or Retry-After; 0: 30000 */
 	int64_t deadline_ms;     /* absolute now_ms() after which nothing starts or waits; 0 none */
-	size_t max_body;         /* response size cap in bytes; 0: 64 MiB */
+	size_t max_body;         /* cap on the decoded body (counted as it arrives, after gzip); 0: 32 MiB */
+	const char *proxy;       /* proxy URL for https; NULL: libcurl's environment */
+	const char *cainfo;      /* CA certificates file for https; NULL: libcurl's default */
 };
 
 typedef struct http http_t;
@@ -66,7 +73,8 @@ struct http_request {
 	/*
 	 * SUCCESS for 2xx.  Otherwise: NETWORK (connect/reset/DNS),
 	 * TIMEOUT, SERVER (5xx or 429 after retries), HTTP (other status,
-	 * see code and resp), PROTOCOL (3xx, body over max_body).
+	 * see code and resp), PROTOCOL (3xx, body over max_body, a TLS
+	 * certificate not accepted).
 	 */
 	pwnm_status_t status;
 	char *error;          /* one-line text for a failure, e.g. "GET <url>: HTTP 500", or NULL */
@@ -92,5 +100,8 @@ void http_request_free(struct http_request *r);
  */
 pwnm_status_t http_run(http_t *h, struct http_request **reqs, size_t n);
 uint64_t http_requests_sent(const http_t *h);
+
+/* Overwrite with '*' every run of 8 or more bytes of s (or the whole token, if shorter) found in the token. */
+void http_mask_token(const http_t *h, char *s);
 
 #endif

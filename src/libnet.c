@@ -8,6 +8,8 @@ void
 net_http_options(const struct pwnm_config *cfg, struct http_options *ho)
 {
 	ho->origin = cfg->url;
+	ho->proxy = cfg->proxy && *cfg->proxy ? cfg->proxy : NULL;
+	ho->cainfo = cfg->cainfo && *cfg->cainfo ? cfg->cainfo : NULL;
 	if (cfg->stall_timeout > 0) {
 		ho->stall_ms = (long)cfg->stall_timeout * 1000;
 		ho->low_speed_limit = LOW_SPEED_LIMIT;

@@ -27,6 +27,8 @@ struct pw_client {
 	char *version; /* "1.3" */
 	char *root;    /* base/api/<version>/ */
 	char *error;   /* last error, one line */
+	int warned_no_link; /* the server's missing Link header was said once */
+	int discovered;     /* the version was found by asking, not given by pw_set_version */
 };
 
 static void
@@ -86,6 +88,14 @@ pw_set_version(pw_client_t *c, const char *version)
 	client_set_root(c, version);
 }
 
+/* Hide the API token wherever a server echoed it (even in part) into s. */
+static void
+mask_secret(pw_client_t *c, char *s)
+{
+	if (s)
+		http_mask_token(c->http, s);
+}
+
 static void ATTR_PRINTF(2, 3)
 set_error(pw_client_t *c, const char *fmt, ...)
 {
@@ -95,6 +105,7 @@ set_error(pw_client_t *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	c->error = xvasprintf(fmt, ap);
 	va_end(ap);
+	mask_secret(c, c->error);
 }
 
 static void
@@ -102,28 +113,33 @@ take_error(pw_client_t *c, char *msg)
 {
 	free(c->error);
 	c->error = msg;
+	mask_secret(c, c->error);
 }
 
-/* s made one line (controls become spaces) and at most PW_MAX_DETAIL bytes; frees s. */
+/*
+ * Server text s made safe to show and store: escaped (text_escape: one
+ * line, no terminal controls or bidi overrides) and cut to at most
+ * PW_MAX_DETAIL bytes; frees s.
+ */
 static char *
 one_line(char *s)
 {
-	size_t i, n;
+	char *e;
+	size_t n;
 
 	if (!s)
 		return NULL;
-	n = strlen(s);
+	e = text_escape(s);
+	free(s);
+	n = strlen(e);
 	if (n > PW_MAX_DETAIL) {
 		n = PW_MAX_DETAIL;
 		/* do not cut a UTF-8 sequence */
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		while (n > 0 && ((unsigned char)e[n] & 0xc0) == 0x80)
 			n--;
-		s[n] = '\0';
+		e[n] = '\0';
 	}
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < ' ' || s[i] == 0x7f)
-			s[i] = ' ';
-	return s;
+	return e;
 }
 
 static int
@@ -222,7 +238,10 @@ check_link(pw_client_t *c, const char *url)
 
 	free(o);
 	if (!same) {
-		set_error(c, "refusing to follow a page link to another host: %s", url);
+		char *shown = one_line(xstrdup(url));
+
+		set_error(c, "refusing to follow a page link to another host: %s", shown);
+		free(shown);
 		return PWNM_STATUS_PROTOCOL;
 	}
 	return PWNM_STATUS_SUCCESS;
@@ -309,23 +328,37 @@ event_release(void *e)
 
 /* ---- the pagination driver ---- */
 
+/* What a page held, as sent (before any filtering). */
+struct page_info {
+	size_t count;          /* items */
+	uint64_t first, last;  /* ids of the first and last item; 0 when empty */
+	int stop;              /* set by the page callback: no further page is wanted */
+};
+
 /*
  * One listing: where its first page is, what to do with each page, and
  * how it may go on.  paginate() runs several listings together; every
  * list of the client goes through it.
+ *
+ * How a listing goes on, after each page: by rel="next", which must stay
+ * on the configured origin and point to a later page than the one it
+ * came with (a link back is a cycle); at most a few pages past the
+ * server's own rel="last"; a page holding exactly what the page before
+ * it held (the same count, first and last id) ends the listing with an
+ * error, as does a page link to the page itself.  Without any Link
+ * header (a proxy may drop it; the server then gets one warning), the
+ * next page number is asked for while pages come back as full as the
+ * first one (its size is the server's page size, whatever was asked),
+ * until a short or empty page or a 404.
  */
 struct listing {
 	/* in */
 	char *url; /* the first page (owned) */
-	/*
-	 * Decode r's body and keep what it holds: *count is the number of
-	 * items on the page, *stop set when no further page is wanted.
-	 */
+	/* Decode r's body and keep what it holds; fill *pi. */
 	pwnm_status_t (*page)(pw_client_t *c, struct listing *l, const struct http_request *r,
-			      size_t *count, int *stop);
+			      struct page_info *pi);
 	void *data;
 	int by_number;      /* with rel="last", the pages up to it go concurrently by number */
-	int guess;          /* without any Link, ask for the next page number while pages are full */
 	unsigned max_pages; /* stop after this many pages (more is then set); 0: no such limit */
 	pw_progress_cb progress;
 	void *pdata;
@@ -335,56 +368,151 @@ struct listing {
 	char *next;         /* the next page to fetch one at a time, or NULL */
 	int next_guessed;   /* next is a page number asked for without a Link */
 	unsigned pages;     /* pages decoded */
-	unsigned last;      /* page count from rel="last"; 0 when unknown */
+	unsigned last;      /* pages still to fetch by number go up to this; 0: none */
+	unsigned count_last; /* the page count rel="last" gave on the first page; 0 unknown */
+	size_t per_page;    /* items on the first page: the server's page size */
+	struct page_info prev; /* the page before the current one */
+	char **visited;     /* next links without a page number, for the cycle check */
+	size_t nvisited;
 	int done;
 };
 
 static void
 listing_free(struct listing *l)
 {
+	size_t i;
+
 	free(l->url);
 	free(l->next);
 	l->url = l->next = NULL;
+	for (i = 0; i < l->nvisited; i++)
+		free(l->visited[i]);
+	free(l->visited);
+	l->visited = NULL;
+	l->nvisited = 0;
 }
 
-/* What a listing does after r, its last page of a batch (count items on it). */
+/* The page number of url, 1 for the listing's own first URL without one; 0 unknown. */
+static unsigned
+page_of(const struct listing *l, const char *url)
+{
+	unsigned p = pw_url_page(url);
+
+	if (p == 0 && strcmp(url, l->url) == 0)
+		p = 1;
+	return p;
+}
+
+/* A next link that goes where the listing has been already; NULL when it does not. */
+static const char *
+cycle_of(struct listing *l, const struct http_request *r, const char *next, unsigned *back)
+{
+	unsigned np = page_of(l, next), cp = page_of(l, r->url);
+	size_t i;
+
+	*back = 0;
+	if (np && cp) {
+		if (np > cp)
+			return NULL;
+		*back = np;
+		return "goes back";
+	}
+	for (i = 0; i < l->nvisited; i++)
+		if (strcmp(l->visited[i], next) == 0)
+			return "goes round";
+	l->visited = xreallocarray(l->visited, l->nvisited + 1, sizeof(*l->visited));
+	l->visited[l->nvisited++] = xstrdup(next);
+	return NULL;
+}
+
+/* Say once per client that the server sends no Link header. */
+static void
+note_no_link(pw_client_t *c)
+{
+	if (c->warned_no_link)
+		return;
+	c->warned_no_link = 1;
+	warn("%s sends no Link header (a proxy may drop it): pages are asked for by number "
+	     "until a short one",
+	     c->base);
+}
+
+/* What a listing does after r, its last page of a batch (pi: what it held). */
 static pwnm_status_t
-listing_continue(pw_client_t *c, struct listing *l, const struct http_request *r, size_t count)
+listing_continue(pw_client_t *c, struct listing *l, const struct http_request *r,
+		 const struct page_info *pi)
 {
 	struct pw_links lk;
 	pwnm_status_t st = PWNM_STATUS_SUCCESS;
+	int repeats;
 
 	free(l->next);
 	l->next = NULL;
 	l->next_guessed = 0;
+	repeats = l->pages > 1 && pi->count == l->prev.count && pi->first == l->prev.first &&
+		  pi->last == l->prev.last;
+	l->prev = *pi;
 	pw_parse_links(r->link, &lk);
-	if (l->pages == 1 && l->by_number && lk.last) {
-		unsigned total;
+	if (l->pages == 1) {
+		l->per_page = pi->count;
+		if (lk.last) {
+			unsigned total;
 
-		if ((st = check_link(c, lk.last)))
-			goto out;
-		total = pw_url_page(lk.last);
-		if (total > PW_MAX_PAGES) {
-			set_error(c, "GET %s: implausible page count %u in the Link header", r->url,
-				  total);
-			st = PWNM_STATUS_PROTOCOL;
-			goto out;
+			if ((st = check_link(c, lk.last)))
+				goto out;
+			total = pw_url_page(lk.last);
+			if (total > PW_MAX_PAGES) {
+				set_error(c, "GET %s: implausible page count %u in the Link header",
+					  r->url, total);
+				st = PWNM_STATUS_PROTOCOL;
+				goto out;
+			}
+			l->count_last = total;
+			/* a "last" of 1 with a "next" is no page count: one page at a time */
+			if (l->by_number && total >= 1 && !(total == 1 && lk.next)) {
+				l->last = total;
+				if (total == 1)
+					l->done = 1;
+				goto out;
+			}
 		}
-		/* a "last" of 1 with a "next" is no page count: one page at a time */
-		if (total >= 1 && !(total == 1 && lk.next)) {
-			l->last = total;
-			if (total == 1)
-				l->done = 1;
-			goto out;
-		}
+	}
+	if (repeats) {
+		set_error(c, "GET %s: page %u repeats page %u (the server's page links do not end)",
+			  r->url, l->pages, l->pages - 1);
+		st = PWNM_STATUS_PROTOCOL;
+		goto out;
 	}
 	if (l->last > l->pages)
 		goto out; /* the next window of numbered pages */
 	if (lk.next) {
+		const char *cycle;
+		unsigned back;
+
 		if ((st = check_link(c, lk.next)))
 			goto out;
 		if (strcmp(lk.next, r->url) == 0) {
 			set_error(c, "GET %s: the next page link points to the same page", r->url);
+			st = PWNM_STATUS_PROTOCOL;
+			goto out;
+		}
+		if ((cycle = cycle_of(l, r, lk.next, &back))) {
+			char *shown = one_line(xstrdup(lk.next));
+
+			if (back)
+				set_error(c, "GET %s: the next page link goes back to page %u (%s)",
+					  r->url, back, shown);
+			else
+				set_error(c, "GET %s: the next page link goes round to a page already "
+					     "read (%s)",
+					  r->url, shown);
+			free(shown);
+			st = PWNM_STATUS_PROTOCOL;
+			goto out;
+		}
+		if (l->count_last && l->pages >= l->count_last + 2 + l->count_last / 8) {
+			set_error(c, "GET %s: the page links go on past page %u, the server's own last",
+				  r->url, l->count_last);
 			st = PWNM_STATUS_PROTOCOL;
 			goto out;
 		}
@@ -402,11 +530,19 @@ listing_continue(pw_client_t *c, struct listing *l, const struct http_request *r
 		lk.next = NULL;
 		goto out;
 	}
-	if (l->guess && !(r->link && *r->link) && count >= PW_PER_PAGE && l->pages < PW_MAX_PAGES &&
-	    !(l->max_pages && l->pages >= l->max_pages)) {
-		l->next = pw_url_set_page(l->url, l->pages + 1);
-		l->next_guessed = 1;
-		goto out;
+	if (!(r->link && *r->link)) {
+		note_no_link(c);
+		if (pi->count > 0 && (l->pages == 1 || pi->count >= l->per_page) &&
+		    l->pages < PW_MAX_PAGES) {
+			if (l->max_pages && l->pages >= l->max_pages) {
+				l->more = 1;
+				l->done = 1;
+				goto out;
+			}
+			l->next = pw_url_set_page(l->url, l->pages + 1);
+			l->next_guessed = 1;
+			goto out;
+		}
 	}
 	l->done = 1;
 out:
@@ -485,8 +621,8 @@ paginate(pw_client_t *c, struct listing *ls, size_t n)
 		for (k = 0; k < nb && st == PWNM_STATUS_SUCCESS; k++) {
 			struct listing *l = b[k].l;
 			struct http_request *r = b[k].r;
-			size_t count = 0;
-			int stop = 0, last_of_batch = k + 1 == nb || b[k + 1].l != l;
+			struct page_info pi = { 0 };
+			int last_of_batch = k + 1 == nb || b[k + 1].l != l;
 
 			if (l->done)
 				continue;
@@ -504,14 +640,14 @@ paginate(pw_client_t *c, struct listing *ls, size_t n)
 				st = rs;
 				break;
 			}
-			st = l->page(c, l, r, &count, &stop);
+			st = l->page(c, l, r, &pi);
 			if (st)
 				break;
 			l->pages++;
-			if (stop)
+			if (pi.stop)
 				l->done = 1;
 			else if (last_of_batch)
-				st = listing_continue(c, l, r, count);
+				st = listing_continue(c, l, r, &pi);
 			if (last_of_batch && l->progress) {
 				unsigned total = l->last > l->pages ? l->last : l->pages;
 
@@ -567,8 +703,7 @@ struct patch_pages {
 };
 
 static pwnm_status_t
-patch_page(pw_client_t *c, struct listing *l, const struct http_request *r, size_t *count,
-	   int *stop)
+patch_page(pw_client_t *c, struct listing *l, const struct http_request *r, struct page_info *pi)
 {
 	struct patch_pages *pp = l->data;
 	struct pw_patch *a;
@@ -577,13 +712,17 @@ patch_page(pw_client_t *c, struct listing *l, const struct http_request *r, size
 
 	if (st)
 		return st;
-	*count = an;
+	pi->count = an;
+	if (an) {
+		pi->first = a[0].id;
+		pi->last = a[an - 1].id;
+	}
 	if (pp->above) {
 		for (i = 0; i < an; i++) {
 			if (a[i].id > pp->above_id) {
 				a[k++] = a[i];
 			} else {
-				*stop = 1;
+				pi->stop = 1;
 				pw_patch_free(&a[i]);
 			}
 		}
@@ -606,18 +745,20 @@ struct event_pages {
 };
 
 static pwnm_status_t
-event_page(pw_client_t *c, struct listing *l, const struct http_request *r, size_t *count,
-	   int *stop)
+event_page(pw_client_t *c, struct listing *l, const struct http_request *r, struct page_info *pi)
 {
 	struct event_pages *ep = l->data;
 	struct pw_event *ev;
 	size_t an, k;
 	pwnm_status_t st = decode_events_page(c, r, &ev, &an);
 
-	(void)stop;
 	if (st)
 		return st;
-	*count = an;
+	pi->count = an;
+	if (an) {
+		pi->first = ev[0].id;
+		pi->last = ev[an - 1].id;
+	}
 	for (k = 0; k < an; k++) {
 		if (ev[k].id > ep->after_id)
 			vec_push(&ep->v, &ev[k], 1);
@@ -629,8 +770,7 @@ event_page(pw_client_t *c, struct listing *l, const struct http_request *r, size
 }
 
 static pwnm_status_t
-project_page(pw_client_t *c, struct listing *l, const struct http_request *r, size_t *count,
-	     int *stop)
+project_page(pw_client_t *c, struct listing *l, const struct http_request *r, struct page_info *pi)
 {
 	struct vec *v = l->data;
 	struct pw_project *a;
@@ -638,13 +778,16 @@ project_page(pw_client_t *c, struct listing *l, const struct http_request *r, si
 	char *why = NULL;
 	pwnm_status_t st = pw_projects_from_json(r->resp.data, r->resp.len, &a, &an, &why);
 
-	(void)stop;
 	if (st) {
 		set_error(c, "GET %s: %s", r->url, why);
 		free(why);
 		return st;
 	}
-	*count = an;
+	pi->count = an;
+	if (an) {
+		pi->first = a[0].id;
+		pi->last = a[an - 1].id;
+	}
 	vec_push(v, a, an);
 	free(a);
 	return PWNM_STATUS_SUCCESS;
@@ -655,7 +798,7 @@ project_page(pw_client_t *c, struct listing *l, const struct http_request *r, si
 pwnm_status_t
 pw_discover(pw_client_t *c, const char **version)
 {
-	static const char *const versions[] = { "1.3", "1.2", "1.1", "1.0" };
+	static const char *const versions[] = { "1.4", "1.3", "1.2", "1.1", "1.0" };
 	pwnm_status_t st = PWNM_STATUS_NOT_FOUND;
 	size_t i;
 
@@ -682,19 +825,55 @@ pw_discover(pw_client_t *c, const char **version)
 		if (st != PWNM_STATUS_SUCCESS)
 			return st;
 		client_set_root(c, versions[i]);
+		c->discovered = 1;
 		free(c->error); /* the 404s of newer versions are not an error */
 		c->error = NULL;
 		*version = c->version;
 		return PWNM_STATUS_SUCCESS;
 	}
-	set_error(c, "no Patchwork REST API at %s/api/ (versions 1.0 to 1.3 answer 404)", c->base);
+	set_error(c, "no Patchwork REST API at %s/api/ (versions 1.0 to 1.4 answer 404)", c->base);
 	return PWNM_STATUS_NOT_FOUND;
+}
+
+const char *
+pw_client_version(pw_client_t *c)
+{
+	return c->version;
+}
+
+/*
+ * After a 404: when the API version was given (from the store) and its
+ * root answers 404 too, the instance was upgraded or downgraded under
+ * us: discover the version again.  True when the caller should retry;
+ * otherwise c->error is left as the 404 set it.
+ */
+static int
+rediscovered(pw_client_t *c)
+{
+	struct http_request *r;
+	char *saved;
+	const char *v;
+	pwnm_status_t st;
+
+	if (c->discovered)
+		return 0;
+	c->discovered = 1; /* once per client */
+	saved = c->error ? xstrdup(c->error) : NULL;
+	r = new_get(c->root);
+	st = run_gets(c, &r, 1);
+	http_request_free(r);
+	if (st == PWNM_STATUS_NOT_FOUND && pw_discover(c, &v) == PWNM_STATUS_SUCCESS) {
+		free(saved);
+		return 1;
+	}
+	take_error(c, saved);
+	return 0;
 }
 
 /* ---- projects ---- */
 
-pwnm_status_t
-pw_list_projects(pw_client_t *c, struct pw_project **out, size_t *n)
+static pwnm_status_t
+pw_list_projects_once(pw_client_t *c, struct pw_project **out, size_t *n)
 {
 	struct vec v = { .size = sizeof(struct pw_project) };
 	struct listing l = { 0 };
@@ -718,10 +897,10 @@ pw_list_projects(pw_client_t *c, struct pw_project **out, size_t *n)
 
 /* ---- patches ---- */
 
-pwnm_status_t
-pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const char *since,
-		      pw_progress_cb progress, void *pdata, pw_patches_cb sink, void *sdata,
-		      struct pw_patch **out, size_t *n)
+static pwnm_status_t
+pw_list_patches_pages_once(pw_client_t *c, uint32_t project_id, const char *since,
+		           pw_progress_cb progress, void *pdata, pw_patches_cb sink, void *sdata,
+		           struct pw_patch **out, size_t *n)
 {
 	struct patch_pages pp = { .v = { .size = sizeof(struct pw_patch) }, .sink = sink,
 				  .sink_data = sdata };
@@ -737,7 +916,6 @@ pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const char *since,
 	l.page = patch_page;
 	l.data = &pp;
 	l.by_number = 1;
-	l.guess = 1;
 	l.progress = progress;
 	l.pdata = pdata;
 	st = paginate(c, &l, 1);
@@ -757,9 +935,9 @@ pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const char *since,
  * the listing starts again with PW_PER_PAGE per page; the overlap is
  * dropped by id.  Returned sorted by id ascending.
  */
-pwnm_status_t
-pw_list_patches_above(pw_client_t *c, uint32_t project_id, uint32_t above_id,
-		      struct pw_patch **out, size_t *n)
+static pwnm_status_t
+pw_list_patches_above_once(pw_client_t *c, uint32_t project_id, uint32_t above_id,
+		           struct pw_patch **out, size_t *n)
 {
 	struct patch_pages pp = { .v = { .size = sizeof(struct pw_patch) }, .above = 1,
 				  .above_id = above_id };
@@ -800,9 +978,9 @@ pw_list_patches_above(pw_client_t *c, uint32_t project_id, uint32_t above_id,
  * One listing per category, run together; with categories NULL or
  * empty, one listing without a category filter (every event).
  */
-pwnm_status_t
-pw_list_events(pw_client_t *c, uint32_t project_id, const char *const *categories,
-	       const char *since, uint64_t after_id, struct pw_event **out, size_t *n)
+static pwnm_status_t
+pw_list_events_once(pw_client_t *c, uint32_t project_id, const char *const *categories,
+		    const char *since, uint64_t after_id, struct pw_event **out, size_t *n)
 {
 	struct event_pages ep = { .v = { .size = sizeof(struct pw_event) }, .after_id = after_id };
 	struct listing *ls;
@@ -841,8 +1019,8 @@ pw_list_events(pw_client_t *c, uint32_t project_id, const char *const *categorie
 	return PWNM_STATUS_SUCCESS;
 }
 
-pwnm_status_t
-pw_newest_event(pw_client_t *c, uint32_t project_id, struct pw_event *out)
+static pwnm_status_t
+pw_newest_event_once(pw_client_t *c, uint32_t project_id, struct pw_event *out)
 {
 	char *url = xasprintf("%sevents/?project=%u&per_page=1", c->root, project_id);
 	struct http_request *r = new_get(url);
@@ -866,8 +1044,8 @@ pw_newest_event(pw_client_t *c, uint32_t project_id, struct pw_event *out)
 
 /* ---- single patch ---- */
 
-pwnm_status_t
-pw_get_patch(pw_client_t *c, uint32_t patch_id, struct pw_patch *out)
+static pwnm_status_t
+pw_get_patch_once(pw_client_t *c, uint32_t patch_id, struct pw_patch *out)
 {
 	char *url = xasprintf("%spatches/%u/", c->root, patch_id);
 	struct http_request *r = new_get(url);
@@ -881,9 +1059,91 @@ pw_get_patch(pw_client_t *c, uint32_t patch_id, struct pw_patch *out)
 		st = pw_patch_from_json(r->resp.data, r->resp.len, out, &why);
 		if (st != PWNM_STATUS_SUCCESS)
 			set_error(c, "GET %s: %s", r->url, why);
+		else if (out->id != patch_id) {
+			set_error(c, "GET %s: the server answered with patch %u", r->url, out->id);
+			pw_patch_free(out);
+			st = PWNM_STATUS_PROTOCOL;
+		}
 		free(why);
+		why = NULL;
+	} else if (st == PWNM_STATUS_NOT_FOUND &&
+		   !(why = pw_error_detail(r->resp.data, r->resp.len))) {
+		/* not the API's 404 (a proxy's page): no word on the patch */
+		set_error(c, "GET %s: HTTP 404 that is not an answer of the Patchwork API (no JSON "
+			     "detail)",
+			  r->url);
+		st = PWNM_STATUS_SERVER;
 	}
+	free(why);
 	http_request_free(r);
+	return st;
+}
+
+/* ---- the calls, once more on a version that went away ---- */
+
+pwnm_status_t
+pw_list_projects(pw_client_t *c, struct pw_project **out, size_t *n)
+{
+	pwnm_status_t st = pw_list_projects_once(c, out, n);
+
+	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
+		st = pw_list_projects_once(c, out, n);
+	return st;
+}
+
+pwnm_status_t
+pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const char *since,
+		      pw_progress_cb progress, void *pdata, pw_patches_cb sink, void *sdata,
+		      struct pw_patch **out, size_t *n)
+{
+	pwnm_status_t st = pw_list_patches_pages_once(c, project_id, since, progress, pdata, sink,
+							  sdata, out, n);
+
+	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
+		st = pw_list_patches_pages_once(c, project_id, since, progress, pdata, sink, sdata,
+						out, n);
+	return st;
+}
+
+pwnm_status_t
+pw_list_patches_above(pw_client_t *c, uint32_t project_id, uint32_t above_id,
+		      struct pw_patch **out, size_t *n)
+{
+	pwnm_status_t st = pw_list_patches_above_once(c, project_id, above_id, out, n);
+
+	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
+		st = pw_list_patches_above_once(c, project_id, above_id, out, n);
+	return st;
+}
+
+pwnm_status_t
+pw_list_events(pw_client_t *c, uint32_t project_id, const char *const *categories,
+	       const char *since, uint64_t after_id, struct pw_event **out, size_t *n)
+{
+	pwnm_status_t st = pw_list_events_once(c, project_id, categories, since, after_id, out, n);
+
+	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
+		st = pw_list_events_once(c, project_id, categories, since, after_id, out, n);
+	return st;
+}
+
+pwnm_status_t
+pw_newest_event(pw_client_t *c, uint32_t project_id, struct pw_event *out)
+{
+	pwnm_status_t st = pw_newest_event_once(c, project_id, out);
+
+	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
+		st = pw_newest_event_once(c, project_id, out);
+	return st;
+}
+
+pwnm_status_t
+pw_get_patch(pw_client_t *c, uint32_t patch_id, struct pw_patch *out)
+{
+	pwnm_status_t st = pw_get_patch_once(c, patch_id, out);
+
+	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
+		st = pw_get_patch_once(c, patch_id, out);
 	return st;
 }
 
@@ -907,7 +1167,7 @@ update_applied(const struct pw_update *u, const struct pw_patch *p)
 static void
 update_result(struct pw_update *u, const struct http_request *r)
 {
-	char *msg = NULL, *why = NULL;
+	char *msg = NULL, *why = NULL, *detail = NULL;
 
 	u->retry_after = r->retry_after;
 	if (r->status == PWNM_STATUS_SUCCESS) {
@@ -915,6 +1175,14 @@ update_result(struct pw_update *u, const struct http_request *r)
 		if (u->status != PWNM_STATUS_SUCCESS) {
 			u->error = xasprintf("patch %u: PATCH %s: %s", u->patch_id, r->url, why);
 			free(why);
+			return;
+		}
+		if (u->result.id != u->patch_id) {
+			u->status = PWNM_STATUS_PROTOCOL;
+			u->error = xasprintf("patch %u: PATCH %s: the server answered with patch %u, "
+					     "not the one sent",
+					     u->patch_id, r->url, u->result.id);
+			pw_patch_free(&u->result);
 			return;
 		}
 		if (!update_applied(u, &u->result)) {
@@ -939,8 +1207,70 @@ update_result(struct pw_update *u, const struct http_request *r)
 		return;
 	}
 	u->status = request_failure(r, &msg);
-	u->error = xasprintf("patch %u: %s", u->patch_id, msg);
+	if (u->status == PWNM_STATUS_NOT_FOUND && !(detail = pw_error_detail(r->resp.data, r->resp.len))) {
+		/* an HTML page from a proxy, say: no word from the API on the patch */
+		u->status = PWNM_STATUS_SERVER;
+		u->error = xasprintf("patch %u: %s (not an answer of the Patchwork API: no JSON "
+				     "detail)",
+				     u->patch_id, msg);
+	} else {
+		u->error = xasprintf("patch %u: %s", u->patch_id, msg);
+	}
+	free(detail);
 	free(msg);
+}
+
+/*
+ * A PATCH answered 404 "Not found." is taken as the patch gone only when
+ * the patch's own URL says so too (GET, 404 with a JSON detail); an
+ * answer that the patch is there, or no clear answer, keeps the change
+ * for a later run.
+ */
+static void
+confirm_gone(pw_client_t *c, struct pw_update *u, size_t n)
+{
+	struct http_request **reqs = xcalloc(n, sizeof(*reqs));
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		char *url;
+
+		if (u[i].status != PWNM_STATUS_NOT_FOUND)
+			continue;
+		url = xasprintf("%spatches/%u/", c->root, u[i].patch_id);
+		reqs[k] = new_get(url);
+		reqs[k]->user = &u[i];
+		k++;
+		free(url);
+	}
+	if (k)
+		http_run(c->http, reqs, k);
+	for (i = 0; i < k; i++) {
+		struct http_request *r = reqs[i];
+		struct pw_update *x = r->user;
+		char *detail = NULL, *why;
+
+		if (r->status == PWNM_STATUS_HTTP && r->code == 404 &&
+		    (detail = pw_error_detail(r->resp.data, r->resp.len))) {
+			free(detail);
+			continue; /* gone indeed */
+		}
+		if (r->status == PWNM_STATUS_SUCCESS)
+			why = xstrdup("but GET of the patch answers that it is there");
+		else if (r->error)
+			why = xasprintf("and %s", r->error);
+		else
+			why = xasprintf("and GET %s: HTTP %ld without a JSON detail", r->url, r->code);
+		x->status = PWNM_STATUS_SERVER;
+		{
+			char *both = xasprintf("%s, %s", x->error, why);
+
+			free(x->error);
+			x->error = both;
+		}
+		free(why);
+	}
+	free_reqs(reqs, k);
 }
 
 pwnm_status_t
@@ -948,7 +1278,7 @@ pw_update_patches(pw_client_t *c, struct pw_update *u, size_t n)
 {
 	struct http_request **reqs;
 	pwnm_status_t st = PWNM_STATUS_SUCCESS;
-	size_t i;
+	size_t i, gone = 0;
 
 	for (i = 0; i < n; i++) {
 		u[i].status = PWNM_STATUS_SUCCESS;
@@ -972,12 +1302,19 @@ pw_update_patches(pw_client_t *c, struct pw_update *u, size_t n)
 	http_run(c->http, reqs, n);
 	for (i = 0; i < n; i++) {
 		update_result(&u[i], reqs[i]);
+		if (u[i].status == PWNM_STATUS_NOT_FOUND)
+			gone++;
+	}
+	free_reqs(reqs, n);
+	if (gone)
+		confirm_gone(c, u, n);
+	for (i = 0; i < n; i++) {
+		mask_secret(c, u[i].error);
 		if (u[i].status != PWNM_STATUS_SUCCESS && st == PWNM_STATUS_SUCCESS) {
 			st = u[i].status;
 			set_error(c, "%s", u[i].error);
 		}
 	}
-	free_reqs(reqs, n);
 	return st;
 }
 

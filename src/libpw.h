@@ -24,13 +24,20 @@ void pw_client_free(pw_client_t *c);
 const char *pw_client_error(pw_client_t *c);
 
 /*
- * Find the newest API version the server offers: GET <base>/api/1.3/,
- * falling back to 1.2, 1.1, 1.0 on 404.  Sets the API root used by the
+ * Find the newest API version the server offers: GET <base>/api/1.4/,
+ * falling back to 1.3, 1.2, 1.1, 1.0 on 404.  Sets the API root used by the
  * calls below; *version ("1.3") borrowed from the client.
  */
 pwnm_status_t pw_discover(pw_client_t *c, const char **version);
-/* Use this API version without asking (from the store). */
+/*
+ * Use this API version without asking (from the store).  A call that
+ * answers 404 then checks the version's root once; when it answers 404
+ * too (the instance was upgraded or downgraded), the client discovers
+ * the version again and retries the call.
+ */
 void pw_set_version(pw_client_t *c, const char *version);
+/* The API version in use ("1.3"); borrowed. */
+const char *pw_client_version(pw_client_t *c);
 
 /* All projects (all pages). */
 pwnm_status_t pw_list_projects(pw_client_t *c, struct pw_project **out, size_t *n);
@@ -71,18 +78,26 @@ pwnm_status_t pw_list_events(pw_client_t *c, uint32_t project_id, const char *co
 /* The newest event of the project (any category), or *out zeroed (id 0) when there is none. */
 pwnm_status_t pw_newest_event(pw_client_t *c, uint32_t project_id, struct pw_event *out);
 
-/* One patch by id.  NOT_FOUND on 404. */
+/*
+ * One patch by id.  NOT_FOUND on the API's 404 (with a JSON detail);
+ * SERVER on a 404 without one (not the API's: no word on the patch);
+ * PROTOCOL when the body is another patch.
+ */
 pwnm_status_t pw_get_patch(pw_client_t *c, uint32_t patch_id, struct pw_patch *out);
 
 /*
  * A batch of updates, sent concurrently.  For each: the PATCH body
  * from pw_update_body; results per item:
- *   SUCCESS      200 and the returned patch carries the asked values (result filled)
- *   PROTOCOL     200 but a value differs (the server ignored the body)
+ *   SUCCESS      200 and the returned patch is the one sent and carries the asked values
+ *                (result filled)
+ *   PROTOCOL     200 but a value differs (the server ignored the body), or the body is
+ *                another patch
  *   AUTH         403 "Invalid token." / no credentials
  *   FORBIDDEN    403 for any other detail (detail text in error)
  *   INVALID_VALUE 400 (valid_states filled when the body names them)
- *   NOT_FOUND    404
+ *   NOT_FOUND    404 with a JSON detail, confirmed by GET of the patch (404 too)
+ *   SERVER       also for a 404 that is not the API's (no JSON detail: a proxy's page) or
+ *                that GET of the patch contradicts
  *   SERVER/NETWORK/TIMEOUT  temporary, after the http layer's retries
  */
 struct pw_update {

@@ -7,6 +7,14 @@
 
 #include "libutil.h"
 
+/*
+ * Bounds on what one body may make cJSON build (it has no streaming
+ * mode): a real page of 250 patches is some 25,000 values.
+ */
+#define PW_MAX_PAGE_ITEMS 2500
+#define PW_MAX_JSON_VALUES 1000000
+#define PW_STR_(x) #x
+#define PW_STR(x) PW_STR_(x)
 /* Largest event id: JSON numbers are doubles, exact up to 2^53. */
 #define PW_MAX_EVENT_ID 9007199254740992.0
 
@@ -90,18 +98,82 @@ pw_project_array_free(struct pw_project *a, size_t n)
 /* ==== JSON helpers ==== */
 
 /*
+ * Count what cJSON would build from s, without building it: the values
+ * (a node of ~64 bytes each, plus their strings) and, when s is an
+ * array, its items.  Strings are skipped whole.  Returns the message for
+ * a bound crossed, or NULL.
+ */
+static const char *
+json_over_bounds(const char *s, size_t len)
+{
+	const char *p = s, *end = s + len;
+	size_t values = 1, commas = 0;
+	int depth = 0, top_array;
+
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	top_array = p < end && *p == '[';
+	for (; p < end; p++) {
+		switch (*p) {
+		case '"':
+			for (p++; p < end && *p != '"'; p++)
+				if (*p == '\\' && p + 1 < end)
+					p++;
+			break;
+		case '[':
+		case '{':
+			depth++;
+			values++;
+			break;
+		case ']':
+		case '}':
+			depth--;
+			break;
+		case ',':
+			values++;
+			/* items = commas + 1 */
+			if (top_array && depth == 1 && ++commas >= PW_MAX_PAGE_ITEMS)
+				return "response holds more than " PW_STR(PW_MAX_PAGE_ITEMS) " items "
+				       "(a Patchwork page holds 250 at most unless its admin raised the cap)";
+			break;
+		case ':':
+			values++;
+			break;
+		default:
+			break;
+		}
+		if (values > PW_MAX_JSON_VALUES)
+			return "response holds more than " PW_STR(PW_MAX_JSON_VALUES) " JSON values";
+	}
+	return NULL;
+}
+
+/*
  * Parse a whole body: trailing non-blank bytes are an error.  The body
- * is copied so that cJSON always sees a NUL-terminated buffer.
+ * is copied so that cJSON always sees a NUL-terminated buffer.  A body
+ * that would build a tree past the bounds is not parsed: *bound (may be
+ * NULL) then says which.
  */
 static cJSON *
-parse_body(const char *body, size_t len)
+parse_body_bounded(const char *body, size_t len, const char **bound)
 {
 	char *copy;
 	const char *end = NULL;
 	cJSON *root;
 
+	if (bound)
+		*bound = NULL;
 	if (!body)
 		len = 0;
+	if (len) {
+		const char *b = json_over_bounds(body, len);
+
+		if (b) {
+			if (bound)
+				*bound = b;
+			return NULL;
+		}
+	}
 	copy = xmalloc(len + 1);
 	if (len)
 		memcpy(copy, body, len);
@@ -118,6 +190,12 @@ parse_body(const char *body, size_t len)
 	}
 	free(copy);
 	return root;
+}
+
+static cJSON *
+parse_body(const char *body, size_t len)
+{
+	return parse_body_bounded(body, len, NULL);
 }
 
 static const char *
@@ -438,6 +516,7 @@ decode_array(const char *body, size_t len, size_t size, decode_fn decode, free_f
 {
 	cJSON *root;
 	const cJSON *item;
+	const char *bound;
 	char *items = NULL, *why = NULL;
 	size_t count, i = 0;
 	pwnm_status_t st = PWNM_STATUS_PROTOCOL;
@@ -446,9 +525,9 @@ decode_array(const char *body, size_t len, size_t size, decode_fn decode, free_f
 	*n = 0;
 	if (err)
 		*err = NULL;
-	root = parse_body(body, len);
+	root = parse_body_bounded(body, len, &bound);
 	if (!root) {
-		why = xstrdup("response is not valid JSON");
+		why = xstrdup(bound ? bound : "response is not valid JSON");
 		goto out;
 	}
 	if (!cJSON_IsArray(root)) {
@@ -529,14 +608,15 @@ pw_projects_from_json(const char *body, size_t len, struct pw_project **out, siz
 pwnm_status_t
 pw_patch_from_json(const char *body, size_t len, struct pw_patch *out, char **err)
 {
+	const char *bound;
 	cJSON *root;
 	char *why = NULL;
 	pwnm_status_t st = PWNM_STATUS_PROTOCOL;
 
 	memset(out, 0, sizeof(*out));
-	root = parse_body(body, len);
+	root = parse_body_bounded(body, len, &bound);
 	if (!root)
-		why = xstrdup("response is not valid JSON");
+		why = xstrdup(bound ? bound : "response is not valid JSON");
 	else if (decode_patch(root, out, &why) == 0)
 		st = PWNM_STATUS_SUCCESS;
 	cJSON_Delete(root);

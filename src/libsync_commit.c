@@ -96,8 +96,10 @@ commit(struct run *r, const char *result)
 		rc = state_meta_put(txn, META_USERS, u);
 		free(u);
 	}
-	if (!rc && r->api_version)
-		rc = state_meta_put(txn, META_API_VERSION, r->api_version);
+	/* the client's version: it discovers again when the stored one went away */
+	if (!rc && (r->client || r->api_version))
+		rc = state_meta_put(txn, META_API_VERSION,
+				    r->client ? pw_client_version(r->client) : r->api_version);
 	if (!rc && r->lists_dirty)
 		rc = state_meta_put(txn, META_LISTS, r->lists);
 	if (!rc && r->write_rev && !r->held_limit) {

@@ -30,7 +30,7 @@ shape_ok(const char *url)
 	return end > auth && end[-1] != ':';
 }
 
-/* A host as libcurl hands it back (percent-decoded): a name or an IPv4 or bracketed IPv6 address. */
+/* A host as libcurl hands it back (percent-decoded): a name, IPv4 or bracketed IPv6 address. */
 static int
 host_ok(const char *h)
 {

@@ -4,11 +4,14 @@
 Answers like a Patchwork 3.1 server (Django REST framework behind wsgiref):
 same JSON shapes, headers, pagination and error bodies.  State comes from a
 JSON data file; an unauthenticated /_admin/ API changes it behind the
-client's back, injects faults and sets latency.  Every request is logged as
-one JSON object a line.
+client's back, injects faults, sets latency and server-wide behaviour
+(/_admin/settings: a page size cap, no Link, the API versions served, page
+links that cycle or never end).  Every request is logged as one JSON object
+a line; with --tls-cert/--tls-key it serves https, and a failed handshake is
+logged as {"tls": "failed"}.
 
   python3 tests/fake-patchwork.py --data FILE.json --port 0 --port-file F \\
-      --log LOG [--latency-ms N] [--host 127.0.0.1]
+      --log LOG [--latency-ms N] [--host 127.0.0.1] [--tls-cert PEM --tls-key PEM]
 
 Standard library only.
 """
@@ -25,9 +28,11 @@ import signal
 import socket
 import struct
 import sys
+import ssl
 import threading
 import time
 import unicodedata
+import zlib
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -37,6 +42,16 @@ import pwhash  # noqa: E402  (Patchwork's diff hash, the tests' reference)
 
 SERVER_HEADER = "WSGIServer/0.2 CPython/3.11.2"
 API_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+
+# Server-wide behaviour a test may change (POST /_admin/settings):
+#   max_per_page  the page size cap (MAX_REST_RESULTS_PER_PAGE; 30 on Patchwork 2.0/2.1)
+#   link          false: no Link header at all (a proxy that drops it)
+#   link_last     false: Link without first/last (Patchwork 2.x and 3.0)
+#   versions      the API versions served (e.g. up to "1.4" for Patchwork's main branch)
+#   cycle         page 2's next link points back to page 1
+#   endless       every page links a next, and pages past the end repeat the last one
+SETTINGS = {"max_per_page": 250, "link": True, "link_last": True, "versions": list(API_VERSIONS),
+            "cycle": False, "endless": False}
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 250
 ALLOW_LIST = "GET, HEAD, OPTIONS"
@@ -81,7 +96,8 @@ MSG_FORBIDDEN = "You do not have permission to perform this action."
 
 FAULT_MODES = ("500", "502", "503", "429", "reset", "truncated",
                "object-for-list", "string-id", "null-state", "no-link",
-               "huge", "hang", "slow", "redirect", "foreign-link")
+               "huge", "hang", "slow", "redirect", "foreign-link", "gzip-bomb",
+               "html-404", "api-404", "other-patch", "echo-auth")
 
 HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n"
             b"<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
@@ -268,6 +284,7 @@ class Store:
         self.state_slugs = [s for s, _ in self.states]
         # an older server: "api_versions": ["1.0", "1.1"] (Patchwork 2.1)
         self.api_versions = tuple(data.get("api_versions") or API_VERSIONS)
+        SETTINGS["versions"] = list(self.api_versions)
 
         self.users = {}
         self.user_by_name = {}
@@ -635,17 +652,19 @@ class Request:
 def paginate(req, items, render):
     """DRF PageNumberPagination with Patchwork's Link header."""
     params = req.params
-    per_page = DEFAULT_PER_PAGE
+    cap = SETTINGS["max_per_page"]
+    per_page = min(DEFAULT_PER_PAGE, cap)
     if "per_page" in params:
         try:
             v = int(params["per_page"][-1])
             if v > 0:
-                per_page = min(v, MAX_PER_PAGE)
+                per_page = min(v, MAX_PER_PAGE, cap)
         except ValueError:
             pass
     count = len(items)
     num_pages = max(1, -(-count // per_page))
     raw = params.get("page", ["1"])[-1]
+    endless = SETTINGS["endless"]
     if raw == "last":
         page = num_pages
     else:
@@ -653,9 +672,10 @@ def paginate(req, items, render):
             page = int(raw)
         except ValueError:
             raise api_error(404, "Invalid page.", ALLOW_LIST)
-        if page < 1 or page > num_pages:
+        if page < 1 or (page > num_pages and not endless):
             raise api_error(404, "Invalid page.", ALLOW_LIST)
-    chunk = items[(page - 1) * per_page: page * per_page]
+    shown = min(page, num_pages)
+    chunk = items[(shown - 1) * per_page: shown * per_page]
     data = [render(x) for x in chunk]
 
     def url(page_no):
@@ -668,13 +688,18 @@ def paginate(req, items, render):
         return req.ctx.base + req.path + ("?" + qs if qs else "")
 
     links = []
-    if page < num_pages:
-        links.append('<%s>; rel="next"' % url(page + 1))
+    cycle = SETTINGS["cycle"] and page == 2
+    if page < num_pages or endless or cycle:
+        nxt = 1 if cycle else page + 1
+        links.append('<%s>; rel="next"' % url(nxt))
     if page > 1:
         links.append('<%s>; rel="prev"' % url(page - 1 if page > 2 else None))
-    links.append('<%s>; rel="first"' % url(1))
-    links.append('<%s>; rel="last"' % url(num_pages))
-    return Resp(200, data, allow=ALLOW_LIST, link=", ".join(links))
+    if SETTINGS["link_last"]:
+        links.append('<%s>; rel="first"' % url(1))
+        links.append('<%s>; rel="last"' % url(num_pages))
+    if not SETTINGS["link"]:
+        links = []
+    return Resp(200, data, allow=ALLOW_LIST, link=", ".join(links) or None)
 
 
 class App:
@@ -1241,6 +1266,15 @@ class App:
                 self.faults.append(f)
                 n = len(self.faults)
             return Resp(200, {"queued": n})
+        if parts == ["settings"] and method == "POST":
+            for k, v in data.items():
+                if k not in SETTINGS:
+                    return self.aerr(400, "unknown setting %r" % k)
+                if type(v) is not type(SETTINGS[k]):
+                    return self.aerr(400, "setting %r: wrong type" % k)
+                SETTINGS[k] = v
+            st.api_versions = tuple(SETTINGS["versions"])
+            return Resp(200, dict(SETTINGS))
         if parts == ["fault", "clear"] and method == "POST":
             with self.fault_lock:
                 self.faults = []
@@ -1330,7 +1364,8 @@ class Handler(BaseHTTPRequestHandler):
         req.auth = auth
         req.user = auth[1]
         req.host = host
-        req.ctx = Ctx("http://" + host, "http://" + host + "/api")
+        scheme = getattr(self.server, "scheme", "http")
+        req.ctx = Ctx(scheme + "://" + host, scheme + "://" + host + "/api")
         req.content_type = self.headers.get("Content-Type", "")
         with st.lock:
             try:
@@ -1364,6 +1399,15 @@ class Handler(BaseHTTPRequestHandler):
                         extra=[("Location", loc)])
         if mode == "huge":
             return Resp(200, body=b"", allow=ALLOW_LIST)
+        if mode == "html-404":
+            return Resp(404, body=b"<html><body><h1>404 Not Found</h1></body></html>\r\n",
+                        ctype="text/html", json_api=False)
+        if mode == "api-404":
+            return Resp(404, {"detail": MSG_NOT_FOUND})
+        if mode == "echo-auth":
+            # a server that quotes the request back, controls and a bidi override included
+            return Resp(403, {"detail": "\x1b[2J\u202eYou sent %r; not allowed."
+                              % (self.headers.get("Authorization") or "")})
         return None
 
     @staticmethod
@@ -1389,6 +1433,8 @@ class Handler(BaseHTTPRequestHandler):
             resp.link = None
         elif mode == "foreign-link" and resp.link:
             resp.link = re.sub(r"<https?://[^/>]*", "<http://evil.example.invalid", resp.link)
+        elif mode == "other-patch" and isinstance(data, dict) and "id" in data:
+            resp.set_data(dict(data, id=data["id"] + 1))
         elif mode == "truncated":
             b = resp.body
             resp._body = b[:len(b) // 2]
@@ -1401,6 +1447,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if mode == "huge":
                 self.send_huge(resp, fault, head_only)
+                return
+            if mode == "gzip-bomb":
+                self.send_gzip_bomb(resp, fault, head_only)
                 return
             body = resp.body
             head = resp.head(len(body))
@@ -1447,6 +1496,24 @@ class Handler(BaseHTTPRequestHandler):
             pad -= k
         self.wfile.write(b"]")
 
+    def send_gzip_bomb(self, resp, fault, head_only):
+        """A small gzip body that inflates to "[0,0,...,0]" of `seconds` MiB."""
+        size = max(int(float(fault.get("seconds") or 100) * 1048576), 3)
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)
+        parts = [z.compress(b"[")]
+        chunk = b"0," * 32768
+        left = (size - 3) // 2
+        while left > 0:
+            k = min(left, 32768)
+            parts.append(z.compress(chunk[:2 * k]))
+            left -= k
+        parts.append(z.compress(b"0]"))
+        parts.append(z.flush())
+        body = b"".join(parts)
+        head = resp.head(len(body)).replace(
+            b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n", 1)
+        self.wfile.write(head if head_only else head + body)
+
     def abort(self):
         """Close the socket at once with a TCP reset."""
         try:
@@ -1479,6 +1546,25 @@ class Server(ThreadingHTTPServer):
             self.logf.write(line)
             self.logf.flush()
 
+    def get_request(self):
+        """Accept; with TLS, the handshake happens in the handler's thread (a failed one is
+        logged as {"tls": "failed"}, so a test can tell that nothing else was sent)."""
+        sock, addr = self.socket.accept()
+        tls = getattr(self, "tls", None)
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def finish_request(self, request, client_address):
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError) as exc:
+                self.log({"method": None, "path": "", "query": "", "tls": "failed",
+                          "error": str(exc), "t": time.time()})
+                return
+        ThreadingHTTPServer.finish_request(self, request, client_address)
+
     def handle_error(self, request, client_address):
         # a client going away is not news
         exc = sys.exc_info()[1]
@@ -1495,6 +1581,8 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--tls-cert", help="serve https with this certificate (PEM, chain first)")
+    ap.add_argument("--tls-key", help="... and this key")
     args = ap.parse_args()
 
     with open(args.data, encoding="utf-8") as f:
@@ -1506,6 +1594,11 @@ def main():
     app = App(store, 0, args.latency_ms)
     server = Server((args.host, args.port), app, args.log)
     app.port = server.server_address[1]
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        server.scheme = "https"
+        server.tls = ctx
 
     def on_term(signum, frame):
         raise SystemExit(0)

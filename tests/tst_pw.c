@@ -691,6 +691,50 @@ test_update_body(void)
 	free(s);
 }
 
+/* Bodies that would make cJSON build a huge tree are refused before it builds anything. */
+static void
+test_bounds(void)
+{
+	struct buf b = { 0 };
+	struct pw_patch *a = NULL;
+	struct pw_event *ev = NULL;
+	size_t n = 7, i;
+	char *err = NULL;
+
+	buf_adds(&b, "[");
+	for (i = 0; i < 2500; i++)
+		buf_adds(&b, i ? ",0" : "0");
+	buf_adds(&b, "]");
+	is_int(pw_patches_from_json(b.data, b.len, &a, &n, &err), PWNM_STATUS_PROTOCOL,
+	       "2500 items: decoded (and refused as patches)");
+	ok(err && !strstr(err, "more than"), "... not for their count: %s", err ? err : "");
+	free(err);
+	err = NULL;
+	buf_reset(&b);
+	buf_adds(&b, "[");
+	for (i = 0; i < 2501; i++)
+		buf_adds(&b, i ? ",0" : "0");
+	buf_adds(&b, "]");
+	is_int(pw_events_from_json(b.data, b.len, &ev, &n, &err), PWNM_STATUS_PROTOCOL,
+	       "2501 items: refused");
+	ok(err && strstr(err, "response holds more than 2500 items"), "... for their count: %s",
+	   err ? err : "");
+	ok(ev == NULL && n == 0, "... nothing decoded");
+	free(err);
+	err = NULL;
+	buf_reset(&b);
+	buf_adds(&b, "[{\"id\": \"[,,,]\", \"x\": [");
+	for (i = 0; i < 1000000; i++)
+		buf_adds(&b, i ? ",0" : "0");
+	buf_adds(&b, "]}]");
+	is_int(pw_patches_from_json(b.data, b.len, &a, &n, &err), PWNM_STATUS_PROTOCOL,
+	       "one item of a million values: refused");
+	ok(err && strstr(err, "response holds more than 1000000 JSON values"), "... for their count: %s",
+	   err ? err : "");
+	free(err);
+	buf_free(&b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -705,5 +749,6 @@ main(int argc, char **argv)
 	test_links();
 	test_urls();
 	test_update_body();
+	test_bounds();
 	return tap_done();
 }
