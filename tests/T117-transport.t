@@ -104,6 +104,13 @@ use_https() { # URL
 	rm -rf "$XDG_STATE_HOME/pwnm"
 }
 auth_requests() { grep -c '"auth": "user:' "$TMP/tls.log" 2>/dev/null || true; }
+# refused URL HOST: a sync against URL must fail with one error line naming HOST, no token sent
+refused() {
+	use_https "$1"
+	: >"$TMP/tls.log"
+	pwnm sync >"$TMP/out" 2>&1
+	echo "$? $(grep -c '^pwnm: ' "$TMP/out") $(grep -c "TLS certificate of $2 is not accepted" "$TMP/out") $(auth_requests)"
+}
 
 test_begin_subtest "https with the CA given by pwnm.cainfo: a first sync works"
 use_https "https://localhost:$TLS_PORT"
@@ -128,33 +135,20 @@ env -u CURL_CA_BUNDLE SSL_CERT_FILE="$TMP/ca.pem" pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$?" "0"
 
 test_begin_subtest "an untrusted certificate: one clear error naming the host, no token sent"
-use_https "https://localhost:$TLS_PORT"
 notmuch tag -pw/beta/rfc +pw/beta/deferred -- id:p6@example.org
-: >"$TMP/tls.log"
-pwnm sync >"$TMP/out" 2>&1
-code=$?
-test_expect_equal "$code $(grep -c '^pwnm: ' "$TMP/out") $(grep -c 'TLS certificate of localhost is not accepted' "$TMP/out") $(auth_requests)" \
-	"1 1 1 0"
+test_expect_equal "$(refused "https://localhost:$TLS_PORT" localhost)" "1 1 1 0"
 
 test_begin_subtest "... the handshake failed on the server's side too (nothing reached the API)"
 test_expect_equal "$(grep -c '"tls": "failed"' "$TMP/tls.log") $(grep -c '"path": "/api' "$TMP/tls.log")" "1 0"
 
 test_begin_subtest "a certificate for another name (localhost, asked as 127.0.0.1): one clear error naming the host"
 notmuch config set pwnm.cainfo "$TMP/ca.pem"
-use_https "https://127.0.0.1:$TLS_PORT"
-: >"$TMP/tls.log"
-pwnm sync >"$TMP/out" 2>&1
-code=$?
-test_expect_equal "$code $(grep -c '^pwnm: ' "$TMP/out") $(grep -c 'TLS certificate of 127.0.0.1 is not accepted' "$TMP/out") $(auth_requests)" \
-	"1 1 1 0"
+test_expect_equal "$(refused "https://127.0.0.1:$TLS_PORT" 127.0.0.1)" "1 1 1 0"
 
 test_begin_subtest "a self-signed certificate not from the CA: refused too, no token sent"
 https_stop
 https_start "$TMP/other.pem" "$TMP/other.key"
-use_https "https://localhost:$TLS_PORT"
-: >"$TMP/tls.log"
-pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$? $(grep -c 'TLS certificate of localhost is not accepted' "$TMP/out") $(auth_requests)" "1 1 0"
+test_expect_equal "$(refused "https://localhost:$TLS_PORT" localhost)" "1 1 1 0"
 https_stop
 https_start "$TMP/srv.pem" "$TMP/srv.key"
 
