@@ -50,9 +50,12 @@ struct accept_result {
  *
  * Writes one report line per commit and a summary to o->out.  Returns
  * SUCCESS when nothing failed (commits without a match are not a
- * failure); FORBIDDEN when the server refused a change; a temporary
- * status when changes wait or lookups failed; USAGE for a bad range or
- * a directory outside git, with *err set (caller frees).
+ * failure); FORBIDDEN when the server refused a change; the sync run's
+ * status when it failed (a temporary one leaves the changes waiting);
+ * NETWORK when lookups failed; USAGE for a bad range or a directory
+ * outside git, IO when git cannot run, CONFIG before a first sync, with
+ * *err set (caller frees).  On an API before 1.2 (no ?hash=) commits
+ * are matched by Message-ID only.
  */
 pwnm_status_t accept_run(const struct pwnm_config *cfg, pwnm_state_t *st, const struct accept_opts *o,
 			 struct accept_result *res, char **err);

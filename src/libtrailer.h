@@ -15,8 +15,11 @@
  *
  * A URL's query and fragment are ignored, and so are a trailing '/' and
  * a lore view after the id (/T/, /t/, /raw, /t.mbox.gz); the component
- * is percent-decoded.  A Message-ID here is text with an '@' and no
- * white space or '/'; so a Link: to a bug tracker names none.
+ * is percent-decoded (an escape of a control character is kept as it
+ * is).  A Message-ID here has an '@' with text on both sides and no
+ * blank, angle bracket or control character once in notmuch's form (a
+ * bracketed Message-Id: value may hold blanks, which that form drops);
+ * so a Link: to a bug tracker or an issue page names none.
  *
  * Each id is returned once, in notmuch's form (msgid_to_notmuch: no
  * brackets, no blanks), in the order the trailers give them.  *out is
