@@ -761,6 +761,43 @@ read_results(struct acc *a)
 	state_txn_abort(txn);
 }
 
+/* The sync options of the runs accept makes (their reports go to stderr). */
+static void
+sync_opts_of(const struct acc *a, struct sync_opts *so, int push)
+{
+	memset(so, 0, sizeof(*so));
+	so->pull = 1;
+	so->push = push;
+	so->jobs = a->o->jobs;
+	so->verbose = a->o->verbose;
+	so->project = a->o->project;
+	so->nm_config = a->o->nm_config;
+	so->nm_profile = a->o->nm_profile;
+	so->crash_at = a->o->crash_at;
+	so->out = stderr;
+}
+
+/*
+ * A pull before the lookups: what changed on Patchwork since the last
+ * run becomes the agreed value, so the accept (decided on the server's
+ * current values) is a local change made after it, not a conflict with
+ * it.  Local changes are recorded, sent by the push that follows.
+ */
+static pwnm_status_t
+pull_first(struct acc *a)
+{
+	struct sync_opts so;
+	struct sync_result sr;
+	char *serr = NULL;
+	pwnm_status_t rc;
+
+	sync_opts_of(a, &so, 0);
+	rc = sync_run(a->cfg, NULL, a->st, &so, &sr, &serr);
+	/* Its errors were printed as they happened; the lookups say what they can. */
+	free(serr);
+	return rc;
+}
+
 /* Record the changes, write the tags, run a sync that pushes them; SUCCESS or the run's status. */
 static pwnm_status_t
 apply(struct acc *a, char **err)
@@ -782,15 +819,7 @@ apply(struct acc *a, char **err)
 	}
 	if ((rc = write_tags(a, err)))
 		return rc;
-	so.pull = 1;
-	so.push = 1;
-	so.jobs = a->o->jobs;
-	so.verbose = a->o->verbose;
-	so.project = a->o->project;
-	so.nm_config = a->o->nm_config;
-	so.nm_profile = a->o->nm_profile;
-	so.crash_at = a->o->crash_at;
-	so.out = stderr;
+	sync_opts_of(a, &so, 1);
 	rc = sync_run(a->cfg, NULL, a->st, &so, &sr, &serr);
 	/* Its errors were printed as they happened. */
 	free(serr);
@@ -853,6 +882,8 @@ accept_run(const struct pwnm_config *cfg, pwnm_state_t *st, const struct accept_
 		a->cw[i].subject = first_line(commits[i].message);
 		trailer_msgids(commits[i].message, &a->cw[i].ids, &a->cw[i].nids);
 	}
+	if (!o->dry_run)
+		pull_first(a);
 	if ((rc = client_ready(a))) {
 		*err = xasprintf("cannot reach '%s': %s", cfg->url,
 				 a->client ? pw_client_error(a->client) : pwnm_status_to_string(rc));

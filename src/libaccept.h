@@ -37,8 +37,10 @@ struct accept_result {
 };
 
 /*
- * One accept run with the store st open and the run lock held.  For
- * each commit of the range (oldest first): the Message-IDs of its
+ * One accept run with the store st open and the run lock held.  It
+ * pulls first (not with dry_run), so the store agrees with the server
+ * before the change is recorded.  For each commit of the range (oldest
+ * first): the Message-IDs of its
  * Link: / Message-Id: trailers are looked up in the store's msgid
  * index, then on the server (?msgid=) when the store knows none of
  * them; a commit none of whose ids matches is looked up by Patchwork's

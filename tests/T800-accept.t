@@ -48,13 +48,13 @@ git_q() { git "$@" >>"$test_log" 2>&1; }
 notmuch_setup
 mkdir -p "$TMP/dev"
 git_q -C "$TMP/dev" init -q -b main
-for f in one two three cross five six seven eight; do
+for f in one two three cross five six seven eight nine; do
 	printf 'line 1 of %s\nline 2\nline 3\n' "$f" >"$TMP/dev/$f.txt"
 done
 git_q -C "$TMP/dev" add .
 git_q -C "$TMP/dev" commit -q -m "base"
 git_q -C "$TMP/dev" checkout -q -b topic
-for f in one two three cross five six seven eight; do
+for f in one two three cross five six seven eight nine; do
 	printf 'line 1 of %s\nline 2 changed by %s\nline 3\nline 4\n' "$f" "$f" >"$TMP/dev/$f.txt"
 	git_q -C "$TMP/dev" commit -q -a -m "$f: change line 2" -m "Why $f changes."
 done
@@ -62,7 +62,7 @@ git_q -C "$TMP/dev" format-patch -q -o "$TMP/fp" main..topic
 # Patch ids: one 11, two 12 (alpha) and 13 (delta, not tracked), three 14
 # (older than pwnm.window), cross 15 (alpha) and 16 (beta), five 17, six 18
 # (gamma: maint may not change it), seven 19, its resend 20, eight 21 (applied
-# last, without a token).
+# later, without a token), nine 22 (applied last, changed on Patchwork first).
 python3 "$TESTS_DIR/accept-world.py" "$TMP" "$TESTS_DIR" "$MAINT_TOKEN" >"$TMP/ids"
 notmuch new >>"$test_log" 2>&1
 standin_start "$TMP/pw.json" || exit 1
@@ -142,10 +142,10 @@ test_expect_equal "$? $(wc -l <"$TMP/dry") $(patches_sent)" "0 8 0"
 
 test_begin_subtest "--dry-run: how each commit matched"
 cat >"$TMP/want" <<EOW
-$(short "$C_ONE") would be accepted (now new): alpha #11 "[PATCH 1/8] one: change line 2" (by Message-ID)
-$(short "$C_TWO") would be accepted (now new): alpha #12 "[PATCH 2/8] two: change line 2" (by diff hash)
-$(short "$C_THREE") would be accepted (now new): alpha #14 "[PATCH 3/8] three: change line 2" (by Message-ID, from the server)
-$(short "$C_CROSS") would be accepted (now new): alpha #15 "[PATCH 4/8] cross: change line 2" (by diff hash); would be accepted (now new): beta #16 "[PATCH 4/8] cross: change line 2" (by diff hash)
+$(short "$C_ONE") would be accepted (now new): alpha #11 "[PATCH 1/9] one: change line 2" (by Message-ID)
+$(short "$C_TWO") would be accepted (now new): alpha #12 "[PATCH 2/9] two: change line 2" (by diff hash)
+$(short "$C_THREE") would be accepted (now new): alpha #14 "[PATCH 3/9] three: change line 2" (by Message-ID, from the server)
+$(short "$C_CROSS") would be accepted (now new): alpha #15 "[PATCH 4/9] cross: change line 2" (by diff hash); would be accepted (now new): beta #16 "[PATCH 4/9] cross: change line 2" (by diff hash)
 EOW
 head -n 4 "$TMP/dry" >"$TMP/got"
 test_expect_equal_file "$TMP/got" "$TMP/want"
@@ -155,8 +155,8 @@ git -C "$M" show --format= --no-color "$C_FIVE" >"$TMP/five.diff"
 H_FIVE=$("$HASH_C" --hash "$TMP/five.diff")
 cat >"$TMP/want" <<EOW
 $(short "$C_FIVE") no match: "five: change line 2" (diff hash $(short "$H_FIVE") not in a tracked project)
-$(short "$C_SIX") would be accepted (now new): gamma #18 "[PATCH 6/8] six: change line 2" (by Message-ID)
-$(short "$C_SEVEN") more than one match, nothing done: "seven: change line 2": more than one patch in alpha: alpha #19 "[PATCH 7/8] seven: change line 2" (by diff hash), alpha #20 "[PATCH RESEND 7/8] seven: change line 2" (by diff hash)
+$(short "$C_SIX") would be accepted (now new): gamma #18 "[PATCH 6/9] six: change line 2" (by Message-ID)
+$(short "$C_SEVEN") more than one match, nothing done: "seven: change line 2": more than one patch in alpha: alpha #19 "[PATCH 7/9] seven: change line 2" (by diff hash), alpha #20 "[PATCH RESEND 7/9] seven: change line 2" (by diff hash)
 pwnm accept: dry run: 7 commits: 6 patches would be set accepted, 0 already (skipped), 1 without a match, 1 with more than one match, 0 refused, 0 waiting
 EOW
 tail -n 4 "$TMP/dry" >"$TMP/got"
@@ -204,13 +204,13 @@ test_expect_equal "$(pw_tags_of six@example.org)" "pw/denied pw/gamma pw/gamma/n
 
 test_begin_subtest "accept: the report says what became of each commit"
 cat >"$TMP/want" <<EOW
-$(short "$C_ONE") accepted: alpha #11 "[PATCH 1/8] one: change line 2" (by Message-ID)
-$(short "$C_TWO") accepted: alpha #12 "[PATCH 2/8] two: change line 2" (by diff hash)
-$(short "$C_THREE") accepted: alpha #14 "[PATCH 3/8] three: change line 2" (by Message-ID, from the server)
-$(short "$C_CROSS") accepted: alpha #15 "[PATCH 4/8] cross: change line 2" (by diff hash); accepted: beta #16 "[PATCH 4/8] cross: change line 2" (by diff hash)
+$(short "$C_ONE") accepted: alpha #11 "[PATCH 1/9] one: change line 2" (by Message-ID)
+$(short "$C_TWO") accepted: alpha #12 "[PATCH 2/9] two: change line 2" (by diff hash)
+$(short "$C_THREE") accepted: alpha #14 "[PATCH 3/9] three: change line 2" (by Message-ID, from the server)
+$(short "$C_CROSS") accepted: alpha #15 "[PATCH 4/9] cross: change line 2" (by diff hash); accepted: beta #16 "[PATCH 4/9] cross: change line 2" (by diff hash)
 $(short "$C_FIVE") no match: "five: change line 2" (diff hash $(short "$H_FIVE") not in a tracked project)
-$(short "$C_SIX") refused: gamma #18 "[PATCH 6/8] six: change line 2" (by Message-ID): patch 18: PATCH $STANDIN_URL/api/1.3/patches/18/: HTTP 403: You do not have permission to perform this action.
-$(short "$C_SEVEN") more than one match, nothing done: "seven: change line 2": more than one patch in alpha: alpha #19 "[PATCH 7/8] seven: change line 2" (by diff hash), alpha #20 "[PATCH RESEND 7/8] seven: change line 2" (by diff hash)
+$(short "$C_SIX") refused: gamma #18 "[PATCH 6/9] six: change line 2" (by Message-ID): patch 18: PATCH $STANDIN_URL/api/1.3/patches/18/: HTTP 403: You do not have permission to perform this action.
+$(short "$C_SEVEN") more than one match, nothing done: "seven: change line 2": more than one patch in alpha: alpha #19 "[PATCH 7/9] seven: change line 2" (by diff hash), alpha #20 "[PATCH RESEND 7/9] seven: change line 2" (by diff hash)
 pwnm accept: 7 commits: 5 patches set accepted, 0 already (skipped), 1 without a match, 1 with more than one match, 1 refused, 0 waiting
 EOW
 test_expect_equal_file "$TMP/run" "$TMP/want"
@@ -264,6 +264,23 @@ test_expect_equal "$(grep -c 'would be queued' "$TMP/q") $(grep -c 'alpha #' "$T
 
 test_begin_subtest "a bad --state is refused before anything runs"
 test_expect_code 2 pwnm accept --state 'no such' -C "$M" origin/main..
+
+test_begin_subtest "pwnm.accept_state sets what accept sets; a bad value is refused"
+notmuch config set pwnm.accept_state queued
+pwnm accept --dry-run --project beta -C "$M" origin/main.. >"$TMP/q2" 2>&1
+c1=$(grep -c 'would be queued' "$TMP/q2")
+notmuch config set pwnm.accept_state 'not a slug'
+pwnm accept --dry-run -C "$M" origin/main.. >"$TMP/q3" 2>&1
+test_expect_equal "$c1 $? $(grep -c "invalid value 'not a slug' for pwnm.accept_state" "$TMP/q3")" "1 1 1"
+notmuch config set pwnm.accept_state ''
+
+test_begin_subtest "changed on Patchwork since the last sync: accept starts from the server's value, no conflict"
+am --message-id "$TMP/mails/nine@example.org.eml"
+C_NINE=$(id_of 0)
+standin_admin POST patches/22 '{"state": "rejected"}' >/dev/null
+pwnm accept -C "$M" origin/main.. >"$TMP/later" 2>"$TMP/later.err"
+test_expect_equal "$(ref_of 22) / $(grep -c "^$(short "$C_NINE") accepted: alpha #22 " "$TMP/later") / $(grep -c '^conflict:' "$TMP/later.err") / $(pw_tags_of nine@example.org)" \
+	"accepted $C_NINE / 1 / 0 / pw/alpha pw/alpha/accepted"
 
 test_begin_subtest "a server without ?hash= (API 1.1): the diff is not looked up, and nothing is taken for a match"
 standin_stop

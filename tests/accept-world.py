@@ -19,7 +19,7 @@ LISTS = {p: "%s@lists.example.org" % p for p in ("alpha", "beta", "gamma", "delt
 # commit name -> the projects its mail went to, and how many days ago
 PLAN = {"one": (["alpha"], 3), "two": (["alpha", "delta"], 3), "three": (["alpha"], 800),
         "cross": (["alpha", "beta"], 3), "five": (["alpha"], 3), "six": (["gamma"], 3),
-        "seven": (["alpha"], 3), "eight": (["alpha"], 2)}
+        "seven": (["alpha"], 3), "eight": (["alpha"], 2), "nine": (["alpha"], 2)}
 
 patches, pid, n = [], 10, 0
 os.makedirs(os.path.join(tmp, "mails"), exist_ok=True)
