@@ -798,10 +798,14 @@ read_client(const struct pwnm_config *cfg, long connect_ms, long timeout_ms, int
 	return pw_client_new(*http, url);
 }
 
-/* What the server says of one patch now (a short request; failures are said, not fatal). */
-static void
+/*
+ * What the server says of one patch now (a short request; failures are
+ * said, not fatal).  Returns the server's state (caller frees), or NULL.
+ */
+static char *
 explain_remote(struct env *e, uint32_t patch_id)
 {
+	char *state = NULL;
 	http_t *http = NULL;
 	pw_client_t *c;
 	struct pw_patch p;
@@ -812,7 +816,7 @@ explain_remote(struct env *e, uint32_t patch_id)
 
 	c = read_client(&e->cfg, 3000, 5000, -1, &http);
 	if (!c)
-		return;
+		return NULL;
 	if (state_txn_begin(e->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
 		state_meta_get(txn, META_API_VERSION, &ver);
 		state_txn_abort(txn);
@@ -827,12 +831,78 @@ explain_remote(struct env *e, uint32_t patch_id)
 		for (i = 0; i < FIELD_COUNT; i++)
 			v[i] = field_remote(&field_table[i], &p);
 		print_values("server:   ", v);
+		state = xstrdup(p.state);
 		pw_patch_free(&p);
 	} else {
 		printf("  server:    not asked: %s\n", pw_client_error(c));
 	}
 	pw_client_free(c);
 	http_free(http);
+	return state;
+}
+
+/* The state tag of project on a mail (pw/PROJECT/STATE), or NULL. */
+static const char *
+tag_state(const struct tagset *t, const char *project)
+{
+	size_t i, n = strlen(project);
+
+	for (i = 0; i < t->n; i++) {
+		const char *rest;
+
+		if (strncmp(t->v[i], "pw/", 3) != 0 || strncmp(t->v[i] + 3, project, n) != 0 ||
+		    t->v[i][3 + n] != '/')
+			continue;
+		rest = t->v[i] + 3 + n + 1;
+		if (*rest && !strchr(rest, '/') && strcmp(rest, "archived") != 0)
+			return rest;
+	}
+	return NULL;
+}
+
+/* Why pwnm left the patch as it is, or what it will do next, in one line. */
+static void
+explain_why(pwnm_txn_t *txn, const struct patch_rec *p, const char *mine, const char *server)
+{
+	struct outbox_rec o;
+	const char *why = NULL;
+	char *msg = NULL;
+
+	if (p->flags & PATCH_F_CONFLICT)
+		msg = xasprintf("in conflict: %s; set the state you want and remove pw/conflict",
+				*p->note ? p->note : "both sides changed it");
+	else if (p->flags & PATCH_F_DENIED)
+		msg = xasprintf("the server refused the change: %s; the tags show its value again",
+				*p->note ? p->note : "denied");
+	else if (state_outbox_get(txn, p->project_id, p->patch_id, &o) == PWNM_STATUS_SUCCESS) {
+		switch (state_outbox_status(&o)) {
+		case OUTBOX_DONE:
+			why = "your change was sent; the next sync sees it land";
+			break;
+		case OUTBOX_WAITING:
+			why = "your change waits to be pushed by the next run (see 'pwnm status')";
+			break;
+		case OUTBOX_RETRY:
+			msg = xasprintf("pushing your change failed (%s); it is tried again",
+					o.last_error);
+			break;
+		case OUTBOX_HELD_CONFLICT:
+			why = "your change is held by a conflict; remove pw/conflict to send it";
+			break;
+		}
+		outbox_rec_free(&o);
+	} else if (p->flags & PATCH_F_NOMAIL)
+		why = "its mail is not in notmuch (yet): it is tagged when it arrives";
+	else if (mine && strcmp(mine, p->state) != 0)
+		msg = xasprintf("notmuch says %s since the last run: the next run pushes it", mine);
+	else if (server && strcmp(server, p->state) != 0)
+		msg = xasprintf("Patchwork says %s since the last sync: the next sync tags it", server);
+	else if (mine)
+		msg = xasprintf("in step: both sides say %s", p->state);
+	else
+		why = "the mail has no state tag of this project: the next run restores it";
+	printf("  why:       %s\n", msg ? msg : why);
+	free(msg);
 }
 
 static int
@@ -842,8 +912,10 @@ cmd_explain(int argc, char **argv)
 	pwnm_txn_t *txn;
 	struct patch_key *keys = NULL;
 	size_t nk = 0, i, shown = 0;
-	int url_only = 0, code, argi = 1;
+	int url_only = 0, code, argi = 1, mail_found = 0;
 	const char *arg, *only_project = NULL;
+	struct tagset mail_tags = { 0 };
+	char *mail_subject = NULL;
 	uint64_t pid;
 
 	for (; argi < argc && strncmp(argv[argi], "--", 2) == 0; argi++) {
@@ -897,6 +969,32 @@ cmd_explain(int argc, char **argv)
 		warn("'%s' is not a patch pwnm knows (run 'pwnm sync' first, or check the id)", arg);
 		return 1;
 	}
+	if (!url_only) {
+		/* The mail: its subject and pw/ tags, read from notmuch. */
+		struct patch_rec p0;
+		notmuch_database_t *db = NULL;
+		char *err = NULL, *nmid = NULL;
+
+		if (state_patch_get(txn, keys[0].project_id, keys[0].patch_id, &p0) == 0) {
+			nmid = msgid_to_notmuch(p0.msgid);
+			patch_rec_free(&p0);
+		}
+		if (nmid && nm_open(g.config, g.profile, 0, 0, &db, &err) == PWNM_STATUS_SUCCESS) {
+			notmuch_message_t *m = NULL;
+
+			if (notmuch_database_find_message(db, nmid, &m) == NOTMUCH_STATUS_SUCCESS && m) {
+				const char *subj = notmuch_message_get_header(m, "subject");
+
+				mail_found = 1;
+				mail_subject = xstrdup(subj ? subj : "");
+				nm_message_pw_tags(m, &mail_tags);
+				notmuch_message_destroy(m);
+			}
+			notmuch_database_destroy(db);
+		}
+		free(err);
+		free(nmid);
+	}
 	for (i = 0; i < nk; i++) {
 		struct patch_rec p;
 		struct outbox_rec o;
@@ -917,10 +1015,16 @@ cmd_explain(int argc, char **argv)
 		if (url_only) {
 			printf("%s/patch/%u/\n", e.cfg.url ? e.cfg.url : "", p.patch_id);
 		} else {
-			printf("patch %u in %s\n", p.patch_id, pname);
-			printf("  msgid:     %s\n", p.msgid);
 			struct field_value v[FIELD_COUNT];
+			const char *mine = mail_found ? tag_state(&mail_tags, pname) : NULL;
+			char *server = NULL;
 			size_t k;
+
+			printf("patch %u in %s: %s\n", p.patch_id, pname,
+			       mail_subject ? mail_subject : "(mail not in notmuch)");
+			printf("  msgid:     %s\n", p.msgid);
+			printf("  notmuch:   %s%s\n", mine ? "state " : "",
+			       mine ? mine : mail_found ? "no state tag" : "no mail");
 
 			for (k = 0; k < FIELD_COUNT; k++)
 				v[k] = field_agreed(&field_table[k], &p);
@@ -946,8 +1050,10 @@ cmd_explain(int argc, char **argv)
 			}
 			if (e.cfg.url) {
 				printf("  web:       %s/patch/%u/\n", e.cfg.url, p.patch_id);
-				explain_remote(&e, p.patch_id);
+				server = explain_remote(&e, p.patch_id);
 			}
+			explain_why(txn, &p, mine, server);
+			free(server);
 		}
 		if (pname != (const char *)"?")
 			project_rec_free(&pr);
@@ -960,47 +1066,16 @@ cmd_explain(int argc, char **argv)
 		env_close(&e);
 		return 1;
 	}
-	if (!url_only) {
-		/* The mail's tags, read from notmuch. */
-		notmuch_database_t *db = NULL;
-		char *err = NULL;
-		const char *id = strncmp(arg, "id:", 3) == 0 ? arg + 3 : arg;
-		char *nmid = NULL;
+	if (!url_only && mail_found) {
+		char *t = tagset_join(&mail_tags, " ");
 
-		if (parse_u64(arg, &pid) == 0) {
-			struct patch_rec p;
-
-			if (state_txn_begin(e.st, 0, &txn) == PWNM_STATUS_SUCCESS) {
-				if (state_patch_get(txn, keys[0].project_id, keys[0].patch_id, &p) == 0) {
-					nmid = msgid_to_notmuch(p.msgid);
-					patch_rec_free(&p);
-				}
-				state_txn_abort(txn);
-			}
-		} else {
-			nmid = msgid_to_notmuch(id);
-		}
-		if (nmid && nm_open(g.config, g.profile, 0, 0, &db, &err) == PWNM_STATUS_SUCCESS) {
-			notmuch_message_t *m = NULL;
-
-			if (notmuch_database_find_message(db, nmid, &m) == NOTMUCH_STATUS_SUCCESS && m) {
-				struct tagset t = { 0 };
-				char *s;
-
-				nm_message_pw_tags(m, &t);
-				s = tagset_join(&t, " ");
-				printf("mail tags:   %s\n", *s ? s : "(no pw/ tags)");
-				free(s);
-				tagset_free(&t);
-				notmuch_message_destroy(m);
-			} else {
-				printf("mail:        not in the notmuch database\n");
-			}
-			notmuch_database_destroy(db);
-		}
-		free(err);
-		free(nmid);
+		printf("mail tags:   %s\n", *t ? t : "(no pw/ tags)");
+		free(t);
+	} else if (!url_only) {
+		printf("mail:        not in the notmuch database\n");
 	}
+	tagset_free(&mail_tags);
+	free(mail_subject);
 	free(keys);
 	env_close(&e);
 	return 0;

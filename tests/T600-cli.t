@@ -95,6 +95,16 @@ test_begin_subtest "explain --project of a project the mail is no patch in: exit
 pwnm explain --url --project beta p2@example.org >"$TMP/out" 2>&1
 test_expect_equal "$? $(wc -l <"$TMP/out") $(grep -c "is not a patch in beta" "$TMP/out")" "1 1 1"
 
+test_begin_subtest "explain: the subject, the project, the state on both sides and why (in step)"
+pwnm explain p6@example.org >"$TMP/out" 2>&1
+test_expect_equal "$(grep -c -e '^patch 6 in beta: \[PATCH\] six$' -e '^  notmuch: *state queued$' -e '^  server: *state queued,' -e '^  why: *in step: both sides say queued$' "$TMP/out")" "4"
+
+test_begin_subtest "explain: a state changed in notmuch, not yet pushed"
+notmuch tag -pw/beta/queued +pw/beta/rfc -- id:p6@example.org
+pwnm explain p6@example.org >"$TMP/out" 2>&1
+test_expect_equal "$(grep -c -e '^  notmuch: *state rfc$' -e '^  server: *state queued,' -e '^  why: *notmuch says rfc since the last run: the next run pushes it$' "$TMP/out")" "3"
+notmuch tag +pw/beta/queued -pw/beta/rfc -- id:p6@example.org
+
 # ---- push --dry-run ----
 
 test_begin_subtest "push --dry-run: the summary counts the changes it lists"
@@ -136,6 +146,9 @@ notmuch tag -pw/alpha/under-review +pw/alpha/accepted -- id:p2@example.org
 pwnm_run sync
 pwnm status >"$TMP/status" 2>&1
 test_expect_equal "$(grep -c '^outbox: 1 change waiting' "$TMP/status") $(grep -c '^  patch 2 in alpha <p2@example.org>: state accepted: waits for an API token' "$TMP/status")" "1 1"
+
+test_begin_subtest "explain says the change waits to be pushed"
+test_expect_true grep -q '^  why: *your change waits to be pushed' <(pwnm explain 2 2>&1)
 
 test_begin_subtest "... and one that failed: how often, the error, when it is tried again"
 export PWNM_TOKEN=$MAINT_TOKEN
