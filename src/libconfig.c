@@ -25,13 +25,30 @@ get(notmuch_database_t *db, const char *key)
 	return val;
 }
 
+/*
+ * While config_load_all runs: where bad_value puts the first problem, the
+ * setting then keeping its default, instead of failing the load.
+ */
+static char **collect_problem;
+
 static pwnm_status_t
 bad_value(char **err, const char *key, const char *val, const char *want)
 {
+	char *msg = xasprintf("invalid value '%s' for pwnm.%s: expected %s "
+			      "(set it with: notmuch config set pwnm.%s VALUE)",
+			      val, key, want, key);
+
+	if (collect_problem) {
+		if (!*collect_problem)
+			*collect_problem = msg;
+		else
+			free(msg);
+		return PWNM_STATUS_SUCCESS;
+	}
 	if (err)
-		*err = xasprintf("invalid value '%s' for pwnm.%s: expected %s "
-				 "(set it with: notmuch config set pwnm.%s VALUE)",
-				 val, key, want, key);
+		*err = msg;
+	else
+		free(msg);
 	return PWNM_STATUS_CONFIG;
 }
 
@@ -43,8 +60,10 @@ get_duration(notmuch_database_t *db, const char *key, int64_t dflt, int64_t *out
 
 	free(full);
 	*out = dflt;
-	if (val && parse_duration(val, out) < 0)
+	if (val && parse_duration(val, out) < 0) {
+		*out = dflt;
 		rc = bad_value(err, key, val, "a duration such as 30s, 5m, 2h, 365d");
+	}
 	free(val);
 	return rc;
 }
@@ -57,8 +76,10 @@ get_bool(notmuch_database_t *db, const char *key, int dflt, int *out, char **err
 
 	free(full);
 	*out = dflt;
-	if (val && parse_bool(val, out) < 0)
+	if (val && parse_bool(val, out) < 0) {
+		*out = dflt;
 		rc = bad_value(err, key, val, "true or false");
+	}
 	free(val);
 	return rc;
 }
@@ -120,9 +141,11 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 		if (strncasecmp(val, "http://", 7) != 0 && strncasecmp(val, "https://", 8) != 0) {
 			rc = bad_value(err, "url", val, "an http:// or https:// URL");
 			free(val);
-			goto fail;
+			if (rc)
+				goto fail;
+		} else {
+			cfg->url = val;
 		}
-		cfg->url = val;
 	} else if (need_url) {
 		if (err)
 			*err = xstrdup("pwnm.url is not set: run "
@@ -138,9 +161,12 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 		if (!*p)
 			continue;
 		if (strchr(p, '/') || strchr(p, ' ')) {
-			notmuch_config_values_destroy(vals);
 			rc = bad_value(err, "projects", p, "project link names separated by ';'");
-			goto fail;
+			if (rc) {
+				notmuch_config_values_destroy(vals);
+				goto fail;
+			}
+			continue;
 		}
 		cfg->projects = xreallocarray(cfg->projects, cfg->nprojects + 1, sizeof(char *));
 		cfg->projects[cfg->nprojects++] = xstrdup(p);
@@ -164,12 +190,11 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 			cfg->conflict = CONFLICT_NOTMUCH;
 		else if (strcmp(val, "report") == 0)
 			cfg->conflict = CONFLICT_REPORT;
-		else {
+		else
 			rc = bad_value(err, "conflict", val, "patchwork, notmuch or report");
-			free(val);
-			goto fail;
-		}
 		free(val);
+		if (rc)
+			goto fail;
 	}
 
 	val = get(db, "pwnm.hook_mode");
@@ -181,12 +206,11 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 			cfg->hook_mode = HOOK_BACKGROUND;
 		else if (strcmp(val, "off") == 0)
 			cfg->hook_mode = HOOK_OFF;
-		else {
+		else
 			rc = bad_value(err, "hook_mode", val, "foreground, background or off");
-			free(val);
-			goto fail;
-		}
 		free(val);
+		if (rc)
+			goto fail;
 	}
 
 	if ((rc = get_duration(db, "window", 365 * 86400, &cfg->window, err)))
@@ -200,8 +224,9 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 	if ((rc = get_duration(db, "stall_timeout", 20, &cfg->stall_timeout, err)))
 		goto fail;
 	if (cfg->stall_timeout < 1) {
-		rc = bad_value(err, "stall_timeout", "0", "a duration of at least 1s");
-		goto fail;
+		if ((rc = bad_value(err, "stall_timeout", "0", "a duration of at least 1s")))
+			goto fail;
+		cfg->stall_timeout = 20;
 	}
 	if ((rc = get_bool(db, "tag_archived", 1, &cfg->tag_archived, err)))
 		goto fail;
@@ -217,12 +242,13 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 
 		if (parse_u64(val, &j) < 0 || j < 1 || j > 64) {
 			rc = bad_value(err, "jobs", val, "a number from 1 to 64");
-			free(val);
-			goto fail;
+		} else {
+			jobs = (int64_t)j;
+			cfg->jobs = (int)jobs;
 		}
-		jobs = (int64_t)j;
-		cfg->jobs = (int)jobs;
 		free(val);
+		if (rc)
+			goto fail;
 	}
 
 	val = get(db, "pwnm.push_limit");
@@ -230,13 +256,13 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 	if (val) {
 		uint64_t j;
 
-		if (parse_u64(val, &j) < 0) {
+		if (parse_u64(val, &j) < 0)
 			rc = bad_value(err, "push_limit", val, "a number (0 for no limit)");
-			free(val);
-			goto fail;
-		}
-		cfg->push_limit = (int64_t)j;
+		else
+			cfg->push_limit = (int64_t)j;
 		free(val);
+		if (rc)
+			goto fail;
 	}
 
 	val = get(db, "pwnm.state_dir");
@@ -253,7 +279,9 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 	if (val && !config_state_ok(val)) {
 		rc = bad_value(err, "accept_state", val, "a state slug such as accepted or queued");
 		free(val);
-		goto fail;
+		if (rc)
+			goto fail;
+		val = NULL;
 	}
 	cfg->accept_state = val ? val : xstrdup("accepted");
 	val = get(db, "pwnm.proxy");
@@ -282,6 +310,22 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 	return PWNM_STATUS_SUCCESS;
 fail:
 	config_free(cfg);
+	return rc;
+}
+
+pwnm_status_t
+config_load_all(notmuch_database_t *db, struct pwnm_config *cfg, char **problem, char **err)
+{
+	pwnm_status_t rc;
+
+	*problem = NULL;
+	collect_problem = problem;
+	rc = config_load(db, 0, cfg, err);
+	collect_problem = NULL;
+	if (rc) {
+		free(*problem);
+		*problem = NULL;
+	}
 	return rc;
 }
 

@@ -59,6 +59,15 @@ struct pwnm_config {
  */
 pwnm_status_t config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg,
 			  char **err);
+/*
+ * The same, for showing the settings (pwnm status): pwnm.url and
+ * pwnm.projects may be missing, and a value that is wrong keeps its
+ * default instead of failing the load; *problem is then the line
+ * config_load would have failed with (the first such), else NULL.
+ * Caller frees it.  Not for use from two threads at once.
+ */
+pwnm_status_t config_load_all(notmuch_database_t *db, struct pwnm_config *cfg, char **problem,
+			      char **err);
 void config_free(struct pwnm_config *cfg);
 
 /*

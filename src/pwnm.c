@@ -33,6 +33,10 @@ struct globals {
 
 static struct globals g;
 
+/* pwnm status reads the settings with config_load_all; the first invalid one lands here. */
+static int settings_lenient;
+static char *settings_problem;
+
 struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -258,7 +262,8 @@ env_config_err(struct env *e, int need_url, int quiet, char **errout, pwnm_statu
 				      "'notmuch new'");
 	}
 	if (!rc) {
-		rc = config_load(db, need_url, &e->cfg, &err);
+		rc = settings_lenient ? config_load_all(db, &e->cfg, &settings_problem, &err)
+				      : config_load(db, need_url, &e->cfg, &err);
 		if (rc)
 			notmuch_database_destroy(db);
 		else
@@ -645,17 +650,24 @@ cmd_status(int argc, char **argv)
 	size_t np = 0, i, j, *ob = ow.n;
 	char *v = NULL;
 	int64_t t = 0, rev = 0;
-	int code;
+	int code, problem = 0;
 
 	if (argc > 1)
 		return usage_error(argv[0]);
 	memset(&ow, 0, sizeof(ow));
+	settings_lenient = 1; /* one wrong setting is said, and the rest is still shown */
 	if ((code = env_open(&e, 0, 0, 0, 0)))
 		return code;
 	if (state_txn_begin(e.st, 0, &txn)) {
 		warn("cannot read the state database: %s", state_last_error(e.st));
 		env_close(&e);
 		return 1;
+	}
+	if (settings_problem) {
+		printf("settings:         %s; until then its default is used\n", settings_problem);
+		free(settings_problem);
+		settings_problem = NULL;
+		problem = 1;
 	}
 	printf("notmuch database: %s\n", e.cfg.db_path);
 	printf("state:            %s\n", e.cfg.state_dir);
@@ -742,7 +754,7 @@ cmd_status(int argc, char **argv)
 	state_project_list_free(pl, np);
 	state_txn_abort(txn);
 	env_close(&e);
-	return 0;
+	return problem ? 1 : 0;
 }
 
 /* ---- explain ---- */

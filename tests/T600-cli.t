@@ -170,4 +170,23 @@ pwnm status >"$TMP/status" 2>&1
 test_expect_equal "$(grep -c '^last hook error' "$TMP/status") $(grep -c '^outbox: 0 changes waiting' "$TMP/status")" "0 1"
 unset PWNM_TOKEN
 
+# ---- one setting wrong ----
+
+test_begin_subtest "a wrong setting: status says which and how to fix it, and shows the rest (exit 1)"
+notmuch config set pwnm.hook_mode sometimes
+pwnm status >"$TMP/status" 2>&1
+test_expect_equal "$? $(grep -c "^settings: *invalid value 'sometimes' for pwnm.hook_mode: .*notmuch config set pwnm.hook_mode VALUE" "$TMP/status") $(grep -c -e '^project alpha' -e '^project beta' -e '^outbox: ' -e '^server: ' "$TMP/status")" \
+	"1 1 4"
+
+test_begin_subtest "the hooks print the line pwnm-hooks(7) shows, and notmuch new succeeds"
+want=$(sed -n '/^\.Bd -literal/{n;p;}' "$PWNM_SRC/src/pwnm-hooks.7" | grep "^pwnm: invalid value 'sometimes'")
+hook_put pre-new 'exec pwnm-hook-idle pre-new'
+hook_put post-new 'exec pwnm-hook-idle post-new'
+notmuch new >"$TMP/new.out" 2>&1
+rc=$?
+test_expect_equal "$rc $(grep -cxF -- "$want" "$TMP/new.out") $(grep -c . "$TMP/new.out" | awk '{print ($1 >= 1)}')" "0 2 1"
+notmuch config set pwnm.hook_mode ""
+hook_remove pre-new
+hook_remove post-new
+
 test_done
