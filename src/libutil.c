@@ -427,6 +427,67 @@ msgid_to_notmuch(const char *msgid)
 
 /* ---- parsing ---- */
 
+size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, d;
+	/* three rows: i - 2, i - 1 and i, for the swap of neighbours */
+	size_t *r2 = xcalloc(lb + 1, sizeof *r2);
+	size_t *r1 = xcalloc(lb + 1, sizeof *r1);
+	size_t *r0 = xcalloc(lb + 1, sizeof *r0);
+
+	for (j = 0; j <= lb; j++)
+		r1[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t *t;
+
+		r0[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t best = r1[j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (r1[j] + 1 < best)
+				best = r1[j] + 1;
+			if (r0[j - 1] + 1 < best)
+				best = r0[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    r2[j - 2] + 1 < best)
+				best = r2[j - 2] + 1;
+			r0[j] = best;
+		}
+		t = r2;
+		r2 = r1;
+		r1 = r0;
+		r0 = t;
+	}
+	d = r1[lb];
+	free(r0);
+	free(r1);
+	free(r2);
+	return d;
+}
+
+long
+nearest_name(const char *name, const char *const *names, size_t n)
+{
+	long best = -1;
+	size_t i, bestd = 3;
+
+	for (i = 0; i < n; i++) {
+		size_t d;
+
+		if (!names[i])
+			continue;
+		if (strcmp(name, names[i]) == 0)
+			return -1;
+		d = edit_distance(name, names[i]);
+		if (d < bestd && 2 * d <= strlen(names[i])) {
+			bestd = d;
+			best = (long)i;
+		}
+	}
+	return best;
+}
+
 int
 parse_u64(const char *s, uint64_t *out)
 {

@@ -87,6 +87,20 @@ int64_t now_unix(void);   /* wall clock seconds */
  */
 char *msgid_to_notmuch(const char *msgid);
 
+/*
+ * Edit distance of a and b (insertions, deletions, substitutions, and a
+ * swap of two neighbours each count one), in bytes.
+ */
+size_t edit_distance(const char *a, const char *b);
+/*
+ * For a name the user mistyped: the index in names[0..n) of the name it
+ * most likely meant (the nearest by edit_distance, the first of equals),
+ * or -1 when none is near: at most 2 edits, and at most half the
+ * candidate's length, so "betta" gives "beta" but "x" gives nothing.
+ * An exact match is not a typo and gives -1 too.
+ */
+long nearest_name(const char *name, const char *const *names, size_t n);
+
 /* Parse an unsigned decimal without sign or junk; 0 on success, -1 otherwise. */
 int parse_u64(const char *s, uint64_t *out);
 /* Parse "true/false/yes/no/1/0/on/off"; 0 on success, -1 otherwise. */

@@ -42,6 +42,23 @@ main(void)
 	msgid("", NULL);
 	msgid("<a@b> <c@d>", "a@b");
 
+	{
+		static const char *const projects[] = { "alpha", "beta", NULL, "gamma" };
+		static const char *const states[] = { "new", "accepted", "rejected" };
+
+		ok(edit_distance("", "") == 0 && edit_distance("abc", "") == 3, "distance to empty");
+		ok(edit_distance("alpah", "alpha") == 1, "a swap of neighbours is one edit");
+		ok(edit_distance("kitten", "sitting") == 3, "kitten/sitting");
+		ok(nearest_name("betta", projects, 4) == 1, "betta: beta");
+		ok(nearest_name("alpah", projects, 4) == 0, "alpah: alpha");
+		ok(nearest_name("gama", projects, 4) == 3, "a NULL entry is skipped");
+		ok(nearest_name("beta", projects, 4) == -1, "an exact name is no typo");
+		ok(nearest_name("zzz", projects, 4) == -1, "nothing near");
+		ok(nearest_name("x", states, 3) == -1, "a one-letter name suggests nothing");
+		ok(nearest_name("acepted", states, 3) == 1, "acepted: accepted");
+		ok(nearest_name("neww", states, 3) == 0, "neww: new");
+		ok(nearest_name("alpha", projects, 0) == -1, "no candidates");
+	}
 	ok(parse_duration("30", &secs) == 0 && secs == 30, "duration without unit is seconds");
 	ok(parse_duration("5m", &secs) == 0 && secs == 300, "5m");
 	ok(parse_duration("365d", &secs) == 0 && secs == 365 * 86400, "365d");
