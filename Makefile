@@ -61,9 +61,14 @@ $(BUILD)/pwnm-hook: $(BUILD)/pwnm-hook.o $(BUILD)/libpwnm.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a \
 	  $(shell pkg-config --libs lmdb) -lnotmuch $(LDLIBS)
 
-# The hooks' entry point, run on every notmuch new: libc and LMDB only.
+# The hooks' entry point, run on every notmuch new: libc and LMDB only, and
+# linked statically where both static libraries are there (it then starts
+# without the dynamic loader: about 0.3 ms less a hook); not in sanitizer builds.
+static_lib = $(filter /%,$(shell $(CC) -print-file-name=$(1)))
+HOOK_IDLE_LDFLAGS ?= $(if $(findstring sanitize,$(EXTRA_LDFLAGS)),,$(if $(and \
+  $(call static_lib,libc.a),$(call static_lib,liblmdb.a)),-static))
 $(BUILD)/pwnm-hook-idle: $(BUILD)/pwnm-hook-idle.o $(BUILD)/libpwnm.a
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a \
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(HOOK_IDLE_LDFLAGS) -o $@ $< $(BUILD)/libpwnm.a \
 	  $(shell pkg-config --libs lmdb) $(LDLIBS)
 
 $(BUILD)/notmuch-pwnm: $(BUILD)/pwnm
