@@ -18,8 +18,18 @@
 
 #include "libfield.h"
 
-/* Mails written between two notmuch_database_end_atomic() calls. */
-#define TAG_BATCH 500
+/*
+ * The tag step writes in batches, each one atomic section under the
+ * notmuch write lock, which is released between batches (notmuch new and
+ * other clients' tag writes get in): a batch ends after TAG_BATCH mails or
+ * TAG_BATCH_MS of writing, whichever comes first.
+ */
+#ifndef TAG_BATCH
+#define TAG_BATCH 2000
+#endif
+#ifndef TAG_BATCH_MS
+#define TAG_BATCH_MS 1000
+#endif
 
 /*
  * One patch touched by this run: loaded from the store when the scan,

@@ -40,17 +40,17 @@ wanted_tags(struct run *r, const struct tagset *cur, const struct patch_view *pv
 		tagset_add(want, "pw/denied");
 }
 
-/* Messages changed by someone else since the snapshot revision. */
+/* Messages changed by someone else after revision `since` (the scan's, or our last batch's). */
 static void
-changed_since(struct run *r, notmuch_database_t *db, struct tagset *ids)
+changed_since(notmuch_database_t *db, unsigned long since, struct tagset *ids)
 {
 	char *qs;
 	notmuch_query_t *q;
 	notmuch_messages_t *msgs = NULL;
 
-	if (notmuch_database_get_revision(db, NULL) <= r->rev)
+	if (notmuch_database_get_revision(db, NULL) <= since)
 		return;
-	qs = xasprintf("lastmod:%lu..", r->rev + 1);
+	qs = xasprintf("lastmod:%lu..", since + 1);
 	q = notmuch_query_create(db, qs);
 	free(qs);
 	notmuch_query_set_omit_excluded(q, NOTMUCH_EXCLUDE_FALSE);
@@ -91,19 +91,36 @@ cmp_pair(const void *a, const void *b)
 	return strcmp(((const struct pair *)a)->nmid, ((const struct pair *)b)->nmid);
 }
 
-/* Nothing could be written to notmuch: forget what came from the server, so it comes again. */
+/* Its tags are not written this run: the old values and marks stay, the server is asked again. */
 static void
-run_abandon_remote(struct run *r)
+work_abandon(struct work *w)
+{
+	const uint32_t kept = PATCH_F_RECHECK | PATCH_F_TAGGED;
+
+	work_undo_remote(w);
+	w->rec.flags = (w->rec.flags & ~kept) | (w->orig_flags & kept);
+}
+
+/*
+ * Nothing more can be written to notmuch: the mails from pairs[from] on
+ * (every work item when pairs is NULL) forget what came from the server,
+ * so it comes again: the cursors stay, the next run lists again.  The
+ * batches committed before stand.
+ */
+static void
+run_abandon_remote(struct run *r, const struct pair *pairs, size_t from, size_t np)
 {
 	size_t i;
 
-	for (i = 0; i < r->wcap; i++) {
-		struct work *w;
+	if (pairs) {
+		for (i = from; i < np; i++)
+			work_abandon(pairs[i].w);
+	} else {
+		for (i = 0; i < r->wcap; i++) {
+			struct work *w;
 
-		for (w = r->wtab[i]; w; w = w->hnext) {
-			work_undo_remote(w);
-			w->rec.flags &= ~PATCH_F_RECHECK;
-			w->rec.flags |= w->orig_flags & PATCH_F_RECHECK;
+			for (w = r->wtab[i]; w; w = w->hnext)
+				work_abandon(w);
 		}
 	}
 	for (i = 0; i < r->nprojects; i++)
@@ -259,16 +276,33 @@ collect_pairs(struct run *r, size_t *np_out)
 }
 
 /*
- * Open notmuch read-write within the run's budget (--dry-run: read-only,
- * without waiting for a writer); on failure the run gives up the
- * server's values.
+ * The notmuch database open for one batch of tag writes (read-only and a
+ * single batch under --dry-run).  Between two batches the write lock is
+ * let go; what others wrote meanwhile joins the busy set, so those mails
+ * are skipped as those changed during the run are.
+ */
+struct tag_writer {
+	notmuch_database_t *db;
+	unsigned long first_open; /* revision at the first open */
+	unsigned long last_close; /* revision after our last batch */
+	int others;               /* someone else wrote between two of our batches */
+	int64_t started;          /* now_ms() when this batch began */
+	unsigned mails;           /* mails written in this batch */
+	unsigned batches;
+};
+
+/*
+ * Open notmuch read-write for the next batch within the run's budget
+ * (--dry-run: read-only, without waiting for a writer).  On failure *err
+ * says why (caller frees).
  */
 static pwnm_status_t
-open_for_tags(struct run *r, notmuch_database_t **db)
+writer_open(struct run *r, struct tag_writer *tw, struct tagset *busy, char **err)
 {
 	int dry = r->o->dry_run;
 	int64_t wait_ms = 60000;
-	char *err = NULL;
+	unsigned long rev;
+	notmuch_status_t nst;
 	pwnm_status_t rc;
 
 	if (r->o->deadline_ms) {
@@ -277,19 +311,47 @@ open_for_tags(struct run *r, notmuch_database_t **db)
 			wait_ms = 200;
 	}
 	if (!dry && nm_wait_unlocked(r->cfg->db_path, wait_ms) < 0) {
-		rc = PWNM_STATUS_NOTMUCH_LOCKED;
-		err = xasprintf("the notmuch database is locked by another writer (waited %lld ms)",
-				(long long)wait_ms);
-	} else {
-		rc = nm_open(r->o->nm_config, r->o->nm_profile, !dry, wait_ms, db, &err);
+		*err = xasprintf("the notmuch database is locked by another writer (waited %lld ms)",
+				 (long long)wait_ms);
+		return PWNM_STATUS_NOTMUCH_LOCKED;
 	}
-	if (rc) {
-		run_error(r, rc, "%s; tags not written, the next run retries", err);
-		free(err);
-		run_abandon_remote(r);
-		r->write_rev = 0;
+	if ((rc = nm_open(r->o->nm_config, r->o->nm_profile, !dry, wait_ms, &tw->db, err)))
+		return rc;
+	rev = notmuch_database_get_revision(tw->db, NULL);
+	if (tw->batches == 0) {
+		tw->first_open = rev;
+		changed_since(tw->db, r->rev, busy);
+	} else if (rev != tw->last_close) {
+		tw->others = 1;
+		changed_since(tw->db, tw->last_close, busy);
 	}
-	return rc;
+	tw->batches++;
+	tw->started = now_ms();
+	tw->mails = 0;
+	nst = dry ? NOTMUCH_STATUS_SUCCESS : notmuch_database_begin_atomic(tw->db);
+	if (nst) {
+		notmuch_database_destroy(tw->db);
+		tw->db = NULL;
+		*err = xasprintf("cannot write tags to the notmuch database: %s",
+				 notmuch_status_to_string(nst));
+		return PWNM_STATUS_NOTMUCH;
+	}
+	return PWNM_STATUS_SUCCESS;
+}
+
+/* End the batch: commit it and let the write lock go. */
+static notmuch_status_t
+writer_close(struct run *r, struct tag_writer *tw)
+{
+	notmuch_status_t nst =
+		r->o->dry_run ? NOTMUCH_STATUS_SUCCESS : notmuch_database_end_atomic(tw->db);
+
+	tw->last_close = notmuch_database_get_revision(tw->db, NULL);
+	if (!nst)
+		nst = notmuch_database_close(tw->db);
+	notmuch_database_destroy(tw->db);
+	tw->db = NULL;
+	return nst;
 }
 
 /*
@@ -382,14 +444,20 @@ write_tags(struct run *r)
 	int dry = r->o->dry_run;
 	struct pair *pairs;
 	size_t np = 0, i, j, k;
+	size_t batch_from = 0; /* pairs[batch_from]: the first mail of the batch being written */
 	pwnm_txn_t *txn = NULL;
-	notmuch_database_t *db = NULL;
+	struct tag_writer tw = { 0 };
 	struct tagset busy = { 0 };
 	pwnm_status_t rc;
-	unsigned long rev_open, rev_after;
-	int batch = 0, any_skip = 0;
-	notmuch_status_t nst;
+	char *err = NULL;
+	int nmails = 0, any_skip = 0;
+	unsigned batch_mails = TAG_BATCH;
+	const char *dbg = getenv("PWNM_DEBUG_TAG_BATCH"); /* tests: smaller batches */
+	uint64_t u;
+	notmuch_status_t nst = NOTMUCH_STATUS_SUCCESS;
 
+	if (dbg && parse_u64(dbg, &u) == 0 && u > 0 && u < TAG_BATCH)
+		batch_mails = (unsigned)u;
 	pairs = collect_pairs(r, &np);
 	if (!pairs) {
 		/* No mail to write: the revision read at the scan is handled. */
@@ -397,18 +465,12 @@ write_tags(struct run *r)
 		r->write_rev = 1;
 		return PWNM_STATUS_SUCCESS;
 	}
-	if ((rc = open_for_tags(r, &db)))
-		goto out;
-	rev_open = notmuch_database_get_revision(db, NULL);
-	changed_since(r, db, &busy);
 	if ((rc = state_txn_begin(r->st, 0, &txn))) {
 		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
-		notmuch_database_destroy(db);
-		run_abandon_remote(r);
+		run_abandon_remote(r, NULL, 0, 0);
 		r->write_rev = 0;
 		goto out;
 	}
-	nst = dry ? NOTMUCH_STATUS_SUCCESS : notmuch_database_begin_atomic(db);
 	for (i = 0; i < np && !nst; i = j) {
 		struct work **ws;
 		int need = 0;
@@ -417,39 +479,59 @@ write_tags(struct run *r)
 			need |= pairs[j].w->tags;
 		if (!need)
 			continue;
+		if (!tw.db) {
+			/* A batch begins: take the write lock (again). */
+			if ((rc = writer_open(r, &tw, &busy, &err))) {
+				if (tw.batches == 0)
+					run_error(r, rc, "%s; tags not written, the next run retries", err);
+				else
+					run_error(r, rc, "%s; %zu of %zu mails not written, the next run "
+						  "retries", err, np - i, np);
+				free(err);
+				state_txn_abort(txn);
+				run_abandon_remote(r, tw.batches ? pairs : NULL, i, np);
+				r->write_rev = 0;
+				goto out;
+			}
+			batch_from = i;
+		}
 		ws = xcalloc(j - i, sizeof(*ws));
 		for (k = 0; k < j - i; k++)
 			ws[k] = pairs[i + k].w;
-		need = write_mail(r, db, txn, &busy, pairs[i].nmid, ws, j - i, &any_skip);
+		need = write_mail(r, tw.db, txn, &busy, pairs[i].nmid, ws, j - i, &any_skip);
 		free(ws);
 		if (!need)
 			continue;
-		if (batch == 1)
+		if (nmails++ == 1)
 			run_crash_point(r, "mid-tags");
-		if (++batch % TAG_BATCH == 0 && !dry) {
-			nst = notmuch_database_end_atomic(db);
-			if (!nst)
-				nst = notmuch_database_begin_atomic(db);
+		if (!dry && j < np &&
+		    (++tw.mails >= batch_mails || now_ms() - tw.started >= TAG_BATCH_MS)) {
+			/* The batch is full: commit it and let other writers in. */
+			if (!(nst = writer_close(r, &tw)))
+				run_crash_point(r, "tag-batch");
 		}
 	}
 	state_txn_abort(txn);
-	if (!nst && !dry)
-		nst = notmuch_database_end_atomic(db);
-	rev_after = notmuch_database_get_revision(db, NULL);
-	if (!nst)
-		nst = notmuch_database_close(db);
-	notmuch_database_destroy(db);
+	if (tw.db) {
+		notmuch_status_t cst = writer_close(r, &tw);
+
+		if (!nst)
+			nst = cst;
+	}
 	if (nst) {
 		run_error(r, PWNM_STATUS_NOTMUCH, "cannot write tags to the notmuch database: %s",
 			  notmuch_status_to_string(nst));
-		run_abandon_remote(r);
+		run_abandon_remote(r, tw.batches > 1 ? pairs : NULL, batch_from, np);
 		r->write_rev = 0;
 		rc = PWNM_STATUS_NOTMUCH;
 		goto out;
 	}
 	/* Our own writes are not the user's: skip them next time, unless others wrote too. */
 	r->write_rev = 1;
-	r->store_rev = (rev_open == r->rev && busy.n == 0 && !any_skip) ? rev_after : r->rev;
+	r->store_rev = (tw.first_open == r->rev && !tw.others && busy.n == 0 && !any_skip)
+			       ? tw.last_close
+			       : r->rev;
+	debug("sync", "tags: %d mails in %u batches", nmails, tw.batches);
 	rc = PWNM_STATUS_SUCCESS;
 out:
 	tagset_free(&busy);

@@ -48,9 +48,15 @@ run_error(struct run *r, pwnm_status_t rc, const char *fmt, ...)
 void
 run_crash_point(const struct run *r, const char *name)
 {
+	const char *pause = getenv("PWNM_DEBUG_PAUSE_AT"); /* tests: stop here until SIGCONT */
+
 	if (r->o->crash_at && strcmp(r->o->crash_at, name) == 0) {
 		fflush(NULL);
 		raise(SIGKILL);
+	}
+	if (pause && strcmp(pause, name) == 0) {
+		fflush(NULL);
+		raise(SIGSTOP);
 	}
 }
 

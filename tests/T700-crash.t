@@ -44,9 +44,10 @@ want_patches=$(standin_requests '^PATCH')
 test_begin_subtest "the reference run pushed the three local changes"
 test_expect_equal "$want_patches" "3"
 
-for point in after-remote after-outbox-write after-push mid-tags after-tags before-state-commit after-state-commit; do
+# tag-batch: between two batches of tag writes (one mail a batch), the first one committed
+for point in after-remote after-outbox-write after-push mid-tags tag-batch after-tags before-state-commit after-state-commit; do
 	world "$point" || exit 1
-	{ PWNM_DEBUG_CRASH_AT=$point pwnm sync; code=$?; } >>"$test_log" 2>&1
+	{ PWNM_DEBUG_TAG_BATCH=1 PWNM_DEBUG_CRASH_AT=$point pwnm sync; code=$?; } >>"$test_log" 2>&1
 	test_begin_subtest "$point: the run was killed there"
 	test_expect_equal "$code" "137"
 
