@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -256,6 +257,7 @@ reset_response(struct http_request *r)
 	free(r->link);
 	r->link = NULL;
 	r->retry_after = -1;
+	r->date = 0;
 }
 
 /* ---- callbacks ---- */
@@ -333,6 +335,7 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 		free(r->link);
 		r->link = NULL;
 		r->retry_after = -1;
+		r->date = 0;
 		return len;
 	}
 	v = header_value(data, len, "Link", &vlen);
@@ -346,6 +349,15 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 		} else {
 			r->link = xstrndup(v, vlen);
 		}
+		return len;
+	}
+	v = header_value(data, len, "Date", &vlen);
+	if (v) {
+		char *s = xstrndup(v, vlen);
+		time_t t = curl_getdate(s, NULL);
+
+		r->date = t > 0 ? (int64_t)t : 0;
+		free(s);
 		return len;
 	}
 	v = header_value(data, len, "Retry-After", &vlen);

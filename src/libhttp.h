@@ -69,6 +69,7 @@ struct http_request {
 	struct buf resp;      /* response body of the last attempt, NUL-terminated */
 	char *link;           /* Link response header value, or NULL */
 	long retry_after;     /* seconds from Retry-After, -1 when absent */
+	int64_t date;         /* the server's clock: unix seconds of the Date header, 0 when absent */
 	int attempts;         /* attempts made */
 	/*
 	 * SUCCESS for 2xx.  Otherwise: NETWORK (connect/reset/DNS),

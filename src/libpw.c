@@ -29,6 +29,7 @@ struct pw_client {
 	char *error;   /* last error, one line */
 	int warned_no_link; /* the server's missing Link header was said once */
 	int discovered;     /* the version was found by asking, not given by pw_set_version */
+	int64_t server_time; /* the latest Date of a 2xx answer (the server's clock), 0 none */
 };
 
 static void
@@ -195,6 +196,20 @@ new_get(const char *url)
 	return r;
 }
 
+/* The server's clock, from the Date header of an answer. */
+static void
+note_server_time(pw_client_t *c, const struct http_request *r)
+{
+	if (r->date > c->server_time)
+		c->server_time = r->date;
+}
+
+int64_t
+pw_server_time(const pw_client_t *c)
+{
+	return c->server_time;
+}
+
 /*
  * Run n anonymous GETs in one batch.  SUCCESS when all answered 2xx;
  * otherwise the mapped status of the first failure, with c->error set.
@@ -205,6 +220,9 @@ run_gets(pw_client_t *c, struct http_request **reqs, size_t n)
 	size_t i;
 
 	http_run(c->http, reqs, n);
+	for (i = 0; i < n; i++)
+		if (reqs[i]->status == PWNM_STATUS_SUCCESS)
+			note_server_time(c, reqs[i]);
 	for (i = 0; i < n; i++) {
 		if (reqs[i]->status != PWNM_STATUS_SUCCESS) {
 			char *msg;
@@ -640,6 +658,7 @@ paginate(pw_client_t *c, struct listing *ls, size_t n)
 				st = rs;
 				break;
 			}
+			note_server_time(c, r);
 			st = l->page(c, l, r, &pi);
 			if (st)
 				break;
@@ -1020,9 +1039,12 @@ pw_list_events_once(pw_client_t *c, uint32_t project_id, const char *const *cate
 }
 
 static pwnm_status_t
-pw_newest_event_once(pw_client_t *c, uint32_t project_id, struct pw_event *out)
+pw_newest_event_once(pw_client_t *c, uint32_t project_id, const char *before,
+		     struct pw_event *out)
 {
-	char *url = xasprintf("%sevents/?project=%u&per_page=1", c->root, project_id);
+	char *enc = before ? pw_urlencode(before) : NULL;
+	char *url = xasprintf("%sevents/?project=%u&per_page=1%s%s", c->root, project_id,
+			      enc ? "&before=" : "", enc ? enc : "");
 	struct http_request *r = new_get(url);
 	struct pw_event *a = NULL;
 	size_t an = 0;
@@ -1030,6 +1052,7 @@ pw_newest_event_once(pw_client_t *c, uint32_t project_id, struct pw_event *out)
 
 	memset(out, 0, sizeof(*out));
 	free(url);
+	free(enc);
 	st = run_gets(c, &r, 1);
 	if (st == PWNM_STATUS_SUCCESS)
 		st = decode_events_page(c, r, &a, &an);
@@ -1044,39 +1067,114 @@ pw_newest_event_once(pw_client_t *c, uint32_t project_id, struct pw_event *out)
 
 /* ---- single patch ---- */
 
+/*
+ * What the answer r to GET patches/<patch_id>/ says: SUCCESS (out
+ * filled), NOT_FOUND (the API's own 404), or a failure, with *msg the
+ * one-line error (caller frees; NULL on SUCCESS).  A 404 without the
+ * API's JSON detail (a proxy's page) says nothing of the patch: SERVER.
+ * A 200 naming another patch is no answer either: PROTOCOL.
+ */
+static pwnm_status_t
+patch_answer(pw_client_t *c, const struct http_request *r, uint32_t patch_id,
+	     struct pw_patch *out, char **msg)
+{
+	pwnm_status_t st;
+	char *why = NULL;
+
+	memset(out, 0, sizeof(*out));
+	*msg = NULL;
+	if (r->status != PWNM_STATUS_SUCCESS) {
+		st = request_failure(r, msg);
+		if (st == PWNM_STATUS_NOT_FOUND && !(why = pw_error_detail(r->resp.data, r->resp.len))) {
+			free(*msg);
+			*msg = xasprintf("GET %s: HTTP 404 that is not an answer of the Patchwork API "
+					 "(no JSON detail)", r->url);
+			st = PWNM_STATUS_SERVER;
+		}
+		free(why);
+		return st;
+	}
+	note_server_time(c, r);
+	st = pw_patch_from_json(r->resp.data, r->resp.len, out, &why);
+	if (st != PWNM_STATUS_SUCCESS) {
+		*msg = xasprintf("GET %s: %s", r->url, why);
+	} else if (out->id != patch_id) {
+		*msg = xasprintf("GET %s: the server answered with patch %u", r->url, out->id);
+		pw_patch_free(out);
+		st = PWNM_STATUS_PROTOCOL;
+	}
+	free(why);
+	return st;
+}
+
+/*
+ * The n patches in one batch; c->error is the first failure that is not
+ * a 404, or with n == 1 the 404 itself.
+ */
+static pwnm_status_t
+get_patches_once(pw_client_t *c, const uint32_t *ids, size_t n, struct pw_patch *out,
+		 pwnm_status_t *st)
+{
+	struct http_request **reqs = xcalloc(n ? n : 1, sizeof(*reqs));
+	pwnm_status_t ret = PWNM_STATUS_SUCCESS;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char *url = xasprintf("%spatches/%u/", c->root, ids[i]);
+
+		reqs[i] = new_get(url);
+		free(url);
+	}
+	http_run(c->http, reqs, n);
+	for (i = 0; i < n; i++) {
+		char *msg;
+
+		st[i] = patch_answer(c, reqs[i], ids[i], &out[i], &msg);
+		if (st[i] == PWNM_STATUS_NOT_FOUND && n == 1) {
+			take_error(c, msg); /* the one patch asked for: its 404 is the news */
+		} else if (st[i] != PWNM_STATUS_SUCCESS && st[i] != PWNM_STATUS_NOT_FOUND &&
+			   ret == PWNM_STATUS_SUCCESS) {
+			take_error(c, msg);
+			ret = st[i];
+		} else {
+			free(msg);
+		}
+	}
+	free_reqs(reqs, n);
+	return ret;
+}
+
 static pwnm_status_t
 pw_get_patch_once(pw_client_t *c, uint32_t patch_id, struct pw_patch *out)
 {
-	char *url = xasprintf("%spatches/%u/", c->root, patch_id);
-	struct http_request *r = new_get(url);
-	char *why = NULL;
-	pwnm_status_t st;
+	pwnm_status_t st, one;
 
-	memset(out, 0, sizeof(*out));
-	free(url);
-	st = run_gets(c, &r, 1);
-	if (st == PWNM_STATUS_SUCCESS) {
-		st = pw_patch_from_json(r->resp.data, r->resp.len, out, &why);
-		if (st != PWNM_STATUS_SUCCESS)
-			set_error(c, "GET %s: %s", r->url, why);
-		else if (out->id != patch_id) {
-			set_error(c, "GET %s: the server answered with patch %u", r->url, out->id);
-			pw_patch_free(out);
-			st = PWNM_STATUS_PROTOCOL;
+	st = get_patches_once(c, &patch_id, 1, out, &one);
+	return st ? st : one;
+}
+
+pwnm_status_t
+pw_get_patches(pw_client_t *c, const uint32_t *ids, size_t n, struct pw_patch *out,
+	       pwnm_status_t *st)
+{
+	pwnm_status_t ret = get_patches_once(c, ids, n, out, st);
+	size_t i;
+
+	/* a 404 may be the API version gone (rediscovered): then all once more */
+	for (i = 0; i < n && ret == PWNM_STATUS_SUCCESS; i++) {
+		if (st[i] != PWNM_STATUS_NOT_FOUND)
+			continue;
+		if (rediscovered(c)) {
+			size_t k;
+
+			for (k = 0; k < n; k++)
+				if (st[k] == PWNM_STATUS_SUCCESS)
+					pw_patch_free(&out[k]);
+			ret = get_patches_once(c, ids, n, out, st);
 		}
-		free(why);
-		why = NULL;
-	} else if (st == PWNM_STATUS_NOT_FOUND &&
-		   !(why = pw_error_detail(r->resp.data, r->resp.len))) {
-		/* not the API's 404 (a proxy's page): no word on the patch */
-		set_error(c, "GET %s: HTTP 404 that is not an answer of the Patchwork API (no JSON "
-			     "detail)",
-			  r->url);
-		st = PWNM_STATUS_SERVER;
+		break;
 	}
-	free(why);
-	http_request_free(r);
-	return st;
+	return ret;
 }
 
 /* ---- the calls, once more on a version that went away ---- */
@@ -1128,12 +1226,12 @@ pw_list_events(pw_client_t *c, uint32_t project_id, const char *const *categorie
 }
 
 pwnm_status_t
-pw_newest_event(pw_client_t *c, uint32_t project_id, struct pw_event *out)
+pw_newest_event(pw_client_t *c, uint32_t project_id, const char *before, struct pw_event *out)
 {
-	pwnm_status_t st = pw_newest_event_once(c, project_id, out);
+	pwnm_status_t st = pw_newest_event_once(c, project_id, before, out);
 
 	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
-		st = pw_newest_event_once(c, project_id, out);
+		st = pw_newest_event_once(c, project_id, before, out);
 	return st;
 }
 

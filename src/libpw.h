@@ -75,8 +75,17 @@ pwnm_status_t pw_list_patches_above(pw_client_t *c, uint32_t project_id, uint32_
 pwnm_status_t pw_list_events(pw_client_t *c, uint32_t project_id, const char *const *categories,
 			     const char *since, uint64_t after_id, struct pw_event **out, size_t *n);
 
-/* The newest event of the project (any category), or *out zeroed (id 0) when there is none. */
-pwnm_status_t pw_newest_event(pw_client_t *c, uint32_t project_id, struct pw_event *out);
+/*
+ * The newest event of the project (any category), dated before the ISO
+ * date `before` when not NULL, or *out zeroed (id 0) when there is none.
+ */
+pwnm_status_t pw_newest_event(pw_client_t *c, uint32_t project_id, const char *before,
+			      struct pw_event *out);
+/*
+ * The server's clock: unix seconds of the latest Date header of a
+ * successful answer to this client, 0 when none had one.
+ */
+int64_t pw_server_time(const pw_client_t *c);
 
 /*
  * One patch by id.  NOT_FOUND on the API's 404 (with a JSON detail);
@@ -84,6 +93,15 @@ pwnm_status_t pw_newest_event(pw_client_t *c, uint32_t project_id, struct pw_eve
  * PROTOCOL when the body is another patch.
  */
 pwnm_status_t pw_get_patch(pw_client_t *c, uint32_t patch_id, struct pw_patch *out);
+/*
+ * Patches by id, asked for in one batch (concurrently, as many in flight
+ * as the http handle allows).  For each ids[i], st[i] is SUCCESS (out[i]
+ * filled; free it with pw_patch_free), NOT_FOUND (404) or the failure.
+ * Returns SUCCESS when every one is SUCCESS or NOT_FOUND, else the first
+ * other failure (pw_client_error names it).
+ */
+pwnm_status_t pw_get_patches(pw_client_t *c, const uint32_t *ids, size_t n, struct pw_patch *out,
+			     pwnm_status_t *st);
 
 /*
  * A batch of updates, sent concurrently.  For each: the PATCH body

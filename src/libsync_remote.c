@@ -80,6 +80,80 @@ observe_remote_event(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
 	}
 }
 
+/* ---- event cursors, bounded by the server's clock ---- */
+
+/*
+ * Event dates are the server's clock, without a time zone; the Date
+ * header of each answer is the same clock (in UTC).  An event dated more
+ * than CLOCK_SLACK past the server's Date (the widest time-zone offset,
+ * 14 hours, and some) is dated in the future: its date cannot be a
+ * cursor (every later event would sort before it and be missed), and its
+ * values cannot be trusted to be the newest, so its patch is fetched
+ * instead.  A stored cursor past the server's clock (a clock set back, or
+ * a cursor from a future-dated event) is repaired by a full list.  Event
+ * ids are only compared for equality: an id far above the others is not
+ * taken to mean that every smaller id was seen.
+ */
+#define CLOCK_SLACK (14 * 3600 + 600)
+
+static int
+date_in_future(const char *date, int64_t server_now)
+{
+	return server_now > 0 && date && *date && iso_to_unix(date) > server_now + CLOCK_SLACK;
+}
+
+/* Events in the server's order: by date (whole seconds, then the text for its fraction), then id. */
+static int
+cmp_event_date(const void *a, const void *b)
+{
+	const struct pw_event *x = a, *y = b;
+	int64_t tx = iso_to_unix(x->date), ty = iso_to_unix(y->date);
+	int c;
+
+	if (tx != ty)
+		return tx < ty ? -1 : 1;
+	c = strcmp(x->date ? x->date : "", y->date ? y->date : "");
+	if (c)
+		return c;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* A future-dated event names this patch: fetch it (remote_recheck) rather than trust the event. */
+static void
+recheck_event_patch(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
+{
+	struct work *w;
+
+	if (!e->patch_id)
+		return;
+	w = work_get(r, txn, e->project_id, e->patch_id);
+	if (!w) {
+		if (!e->msgid || !*e->msgid)
+			return;
+		w = work_new(r, e->project_id, e->patch_id, e->msgid, NULL);
+	}
+	w->rec.flags |= PATCH_F_RECHECK;
+}
+
+/* The project's newest event not dated in the future (id 0: none). */
+static pwnm_status_t
+newest_trusted_event(struct run *r, uint32_t project_id, struct pw_event *out)
+{
+	pwnm_status_t rc = pw_newest_event(r->client, project_id, NULL, out);
+	int64_t server_now = pw_server_time(r->client);
+	char *before;
+
+	if (rc || !out->id || !date_in_future(out->date, server_now))
+		return rc;
+	pw_event_free(out);
+	before = unix_to_iso(server_now + CLOCK_SLACK);
+	rc = pw_newest_event(r->client, project_id, before, out);
+	free(before);
+	return rc;
+}
+
+/* ---- end of event cursors ---- */
+
 struct page_sink {
 	struct run *r;
 	struct project_rec *p;
@@ -320,10 +394,15 @@ poll_kind(struct run *r, const struct project_rec *p, int force_poll, int events
 
 /*
  * Every event since the cursor, the cursor's own event included (since
- * is inclusive): when that event is gone (*gone) the server has dropped
- * history pwnm has not seen, and only a full list is safe.  Unless
- * events_only, also the patches above the highest id seen.
+ * is inclusive): when that event is gone (*gone CURSOR_GONE) the server
+ * has dropped history pwnm has not seen, and only a full list is safe;
+ * so it is when the cursor is ahead of the server's clock (CURSOR_AHEAD).
+ * Events at or before the cursor's own, in the server's order, were
+ * handled before.  Unless events_only, also the patches above the
+ * highest id seen.
  */
+enum { CURSOR_OK, CURSOR_GONE, CURSOR_AHEAD };
+
 static pwnm_status_t
 poll_events(struct run *r, struct project_rec *p, int events_only, int *gone)
 {
@@ -332,19 +411,33 @@ poll_events(struct run *r, struct project_rec *p, int events_only, int *gone)
 	size_t nev = 0, skip = 0, n = 0, i;
 	pwnm_txn_t *txn = NULL;
 	pwnm_status_t rc;
+	int64_t server_now;
 
-	*gone = 0;
-	rc = pw_list_events(r->client, p->id, NULL, *p->event_cursor ? p->event_cursor : NULL,
-			    p->event_last_id ? p->event_last_id - 1 : 0, &ev, &nev);
+	*gone = CURSOR_OK;
+	rc = pw_list_events(r->client, p->id, NULL, *p->event_cursor ? p->event_cursor : NULL, 0,
+			    &ev, &nev);
 	if (rc)
 		return rc;
-	if (p->event_last_id && *p->event_cursor && (nev == 0 || ev[0].id != p->event_last_id)) {
-		*gone = 1;
+	server_now = pw_server_time(r->client);
+	if (date_in_future(p->event_cursor, server_now)) {
+		*gone = CURSOR_AHEAD;
 		pw_event_array_free(ev, nev);
 		return PWNM_STATUS_SUCCESS;
 	}
-	if (nev && ev[0].id == p->event_last_id)
-		skip = 1;
+	if (nev > 1)
+		qsort(ev, nev, sizeof(*ev), cmp_event_date);
+	if (p->event_last_id && *p->event_cursor) {
+		int found = 0;
+
+		for (skip = 0; skip < nev && !found; skip++)
+			found = ev[skip].id == p->event_last_id;
+		/* skip: past the cursor's own event and what sorts before it */
+		if (!found) {
+			*gone = CURSOR_GONE;
+			pw_event_array_free(ev, nev);
+			return PWNM_STATUS_SUCCESS;
+		}
+	}
 	if (!events_only)
 		rc = pw_list_patches_above(r->client, p->id, p->max_patch_id, &pl, &n);
 	if (rc) {
@@ -353,11 +446,14 @@ poll_events(struct run *r, struct project_rec *p, int events_only, int *gone)
 	}
 	if (state_txn_begin(r->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
 		for (i = skip; i < nev; i++) {
-			observe_remote_event(r, txn, &ev[i]);
-			if (ev[i].id > p->event_last_id) {
-				p->event_last_id = ev[i].id;
-				str_set(&p->event_cursor, ev[i].date);
+			if (date_in_future(ev[i].date, server_now)) {
+				/* sorts last: the cursor stays on the last event dated in time */
+				recheck_event_patch(r, txn, &ev[i]);
+				continue;
 			}
+			observe_remote_event(r, txn, &ev[i]);
+			p->event_last_id = ev[i].id;
+			str_set(&p->event_cursor, ev[i].date);
 		}
 		for (i = 0; i < n; i++) {
 			observe_remote_patch(r, txn, &pl[i]);
@@ -382,7 +478,7 @@ poll_full(struct run *r, struct project_rec *p, int64_t now)
 	size_t n = 0;
 	pwnm_status_t rc;
 
-	rc = pw_newest_event(r->client, p->id, &newest);
+	rc = newest_trusted_event(r, p->id, &newest);
 	if (rc)
 		return rc;
 	if (!r->o->all_history && r->cfg->window > 0)
@@ -427,12 +523,15 @@ remote_poll_project(struct run *r, size_t idx, int force_poll, int events_only)
 			goto fail;
 		if (gone && kind == POLL_EVENTS_ONLY)
 			return;
-		if (gone) {
+		if (gone == CURSOR_GONE)
 			run_report(r, "pwnm: %s: the server no longer has the event pwnm stopped at "
 				      "(#%llu); listing every patch instead",
 				   p->link_name, (unsigned long long)p->event_last_id);
+		else if (gone == CURSOR_AHEAD)
+			run_report(r, "pwnm: %s: the event cursor (%s) is ahead of the server's clock; "
+				      "listing every patch instead", p->link_name, p->event_cursor);
+		if (gone)
 			kind = POLL_FULL;
-		}
 	}
 	if (kind == POLL_FULL && (rc = poll_full(r, p, now)))
 		goto fail;
@@ -445,20 +544,28 @@ fail:
 	run_error(r, rc, "%s: %s", p->link_name, pw_client_error(r->client));
 }
 
-/* Patches the server must be asked about one by one (rare: a race or an event on an unknown patch). */
+/*
+ * Patches the server must be asked about by id (an event named a patch
+ * pwnm does not track, or one dated in the future, or its mail could not
+ * take the server's value).  They are asked for in batches of
+ * RECHECK_BATCH, concurrently, at most RECHECK_MAX in a run: the rest
+ * keep their flag for the next run.
+ */
+#define RECHECK_BATCH 250
+#define RECHECK_MAX 2000
+
 static void
 remote_recheck(struct run *r)
 {
-	size_t i;
+	struct work **ws = NULL;
+	size_t i, n = 0, cap = 0, from;
 
 	if (!r->client)
 		return;
-	for (i = 0; i < r->wcap; i++) {
+	for (i = 0; i < r->wcap && n < RECHECK_MAX; i++) {
 		struct work *w;
 
-		for (w = r->wtab[i]; w; w = w->hnext) {
-			struct pw_patch p;
-			pwnm_status_t rc;
+		for (w = r->wtab[i]; w && n < RECHECK_MAX; w = w->hnext) {
 			long k;
 
 			if (!(w->rec.flags & PATCH_F_RECHECK))
@@ -466,21 +573,49 @@ remote_recheck(struct run *r)
 			k = run_project_index(r, w->rec.project_id);
 			if (k < 0 || !r->poll[k])
 				continue;
-			rc = pw_get_patch(r->client, w->rec.patch_id, &p);
-			if (rc == PWNM_STATUS_NOT_FOUND) {
-				w->deleted = 1;
-				w->tags = 1;
-				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				ws = xreallocarray(ws, cap, sizeof(*ws));
 			}
-			if (rc) {
-				run_error(r, rc, "%s", pw_client_error(r->client));
-				return;
-			}
-			observe_patch_values(r, w, &p);
-			w->dirty = 1;
-			pw_patch_free(&p);
+			ws[n++] = w;
 		}
 	}
+	for (from = 0; from < n; from += RECHECK_BATCH) {
+		size_t m = n - from < RECHECK_BATCH ? n - from : RECHECK_BATCH;
+		uint32_t *ids = xcalloc(m, sizeof(*ids));
+		struct pw_patch *pp = xcalloc(m, sizeof(*pp));
+		pwnm_status_t *st = xcalloc(m, sizeof(*st)), rc;
+
+		if (r->o->deadline_ms && now_ms() >= r->o->deadline_ms) {
+			free(ids);
+			free(pp);
+			free(st);
+			break; /* the rest keep their flag */
+		}
+		for (i = 0; i < m; i++)
+			ids[i] = ws[from + i]->rec.patch_id;
+		rc = pw_get_patches(r->client, ids, m, pp, st);
+		for (i = 0; i < m; i++) {
+			struct work *w = ws[from + i];
+
+			if (st[i] == PWNM_STATUS_NOT_FOUND) {
+				w->deleted = 1;
+				w->tags = 1;
+			} else if (st[i] == PWNM_STATUS_SUCCESS) {
+				observe_patch_values(r, w, &pp[i]);
+				w->dirty = 1;
+				pw_patch_free(&pp[i]);
+			}
+		}
+		free(ids);
+		free(pp);
+		free(st);
+		if (rc) {
+			run_error(r, rc, "%s", pw_client_error(r->client));
+			break;
+		}
+	}
+	free(ws);
 }
 
 /* A push without a poll (pre-new, push --quick): the events of each project with a change to send. */

@@ -6,9 +6,11 @@ same JSON shapes, headers, pagination and error bodies.  State comes from a
 JSON data file; an unauthenticated /_admin/ API changes it behind the
 client's back, injects faults, sets latency and server-wide behaviour
 (/_admin/settings: a page size cap, no Link, the API versions served, page
-links that cycle or never end).  Every request is logged as one JSON object
-a line; with --tls-cert/--tls-key it serves https, and a failed handshake is
-logged as {"tls": "failed"}.
+links that cycle or never end) and puts the server's clock off
+(/_admin/clock; a state change may also date its event or give it an id
+out of sequence: event_offset, event_date, event_id).  Every request is
+logged as one JSON object a line; with --tls-cert/--tls-key it serves
+https, and a failed handshake is logged as {"tls": "failed"}.
 
   python3 tests/fake-patchwork.py --data FILE.json --port 0 --port-file F \\
       --log LOG [--latency-ms N] [--host 127.0.0.1] [--tls-cert PEM --tls-key PEM]
@@ -109,9 +111,15 @@ def dumps(data):
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+# Seconds the server's clock is off (POST /_admin/clock): event dates and the
+# Date header follow it, as on a server whose clock is wrong.
+CLOCK_OFFSET = [0.0]
+
+
 def utc_now():
     """The server clock: naive UTC, as Patchwork stores it."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return (datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+            + datetime.timedelta(seconds=CLOCK_OFFSET[0]))
 
 
 def fmt_event_date(dt):
@@ -210,7 +218,7 @@ class Resp:
     def head(self, length):
         reason = HTTPStatus(self.status).phrase if self.status in HTTPStatus._value2member_map_ else "Unknown"
         lines = ["HTTP/1.1 %d %s" % (self.status, reason),
-                 "Date: " + email.utils.formatdate(usegmt=True),
+                 "Date: " + email.utils.formatdate(time.time() + CLOCK_OFFSET[0], usegmt=True),
                  "Server: " + SERVER_HEADER]
         if self.ctype:
             lines.append("Content-Type: " + self.ctype)
@@ -440,33 +448,46 @@ class Store:
 
     def clock(self):
         now = utc_now()
-        if self.last_event_dt is not None and now <= self.last_event_dt:
+        # the same microsecond as the last event: the next one (a clock set
+        # back by more than that is left as it is)
+        if (self.last_event_dt is not None and now <= self.last_event_dt
+                and self.last_event_dt - now < datetime.timedelta(milliseconds=1)):
             now = self.last_event_dt + datetime.timedelta(microseconds=1)
         return now
 
-    def add_event(self, category, p, actor, extra, when=None):
+    def add_event(self, category, p, actor, extra, when=None, event_id=None, fault=False):
         e = Event()
-        e.id = self.next_event_id
-        self.next_event_id += 1
+        if event_id is not None:
+            e.id = event_id         # an id out of sequence (fault tests); the counter goes on
+        else:
+            e.id = self.next_event_id
+            self.next_event_id += 1
         e.category = category
         e.project = p.project
         e.date = when if when is not None else self.clock()
         e.date_s = fmt_event_date(e.date)
-        self.last_event_dt = e.date
         e.actor = actor
         e.patch_id = p.id
         e.extra = extra
-        self.events.append(e)
+        if not fault:
+            self.last_event_dt = e.date
+        if not self.events or self.events[-1].date <= e.date:
+            self.events.append(e)
+        else:
+            # dated out of order (fault tests, a clock set back): the list stays in date order
+            bisect.insort(self.events, e, key=lambda x: x.date)
         self.version += 1
         return e
 
-    def change_patch(self, p, actor, state=UNSET, archived=UNSET, delegate=UNSET):
+    def change_patch(self, p, actor, state=UNSET, archived=UNSET, delegate=UNSET,
+                     when=None, event_id=None):
         """Apply a change as the server would, recording its events."""
         if state is not UNSET and state != p.state:
             prev = p.state
             p.state = state
             self.add_event("patch-state-changed", p, actor,
-                           {"previous_state": prev, "current_state": state})
+                           {"previous_state": prev, "current_state": state},
+                           when=when, event_id=event_id, fault=when is not None)
         if delegate is not UNSET and delegate is not p.delegate:
             prev = p.delegate
             p.delegate = delegate
@@ -1238,6 +1259,14 @@ class App:
                         return self.aerr(400, "unknown user %r" % (data["actor"],))
                 elif p.project.maintainers:
                     actor = p.project.maintainers[0]
+                # fault tests: the state change's event dated event_date (ISO) or
+                # event_offset seconds from now, and/or with the id event_id
+                if data.get("event_date"):
+                    changes["when"] = parse_iso(data["event_date"])
+                elif data.get("event_offset") is not None:
+                    changes["when"] = utc_now() + datetime.timedelta(seconds=float(data["event_offset"]))
+                if data.get("event_id") is not None:
+                    changes["event_id"] = int(data["event_id"])
                 st.change_patch(p, actor, **changes)
                 return Resp(200, st.admin_view(p))
         if parts == ["events", "prune"] and method == "POST":
@@ -1246,6 +1275,9 @@ class App:
             st.events = [e for e in st.events if e.id > n]
             st.version += 1
             return Resp(200, {"pruned": before - len(st.events)})
+        if parts == ["clock"] and method == "POST":
+            CLOCK_OFFSET[0] = float(data.get("offset", 0))
+            return Resp(200, {"offset": CLOCK_OFFSET[0]})
         if parts == ["latency"] and method == "POST":
             self.latency_ms = float(data.get("ms", 0))
             return Resp(200, {"ms": self.latency_ms})
