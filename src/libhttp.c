@@ -27,6 +27,8 @@
 #define DEFAULT_MAX_BODY ((size_t)32 << 20)
 /* Longest single wait in curl_multi_poll; timers are rechecked after it. */
 #define POLL_MAX_MS 1000L
+/* Nothing back for this long: the wait note (http_options.wait_note). */
+#define WAIT_NOTE_MS 2000
 
 struct http {
 	CURLM *multi;
@@ -46,6 +48,7 @@ struct http {
 	long retry_max_ms;
 	int64_t deadline_ms;
 	size_t max_body;
+	int wait_note;    /* say once that we wait (see http_options) */
 	uint64_t sent;
 	/* Idle easy handles, reset, ready for the next transfer. */
 	CURL **pool;
@@ -102,6 +105,7 @@ http_new(const struct http_options *opt, http_t **out)
 		return PWNM_STATUS_NETWORK;
 	}
 	h->origin = opt->origin ? url_origin(opt->origin) : NULL;
+	h->wait_note = opt->wait_note;
 	h->token = opt->token ? xstrdup(opt->token) : NULL;
 	h->user_agent = opt->user_agent ? xstrdup(opt->user_agent)
 					: xstrdup("pwnm/" PWNM_VERSION);
@@ -907,6 +911,7 @@ http_run(http_t *h, struct http_request **reqs, size_t n)
 	struct xfer *xs;
 	size_t i, left = n, running = 0;
 	pwnm_status_t ret = PWNM_STATUS_SUCCESS;
+	int64_t last_back = now_ms(); /* when a response last came back (the wait note) */
 
 	if (n == 0)
 		return PWNM_STATUS_SUCCESS;
@@ -980,6 +985,8 @@ http_run(http_t *h, struct http_request **reqs, size_t n)
 				end_attempt(h, x, m->data.result);
 				running--;
 				ended = 1;
+				if (x->req->code)
+					last_back = now_ms(); /* an answer, even an error */
 				if (x->state == XFER_DONE)
 					left--;
 			}
@@ -989,6 +996,13 @@ http_run(http_t *h, struct http_request **reqs, size_t n)
 
 		/* wait for activity, the next retry, or the deadline */
 		now = now_ms();
+		if (h->wait_note == 1 && running > 0 && now - last_back >= WAIT_NOTE_MS) {
+			const char *host = h->origin ? strstr(h->origin, "://") : NULL;
+
+			fprintf(stderr, "pwnm: waiting for %s\u2026\n", host ? host + 3 : "the server");
+			fflush(stderr);
+			h->wait_note = 2; /* said */
+		}
 		wait = POLL_MAX_MS;
 		if (wake && wake - now < wait)
 			wait = (long)(wake - now);

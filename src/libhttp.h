@@ -51,6 +51,8 @@ struct http_options {
 	long retry_max_ms;       /* cap for one backoff or Retry-After; 0: 30000 */
 	int64_t deadline_ms;     /* absolute now_ms() after which nothing starts or waits; 0 none */
 	size_t max_body;         /* cap on the decoded body (counted as it arrives, after gzip); 0: 32 MiB */
+	int wait_note;           /* say "waiting for <host>..." on stderr once, when a batch has had
+				  * nothing back for 2 s (set it for a terminal) */
 	const char *proxy;       /* proxy URL for https; NULL: libcurl's environment */
 	const char *cainfo;      /* CA certificates file for https; NULL: libcurl's default */
 };

@@ -103,6 +103,8 @@ struct run {
 					* the tags could not be written */
 	int *poll_failed;              /* asking the server failed this run: set by remote; read by push
 					* (nothing is pushed blind) */
+	int server_silent;             /* a poll got no answer at all (network, time-out): set by remote,
+					* which then asks nothing more this run */
 	int *polled_ok;                /* the server's news were read this run: set by remote; read by
 					* merge (an unconfirmed push is settled) */
 	struct work **wtab;            /* the work items, hashed by (project, patch) */

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "libutil.h"
 #include "libwork.h"
@@ -56,22 +57,37 @@ observe_remote_patch(struct run *r, pwnm_txn_t *txn, const struct pw_patch *p)
 	observe_patch_values(r, w, p);
 }
 
+/*
+ * The work item of the patch an event names, made when pwnm does not
+ * track it yet (*made set; NULL when the event names none, or no msgid).
+ */
+static struct work *
+event_work(struct run *r, pwnm_txn_t *txn, const struct pw_event *e, int *made)
+{
+	struct work *w;
+
+	*made = 0;
+	if (!e->patch_id)
+		return NULL;
+	w = work_get(r, txn, e->project_id, e->patch_id);
+	if (!w && e->msgid && *e->msgid) {
+		w = work_new(r, e->project_id, e->patch_id, e->msgid, NULL);
+		*made = 1;
+	}
+	return w;
+}
+
 static void
 observe_remote_event(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
 {
-	struct work *w;
+	int made;
+	struct work *w = event_work(r, txn, e, &made);
 	size_t i;
 
-	if (!e->patch_id)
+	if (!w)
 		return;
-	w = work_get(r, txn, e->project_id, e->patch_id);
-	if (!w) {
-		if (!e->msgid || !*e->msgid)
-			return;
-		w = work_new(r, e->project_id, e->patch_id, e->msgid, NULL);
-		/* The event does not carry every field: fetch the patch. */
-		w->rec.flags |= PATCH_F_RECHECK;
-	}
+	if (made)
+		w->rec.flags |= PATCH_F_RECHECK; /* the event does not carry every field: fetch the patch */
 	for (i = 0; i < FIELD_COUNT; i++) {
 		struct field_value v;
 
@@ -122,17 +138,11 @@ cmp_event_date(const void *a, const void *b)
 static void
 recheck_event_patch(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
 {
-	struct work *w;
+	int made;
+	struct work *w = event_work(r, txn, e, &made);
 
-	if (!e->patch_id)
-		return;
-	w = work_get(r, txn, e->project_id, e->patch_id);
-	if (!w) {
-		if (!e->msgid || !*e->msgid)
-			return;
-		w = work_new(r, e->project_id, e->patch_id, e->msgid, NULL);
-	}
-	w->rec.flags |= PATCH_F_RECHECK;
+	if (w)
+		w->rec.flags |= PATCH_F_RECHECK;
 }
 
 /* The project's newest event not dated in the future (id 0: none). */
@@ -209,6 +219,7 @@ remote_client_ready(struct run *r)
 	net_http_options(r->cfg, &ho);
 	ho.token = r->token;
 	ho.max_parallel = r->o->jobs > 0 ? r->o->jobs : r->cfg->jobs;
+	ho.wait_note = !r->o->quiet && isatty(2); /* "waiting for <host>..." on a terminal */
 	ho.max_retries = r->o->hook ? 1 : 3;
 	ho.deadline_ms = r->o->deadline_ms;
 	if (r->o->hook) {
@@ -355,6 +366,30 @@ run_has_pending(struct run *r)
 				return 1;
 	}
 	return 0;
+}
+
+/* What of project idx waits for the next run, in words ("its news and 2 changes wait ..."). */
+static const char *
+waiting_text(struct run *r, size_t idx)
+{
+	static char text[96];
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; i < r->wcap; i++) {
+		struct work *w;
+
+		for (w = r->wtab[i]; w; w = w->hnext)
+			if (w->rec.project_id == r->projects[idx].id &&
+			    (w->scanned || (w->has_out && has_work_outbox(&w->out))))
+				n++;
+	}
+	if (n)
+		snprintf(text, sizeof(text), "its news and %u patch%s with local changes wait for the next run",
+			 n, n == 1 ? "" : "es");
+	else
+		snprintf(text, sizeof(text), "its news wait for the next run");
+	return text;
 }
 
 /* How a project is polled. */
@@ -515,8 +550,15 @@ remote_poll_project(struct run *r, size_t idx, int force_poll, int events_only)
 	pwnm_status_t rc;
 	int gone = 0;
 
-	if (kind == POLL_NONE || remote_client_ready(r))
+	if (kind == POLL_NONE)
 		return;
+	if ((rc = remote_client_ready(r))) {
+		/* said by remote_client_ready; an API root that does not answer ends the asking */
+		r->poll_failed[idx] = 1;
+		if (rc == PWNM_STATUS_NETWORK || rc == PWNM_STATUS_TIMEOUT)
+			r->server_silent = 1;
+		return;
+	}
 	r->res->polled = 1;
 	if (kind != POLL_FULL) {
 		if ((rc = poll_events(r, p, kind == POLL_EVENTS_ONLY, &gone)))
@@ -541,7 +583,23 @@ remote_poll_project(struct run *r, size_t idx, int force_poll, int events_only)
 	return;
 fail:
 	r->poll_failed[idx] = 1;
+	if (rc == PWNM_STATUS_NETWORK || rc == PWNM_STATUS_TIMEOUT) {
+		/* No answer at all: the other projects are not asked this run either. */
+		r->server_silent = 1;
+		run_error(r, rc, "%s: %s; %s", p->link_name, pw_client_error(r->client),
+			  waiting_text(r, idx));
+		return;
+	}
 	run_error(r, rc, "%s: %s", p->link_name, pw_client_error(r->client));
+}
+
+/* A project not asked because the server gave no answer to another: one line saying what waits. */
+static void
+remote_not_asked(struct run *r, size_t idx)
+{
+	r->poll_failed[idx] = 1;
+	run_error(r, PWNM_STATUS_NETWORK, "%s: not asked, the server did not answer; %s",
+		  r->projects[idx].link_name, waiting_text(r, idx));
 }
 
 /*
@@ -635,9 +693,14 @@ poll_for_push(struct run *r)
 				mine[k] = 1;
 		}
 	}
-	for (i = 0; i < r->nprojects; i++)
-		if (mine[i] && r->poll[i])
+	for (i = 0; i < r->nprojects; i++) {
+		if (!mine[i] || !r->poll[i])
+			continue;
+		if (r->server_silent)
+			remote_not_asked(r, i);
+		else
 			remote_poll_project(r, i, 1, 1);
+	}
 	free(mine);
 }
 
@@ -674,9 +737,13 @@ sync_remote(struct run *r)
 				r->poll_failed[i] = 1;
 				break;
 			}
-			remote_poll_project(r, i, r->new_mail || pending, 0);
+			if (r->server_silent)
+				remote_not_asked(r, i);
+			else
+				remote_poll_project(r, i, r->new_mail || pending, 0);
 		}
-		remote_recheck(r);
+		if (!r->server_silent)
+			remote_recheck(r);
 	} else if (o->push && pending && !r->first_error) {
 		poll_for_push(r);
 	}

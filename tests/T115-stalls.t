@@ -23,13 +23,23 @@ standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
 standin_log_clear
 standin_admin POST fault '{"mode": "hang", "count": -1, "seconds": 120}' >/dev/null
 timed pwnm sync
-# two projects, each: a request stalls for 2 s, is tried once more, and the run goes on
+# the first project's request stalls for 2 s, is tried once more; a server that gives no
+# answer at all is not asked for the other project
 test_expect_equal "$rc $([ "$ms" -lt 20000 ] && echo soon)" "75 soon"
 echo "# hang: $ms ms" >&2
 
-test_begin_subtest "... each stalled request was tried twice, no more, and the error says why"
+test_begin_subtest "... the stalled request was tried twice, no more, and the error says why"
 n=$(standin_requests .)
-test_expect_equal "$n $(grep -c 'no data for 2 s after 2 attempts' "$TMP/out")" "4 2"
+test_expect_equal "$n $(grep -c 'no data for 2 s after 2 attempts' "$TMP/out")" "2 1"
+
+test_begin_subtest "... one line a project says what waits (the one not asked too)"
+test_expect_equal "$(grep -c '^pwnm: alpha: GET .*: no data for 2 s after 2 attempts; its news wait for the next run$' "$TMP/out") $(grep -c '^pwnm: beta: not asked, the server did not answer; its news wait for the next run$' "$TMP/out")" "1 1"
+
+test_begin_subtest "... on a terminal, a note after 2 s of waiting says for whom (once); none without one"
+python3 -c '
+import os, pty, sys
+pty.spawn(sys.argv[1:])' pwnm sync >"$TMP/tty.out" 2>&1
+test_expect_equal "$(grep -c "^pwnm: waiting for 127.0.0.1:$STANDIN_PORT…" "$TMP/tty.out") $(grep -c 'waiting for' "$TMP/out")" "1 0"
 
 test_begin_subtest "a server that sends a byte a second: pwnm sync ends soon with exit 75"
 standin_admin POST fault/clear >/dev/null
@@ -37,8 +47,8 @@ standin_admin POST fault '{"mode": "slow", "count": -1, "match": "events"}' >/de
 timed pwnm sync
 # (its status line and headers trickle too: no header line is whole for seconds, which is
 # "no data"; a body that trickles is "slower than", see tst_http)
-test_expect_equal "$rc $([ "$ms" -lt 30000 ] && echo soon) $(grep -cE 'GET .*events.*: (no data for 2 s|slower than 1024 bytes/s for 3 s) after 2 attempts' "$TMP/out")" \
-	"75 soon 2"
+test_expect_equal "$rc $([ "$ms" -lt 30000 ] && echo soon) $(grep -cE 'GET .*events.*: (no data for 2 s|slower than 1024 bytes/s for 3 s) after 2 attempts' "$TMP/out") $(grep -c 'beta: not asked' "$TMP/out")" \
+	"75 soon 1 1"
 echo "# trickle: $ms ms" >&2
 
 test_begin_subtest "once the server is back the change arrives"
