@@ -29,6 +29,7 @@
  *            i64 last_poll; link_name, web_url, event_cursor, states_seen
  *   patch:   u32 flags, u8 archived, u32 delegate_id, i64 date;
  *            msgid, state, delegate, note, commit_ref
+ *   user:    u32 id (the key is the username's bytes)
  *   outbox:  u32 fields, u8 archived, u32 delegate_id, u32 attempts,
  *            i64 queued_at, i64 next_try, u32 sent_fields, u8 sent_archived;
  *            state, delegate, last_error, sent_state, sent_delegate,
@@ -51,7 +52,7 @@
 
 struct pwnm_state {
 	MDB_env *env;
-	MDB_dbi meta, project, patch, msgid, outbox;
+	MDB_dbi meta, project, patch, msgid, outbox, user;
 	char *dir;
 	int writing; /* the write transaction is open */
 	int sound;   /* the data file was found sound at open: commits keep the stamp */
@@ -614,6 +615,7 @@ static const struct {
 	{ "patch", 0, offsetof(struct pwnm_state, patch) },
 	{ "msgid", MDB_DUPSORT | MDB_DUPFIXED, offsetof(struct pwnm_state, msgid) },
 	{ "outbox", 0, offsetof(struct pwnm_state, outbox) },
+	{ "user", 0, offsetof(struct pwnm_state, user) },
 };
 
 struct lm_check {
@@ -2080,13 +2082,99 @@ state_outbox_count(pwnm_txn_t *txn, size_t *n)
 	return PWNM_STATUS_SUCCESS;
 }
 
+/* ---- users ---- */
+
+#define USER_SIZE (1 + 4)
+
+static pwnm_status_t
+user_key(pwnm_txn_t *t, const char *name, MDB_val *k)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	if (len == 0 || len > STATE_USER_NAME_MAX) {
+		set_err(t->st, "a username of %zu bytes cannot be stored (1 to %d)", len,
+			STATE_USER_NAME_MAX);
+		return PWNM_STATUS_STATE;
+	}
+	k->mv_size = len;
+	k->mv_data = (void *)(uintptr_t)name;
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_user_put(pwnm_txn_t *txn, const char *name, uint32_t id)
+{
+	unsigned char *dst;
+	MDB_val k;
+	pwnm_status_t status;
+	struct wr w;
+
+	status = need_write(txn, "state_user_put");
+	if (status == PWNM_STATUS_SUCCESS)
+		status = user_key(txn, name, &k);
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	if (id == 0) {
+		set_err(txn->st, "state_user_put: user id 0");
+		return PWNM_STATUS_STATE;
+	}
+	status = put_reserve(txn, txn->st->user, &k, USER_SIZE, &dst, "mdb_put(user)");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	w.p = dst;
+	w.off = 0;
+	w_u8(&w, REC_VERSION);
+	w_u32(&w, id);
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_user_foreach(pwnm_txn_t *txn, state_user_cb cb, void *data)
+{
+	MDB_val k, v;
+	MDB_cursor *cur = NULL;
+	pwnm_status_t status = PWNM_STATUS_SUCCESS;
+	char *name = NULL;
+	int rc, r;
+
+	rc = mdb_cursor_open(txn->txn, txn->st->user, &cur);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_cursor_open(user)");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct rd rr;
+		uint32_t id;
+
+		rd_init(&rr, &v);
+		id = rd_u32(&rr);
+		if (!rd_done(&rr) || id == 0 || k.mv_size == 0 || k.mv_size > STATE_USER_NAME_MAX ||
+		    memchr(k.mv_data, '\0', k.mv_size)) {
+			status = corrupt(txn, "user", &k, &v);
+			goto out;
+		}
+		free(name);
+		name = xstrndup(k.mv_data, k.mv_size);
+		r = cb(name, id, data);
+		if (r != 0) {
+			status = (pwnm_status_t)r;
+			goto out;
+		}
+	}
+	if (rc != MDB_NOTFOUND)
+		status = lmdb_fail(txn, rc, "mdb_cursor_get(user)");
+out:
+	mdb_cursor_close(cur);
+	free(name);
+	return status;
+}
+
 /* ---- clear ---- */
 
 pwnm_status_t
 state_clear(pwnm_txn_t *txn)
 {
-	const MDB_dbi dbis[5] = { txn->st->meta, txn->st->project, txn->st->patch,
-				  txn->st->msgid, txn->st->outbox };
+	const MDB_dbi dbis[] = { txn->st->meta, txn->st->project, txn->st->patch,
+				 txn->st->msgid, txn->st->outbox, txn->st->user };
 	pwnm_status_t status;
 	size_t i;
 	int rc;
@@ -2094,7 +2182,7 @@ state_clear(pwnm_txn_t *txn)
 	status = need_write(txn, "state_clear");
 	if (status != PWNM_STATUS_SUCCESS)
 		return status;
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < sizeof(dbis) / sizeof(*dbis); i++) {
 		rc = mdb_drop(txn->txn, dbis[i], 0);
 		if (rc != MDB_SUCCESS)
 			return lmdb_fail(txn, rc, "mdb_drop");

@@ -17,6 +17,7 @@
  *   msgid    notmuch-form msgid (truncated to STATE_MSGID_KEY_MAX bytes)
  *            -> (u32 BE project id, u32 BE patch id), MDB_DUPSORT|MDB_DUPFIXED
  *   outbox   (u32 BE project id, u32 BE patch id) -> outbox record
+ *   user     username (its bytes, 1 to STATE_USER_NAME_MAX) -> user id
  *
  * Rules: transactions are short and never held across HTTP or notmuch
  * calls; everything read out of a transaction is copied (records handed
@@ -32,7 +33,10 @@
 #define META_REVISION "revision"                 /* notmuch revision handled (pwnm's own writes included) */
 #define META_URL "url"                           /* pwnm.url of the last run */
 #define META_API_VERSION "api_version"           /* the server's REST API version, as discovered */
-#define META_USERS "users"                       /* delegates seen: "name=id;name=id" */
+#define META_USERS "users"                       /* before the user database: delegates seen as
+						  * "name=id;name=id", which a name holding ';' or
+						  * '=' garbled; read by no one, deleted when the
+						  * users are rebuilt (libsync_work.c) */
 #define META_LISTS "lists"                       /* List-Ids of the tracked projects, ';'-separated */
 #define META_RECHECK "recheck"                   /* patches to fetch one by one: "project:patch;..." */
 #define META_LAST_SYNC_TIME "last_sync_time"     /* unix seconds of the last run's commit */
@@ -45,6 +49,7 @@
 
 #define STATE_SCHEMA_VERSION 2 /* 2: commit_ref in patch and outbox records */
 #define STATE_MSGID_KEY_MAX 480
+#define STATE_USER_NAME_MAX 480
 #define STATE_DEFAULT_MAPSIZE ((size_t)4 << 30) /* 4 GiB, sparse */
 
 typedef struct pwnm_state pwnm_state_t;
@@ -218,6 +223,16 @@ pwnm_status_t state_outbox_del(pwnm_txn_t *txn, uint32_t project_id, uint32_t pa
 typedef int (*state_outbox_cb)(const struct outbox_rec *o, void *data);
 pwnm_status_t state_outbox_foreach(pwnm_txn_t *txn, state_outbox_cb cb, void *data);
 pwnm_status_t state_outbox_count(pwnm_txn_t *txn, size_t *n);
+
+/*
+ * Users (delegates seen), one record per username, so that any name,
+ * with ';', '=' or blanks in it, is kept as it is.  A name longer than
+ * STATE_USER_NAME_MAX or an id 0 is refused (PWNM_STATUS_STATE).
+ */
+pwnm_status_t state_user_put(pwnm_txn_t *txn, const char *name, uint32_t id);
+/* cb for every user in name order (name borrowed for the call); non-zero stops, as a status. */
+typedef int (*state_user_cb)(const char *name, uint32_t id, void *data);
+pwnm_status_t state_user_foreach(pwnm_txn_t *txn, state_user_cb cb, void *data);
 
 /* Drop every record of every named database (a rebuild); meta keeps schema_version. */
 pwnm_status_t state_clear(pwnm_txn_t *txn);

@@ -111,15 +111,16 @@ run_load(struct run *r)
 	r->proj_dirty = xcalloc(r->nprojects + 1, sizeof(int));
 	r->poll_failed = xcalloc(r->nprojects + 1, sizeof(int));
 	r->polled_ok = xcalloc(r->nprojects + 1, sizeof(int));
-	run_users_load(r, txn);
+	rc = run_users_load(r, txn);
 	state_meta_get(txn, META_LISTS, &r->lists);
 	reason_get(txn, &r->reason);
-	{
+	if (!rc) {
 		void *d[2] = { r, txn };
 
 		rc = state_outbox_foreach(txn, load_outbox_cb, d);
 		if (!rc)
 			load_recheck(r, txn);
+		run_users_fix_outbox(r);
 	}
 	state_txn_abort(txn);
 	if (!rc)

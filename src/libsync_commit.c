@@ -90,12 +90,8 @@ commit(struct run *r, const char *result)
 	}
 	if (!rc)
 		rc = commit_reason(r, txn);
-	if (!rc && r->users_dirty) {
-		char *u = run_users_join(r);
-
-		rc = state_meta_put(txn, META_USERS, u);
-		free(u);
-	}
+	if (!rc)
+		rc = run_users_commit(r, txn);
 	/* the client's version: it discovers again when the stored one went away */
 	if (!rc && (r->client || r->api_version))
 		rc = state_meta_put(txn, META_API_VERSION,

@@ -84,6 +84,7 @@ struct work {
 struct user {
 	char *name;
 	uint32_t id;
+	int dirty;              /* learnt or changed this run: commit writes its record */
 };
 
 /* One run: what it was asked, what it has learnt, and what it must write at the end. */
@@ -109,9 +110,10 @@ struct run {
 					* merge (an unconfirmed push is settled) */
 	struct work **wtab;            /* the work items, hashed by (project, patch) */
 	size_t wcap, wn;
-	struct user *users;            /* delegates seen (meta "users"), for ids in a PATCH */
+	struct user *users;            /* delegates seen (the store's user records), for ids in a PATCH */
 	size_t nusers;
-	int users_dirty;               /* a user was learnt: commit writes meta "users" */
+	int users_dirty;               /* a user was learnt: commit writes the dirty ones */
+	int users_rebuilt;             /* the old joined meta "users" was found: rebuilt, then deleted */
 	http_t *http;                  /* set up on first need (remote_client_ready) */
 	pw_client_t *client;
 	char *api_version;
@@ -150,8 +152,9 @@ long run_project_index(const struct run *r, uint32_t id);
 const char *run_project_name(struct run *r, uint32_t id);
 uint32_t run_user_id(struct run *r, const char *name);
 void run_user_learn(struct run *r, const char *name, uint32_t id);
-void run_users_load(struct run *r, pwnm_txn_t *txn);
-char *run_users_join(struct run *r);
+pwnm_status_t run_users_load(struct run *r, pwnm_txn_t *txn);
+void run_users_fix_outbox(struct run *r);
+pwnm_status_t run_users_commit(struct run *r, pwnm_txn_t *txn);
 void run_state_seen(struct run *r, uint32_t project_id, const char *slug);
 void shown_values(const struct patch_rec *rec, const struct outbox_rec *out, int has_out,
 		  struct pw_values *v);

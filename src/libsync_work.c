@@ -209,12 +209,13 @@ run_user_learn(struct run *r, const char *name, uint32_t id)
 {
 	size_t i;
 
-	if (!name || !*name || !id)
+	if (!name || !*name || !id || strlen(name) > STATE_USER_NAME_MAX)
 		return;
 	for (i = 0; i < r->nusers; i++) {
 		if (strcmp(r->users[i].name, name) == 0) {
 			if (r->users[i].id != id) {
 				r->users[i].id = id;
+				r->users[i].dirty = 1;
 				r->users_dirty = 1;
 			}
 			return;
@@ -223,41 +224,96 @@ run_user_learn(struct run *r, const char *name, uint32_t id)
 	r->users = xreallocarray(r->users, r->nusers + 1, sizeof(*r->users));
 	r->users[r->nusers].name = xstrdup(name);
 	r->users[r->nusers].id = id;
+	r->users[r->nusers].dirty = 1;
 	r->nusers++;
 	r->users_dirty = 1;
 }
 
-/* Users are kept in meta "users" as "name=id;name=id". */
-void
-run_users_load(struct run *r, pwnm_txn_t *txn)
+static int
+users_load_cb(const char *name, uint32_t id, void *data)
 {
-	char *v = NULL, *p, *save = NULL;
+	struct run *r = data;
+	size_t n = r->nusers;
 
-	if (state_meta_get(txn, META_USERS, &v) != PWNM_STATUS_SUCCESS || !v)
-		return;
-	for (p = strtok_r(v, ";", &save); p; p = strtok_r(NULL, ";", &save)) {
-		char *eq = strrchr(p, '=');
-		uint64_t id;
-
-		if (!eq)
-			continue;
-		*eq = '\0';
-		if (parse_u64(eq + 1, &id) == 0 && id > 0 && id <= UINT32_MAX)
-			run_user_learn(r, p, (uint32_t)id);
-	}
-	free(v);
-	r->users_dirty = 0;
+	run_user_learn(r, name, id);
+	if (r->nusers > n)
+		r->users[n].dirty = 0;
+	return 0;
 }
 
-char *
-run_users_join(struct run *r)
+/* A delegate the store agreed on with the server: its name and id came together. */
+static int
+users_rebuild_cb(const struct patch_rec *p, void *data)
 {
-	struct buf b = { 0 };
+	if (p->delegate && *p->delegate && p->delegate_id)
+		run_user_learn(data, p->delegate, p->delegate_id);
+	return 0;
+}
+
+/*
+ * The users are records of the store's user database.  A store from
+ * before it has them in meta "users" as one joined string, which a name
+ * with ';' or '=' garbled beyond repair: that string is not read but
+ * replaced by the delegates of the patch records, whose name and id
+ * were agreed with the server together, and deleted at the commit
+ * (r->users_rebuilt; run_users_fix_outbox settles the queued changes).
+ */
+pwnm_status_t
+run_users_load(struct run *r, pwnm_txn_t *txn)
+{
+	char *old = NULL;
+	pwnm_status_t rc;
+
+	rc = state_user_foreach(txn, users_load_cb, r);
+	if (!rc)
+		rc = state_meta_get(txn, META_USERS, &old);
+	if (!rc && old) {
+		rc = state_patch_foreach(txn, 0, users_rebuild_cb, r);
+		r->users_rebuilt = 1;
+	}
+	free(old);
+	r->users_dirty = r->users_rebuilt;
+	return rc;
+}
+
+/*
+ * After a rebuild, a queued delegation's id may have come from the
+ * garbled string: it is looked up again by name (0 when unknown, which
+ * the push resolves or refuses with a line).
+ */
+void
+run_users_fix_outbox(struct run *r)
+{
+	size_t i;
+	struct work *w;
+
+	if (!r->users_rebuilt)
+		return;
+	for (i = 0; i < r->wcap; i++)
+		for (w = r->wtab[i]; w; w = w->hnext)
+			if (w->has_out && (w->out.fields & OUT_DELEGATE) && w->out.delegate &&
+			    *w->out.delegate &&
+			    w->out.delegate_id != run_user_id(r, w->out.delegate)) {
+				w->out.delegate_id = run_user_id(r, w->out.delegate);
+				w->out_dirty = 1;
+			}
+}
+
+/* The users learnt or changed this run, one record each; the old joined string goes. */
+pwnm_status_t
+run_users_commit(struct run *r, pwnm_txn_t *txn)
+{
+	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
 	size_t i;
 
-	for (i = 0; i < r->nusers; i++)
-		buf_printf(&b, "%s%s=%u", i ? ";" : "", r->users[i].name, r->users[i].id);
-	return buf_release(&b);
+	if (!r->users_dirty)
+		return rc;
+	for (i = 0; !rc && i < r->nusers; i++)
+		if (r->users[i].dirty)
+			rc = state_user_put(txn, r->users[i].name, r->users[i].id);
+	if (!rc && r->users_rebuilt)
+		rc = state_meta_del(txn, META_USERS);
+	return rc;
 }
 
 void

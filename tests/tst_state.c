@@ -584,6 +584,45 @@ test_msgid(pwnm_state_t *st)
 	free(b);
 }
 
+static int
+users_cb(const char *name, uint32_t id, void *data)
+{
+	buf_printf(data, "[%s]%u ", name, id);
+	return 0;
+}
+
+/* Users are records keyed by name: a name with ';', '=' or blanks stays one name. */
+static void
+test_users(pwnm_state_t *st)
+{
+	struct buf b = { 0 };
+	char *longname = xmalloc(STATE_USER_NAME_MAX + 2);
+	pwnm_txn_t *t;
+
+	memset(longname, 'u', STATE_USER_NAME_MAX + 1);
+	longname[STATE_USER_NAME_MAX + 1] = '\0';
+	t = begin(st, 1);
+	is_int(state_user_put(t, "maint", 2), PWNM_STATUS_SUCCESS, "user put");
+	is_int(state_user_put(t, "x;maint", 7), PWNM_STATUS_SUCCESS, "user put: a name with ';'");
+	is_int(state_user_put(t, "a=b c", 8), PWNM_STATUS_SUCCESS, "user put: '=' and a blank");
+	is_int(state_user_put(t, "maint", 3), PWNM_STATUS_SUCCESS, "user put again: a new id");
+	is_int(state_user_put(t, "", 4), PWNM_STATUS_STATE, "user put: an empty name refused");
+	is_int(state_user_put(t, "zero", 0), PWNM_STATUS_STATE, "user put: id 0 refused");
+	is_int(state_user_put(t, longname, 5), PWNM_STATUS_STATE, "user put: a name too long refused");
+	commit(t);
+	longname[STATE_USER_NAME_MAX] = '\0';
+	t = begin(st, 1);
+	is_int(state_user_put(t, longname, 5), PWNM_STATUS_SUCCESS, "user put: the longest name");
+	state_txn_abort(t);
+	t = begin(st, 0);
+	is_int(state_user_foreach(t, users_cb, &b), PWNM_STATUS_SUCCESS, "user foreach");
+	is_str(b.data, "[a=b c]8 [maint]3 [x;maint]7 ", "users: each its own record, by name");
+	is_int(state_user_put(t, "w", 1), PWNM_STATUS_STATE, "user put in a read txn refused");
+	state_txn_abort(t);
+	buf_free(&b);
+	free(longname);
+}
+
 static void
 test_outbox(pwnm_state_t *st)
 {
@@ -1181,6 +1220,13 @@ test_clear(const char *dir)
 	is_int(lookup_n(t, "cross@lists", NULL), 0, "clear: no index");
 	state_meta_get(t, "url", &v);
 	ok(v == NULL, "clear: meta emptied");
+	{
+		struct buf b = { 0 };
+
+		state_user_foreach(t, users_cb, &b);
+		ok(b.len == 0, "clear: no users");
+		buf_free(&b);
+	}
 	state_meta_get(t, "schema_version", &v);
 	is_str(v, "2", "clear: schema_version kept");
 	free(v);
@@ -1257,6 +1303,7 @@ main(int argc, char **argv)
 	test_patches(st);
 	test_msgid(st);
 	test_outbox(st);
+	test_users(st);
 	state_close(st);
 	test_reopen(dir);
 	test_corrupt_records();

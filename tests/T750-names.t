@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The user's names: usernames kept as records, typos in project names and pw/ tags named.
+. "$(dirname "$0")/lib.sh"
+
+pw_world || exit 1
+# a user whose name holds ';' and '=': "x;maint" (id 7), once joined into one string, read back as maint
+standin_stop
+python3 - "$TMP/pw.json" <<'EOP'
+import json, sys
+w = json.load(open(sys.argv[1]))
+w["users"].append({"id": 7, "username": "x;maint", "email": "x@example.org", "token": None})
+w["users"].append({"id": 8, "username": "a=b", "email": "ab@example.org", "token": None})
+w["projects"][0]["maintainers"] += ["x;maint", "a=b"]
+json.dump(w, open(sys.argv[1], "w"))
+EOP
+standin_start "$TMP/pw.json" || exit 1
+notmuch config set pwnm.url "$STANDIN_URL"
+export PWNM_TOKEN=$MAINT_TOKEN
+pwnm_run sync
+
+test_begin_subtest "usernames with ';' and '=' are learnt as they are"
+standin_admin POST patches/2 '{"delegate": "x;maint"}' >/dev/null
+standin_admin POST patches/4 '{"delegate": "a=b"}' >/dev/null
+pwnm_run sync
+test_expect_equal "$(pw_tags_of p2@example.org | tr ' ' '\n' | grep delegate) $(pw_tags_of 'odd"id"11@example.org' | tr ' ' '\n' | grep delegate)" \
+	"pw/alpha/delegate/x;maint pw/alpha/delegate/a=b"
+
+test_begin_subtest "a delegation to maint is sent as maint, not as the user 'x;maint'"
+notmuch tag -pw/alpha/delegate/x\;maint +pw/alpha/delegate/maint -- id:p2@example.org
+pwnm_run sync
+test_expect_equal "$(server_state 2 delegate)" "maint"
+
+test_begin_subtest "and a delegation to 'a=b' as that user"
+notmuch tag -pw/alpha/delegate/a=b -- 'id:odd"id"11@example.org'
+pwnm_run sync
+notmuch tag +pw/alpha/delegate/a=b -- 'id:odd"id"11@example.org'
+pwnm_run sync
+test_expect_equal "$(server_state 4 delegate)" "a=b"
+
+state=$(pwnm status | sed -n 's/^state: *//p')
+
+# meta_put DIR KEY VALUE: write a meta key of the store directly, as an older pwnm did
+meta_put() {
+	python3 - "$@" <<'EOP'
+import ctypes, sys
+lm = ctypes.CDLL("liblmdb.so.0")
+class Val(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.c_void_p)]
+def check(rc):
+    if rc:
+        sys.exit("lmdb: %d" % rc)
+env, txn, dbi = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_uint()
+check(lm.mdb_env_create(ctypes.byref(env)))
+check(lm.mdb_env_set_maxdbs(env, 8))
+check(lm.mdb_env_set_mapsize(env, ctypes.c_size_t(4 << 30)))
+check(lm.mdb_env_open(env, sys.argv[1].encode(), 0, 0o600))
+check(lm.mdb_txn_begin(env, None, 0, ctypes.byref(txn)))
+check(lm.mdb_dbi_open(txn, b"meta", 0, ctypes.byref(dbi)))
+k, v = sys.argv[2].encode(), sys.argv[3].encode()
+kb, vb = ctypes.create_string_buffer(k, len(k)), ctypes.create_string_buffer(v, len(v))
+key, val = Val(len(k), ctypes.cast(kb, ctypes.c_void_p)), Val(len(v), ctypes.cast(vb, ctypes.c_void_p))
+check(lm.mdb_put(txn, dbi, ctypes.byref(key), ctypes.byref(val), 0))
+check(lm.mdb_txn_commit(txn))
+lm.mdb_env_close(env)
+EOP
+}
+
+test_begin_subtest "a store with the old joined user list: rebuilt from the patches, not trusted"
+# what the old form made of "x;maint" learnt after maint: maint=7
+meta_put "$state" users "maint=2;x;maint=7" &&
+notmuch tag -pw/alpha/delegate/maint -- id:p2@example.org &&
+pwnm_run sync &&
+notmuch tag +pw/alpha/delegate/maint -- id:p2@example.org &&
+pwnm_run sync
+test_expect_equal "$(server_state 2 delegate)" "maint"
+
+test_done
