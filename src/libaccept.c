@@ -19,6 +19,9 @@
 #include "liburl.h"
 #include "libutil.h"
 
+/* Patchwork's hash of a diff without a line it counts: the SHA-1 of nothing. */
+#define EMPTY_HASH "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+
 /* How a patch was found. */
 enum how {
 	HOW_STORE,  /* a trailer's Message-ID, known to the state database */
@@ -366,7 +369,8 @@ match_hashes(struct acc *a, char **err)
 		}
 		pw_diff_hash(diff.data ? diff.data : "", diff.len, w->hash);
 		buf_free(&diff);
-		if (a->no_hash)
+		/* No line of a diff (an empty commit, a mode change): nothing to look up. */
+		if (a->no_hash || strcmp(w->hash, EMPTY_HASH) == 0)
 			continue;
 		q = ask_add(&asks, &nasks, i, HOW_HASH);
 		q->value = xstrdup(w->hash);
@@ -461,7 +465,9 @@ report_commit(struct acc *a, const struct cwork *w)
 		fprintf(f, "no match: \"%s\" (", w->subject);
 		if (w->nids)
 			fprintf(f, "%zu Message-ID%s unknown, ", w->nids, w->nids == 1 ? "" : "s");
-		if (a->no_hash)
+		if (strcmp(w->hash, EMPTY_HASH) == 0)
+			fprintf(f, "no diff to look up)\n");
+		else if (a->no_hash)
 			fprintf(f, "diff hash %.12s not looked up: the server's API %s has no hash filter, "
 				   "which Patchwork 2.2 brought)\n",
 				w->hash, a->api_version);

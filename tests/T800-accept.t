@@ -305,4 +305,11 @@ pwnm accept --dry-run -C "$M" origin/main.. >"$TMP/old" 2>&1
 test_expect_equal "$(grep -c "not looked up: the server's API 1.1 has no hash filter" "$TMP/old") $(grep -c '(by diff hash)' "$TMP/old") $(grep -c 'would be accepted (now new): alpha #11 ' "$TMP/old")" \
 	"4 0 1"
 
+test_begin_subtest "an empty commit: no diff to look up, and no request for it"
+git_q -C "$M" commit -q --allow-empty -m "empty: nothing changes"
+standin_log_clear
+pwnm accept --dry-run -C "$M" HEAD~1.. >"$TMP/empty" 2>&1
+test_expect_equal "$(head -n 1 "$TMP/empty" | cut -d' ' -f2-) $(standin_requests 'hash=')" \
+	'no match: "empty: nothing changes" (no diff to look up) 0'
+
 test_done
