@@ -66,8 +66,9 @@ done
 test_expect_equal "$missing" ""
 
 test_begin_subtest "the internal pwnm-hook and pwnm-hook-idle are in libexec, not in bin"
-test_expect_true [ -x "$PREFIX/libexec/pwnm/pwnm-hook" ] && [ ! -e "$PREFIX/bin/pwnm-hook" ] &&
+[ -x "$PREFIX/libexec/pwnm/pwnm-hook" ] && [ ! -e "$PREFIX/bin/pwnm-hook" ] &&
 	[ -x "$PREFIX/libexec/pwnm/pwnm-hook-idle" ] && [ ! -e "$PREFIX/bin/pwnm-hook-idle" ]
+test_expect_ok $?
 
 test_begin_subtest "a tree built before is not built again (make && install.sh)"
 test_expect_equal "$(grep -c '^install.sh: the build is up to date' "$TMP/install.out") $(grep -c '^install.sh: make all' "$TMP/install.out")" "1 0"
@@ -82,8 +83,9 @@ test_expect_true grep -qF "(add-to-list 'load-path \"$PREFIX/share/emacs/site-li
 NOTMUCH_EL_DIR=$(ls -d /usr/share/emacs/site-lisp/elpa/notmuch-*/ 2>/dev/null | head -n 1)
 if command -v emacs >/dev/null 2>&1 && [ -n "$NOTMUCH_EL_DIR" ]; then
 	test_begin_subtest "pwnm.el is byte-compiled on install"
-	test_expect_true [ -s "$PREFIX/share/emacs/site-lisp/pwnm.elc" ] &&
+	[ -s "$PREFIX/share/emacs/site-lisp/pwnm.elc" ] &&
 		grep -q "^byte-compiled .*pwnm.elc" "$TMP/install.out"
+	test_expect_ok $?
 
 	test_begin_subtest "the init-file lines install.sh prints load pwnm (compiled) and work"
 	grep '^  (' "$TMP/install.out" | sed 's/^  //; s/ *;.*$//' >"$TMP/init.el"
@@ -111,9 +113,10 @@ done
 test_expect_equal "$n" 3
 
 test_begin_subtest "the user's hooks are kept unchanged beside them"
-test_expect_true cmp -s "$HOOK_DIR/pre-new.pwnm-orig" "$TMP/saved/pre-new" &&
+cmp -s "$HOOK_DIR/pre-new.pwnm-orig" "$TMP/saved/pre-new" &&
 	cmp -s "$HOOK_DIR/post-new.pwnm-orig" "$TMP/saved/post-new" &&
 	[ "$(readlink "$HOOK_DIR/post-insert.pwnm-orig")" = "$TMP/myhooks/post-insert" ]
+test_expect_ok $?
 
 test_begin_subtest "our hooks name the installed programs"
 test_expect_true grep -qF "$PREFIX/libexec/pwnm/post-new" "$HOOK_DIR/post-new"
@@ -149,7 +152,8 @@ notmuch new >"$TMP/new.out" 2>&1
 rc=$?
 cat "$TMP/new.out" >>"$test_log"
 rm -f "$TMP/pre-new.status"
-test_expect_true [ "$rc" -ne 0 ] && [ "$(cat "$TMP/trace")" = "user pre-new with-config" ]
+[ "$rc" -ne 0 ] && [ "$(cat "$TMP/trace")" = "user pre-new with-config" ]
+test_expect_ok $?
 
 test_begin_subtest "a failing user post-new still fails notmuch new; ours still runs"
 echo 3 >"$TMP/post-new.status"
@@ -165,7 +169,8 @@ rc_plain=$?
 rm -f "$TMP/post-new.status"
 mv -f "$TMP/ours-post-new" "$HOOK_DIR/post-new"
 cat "$TMP/new.out" >>"$test_log"
-test_expect_true [ "$rc" -ne 0 ] && [ "$rc" = "$rc_plain" ] && grep -q "run 'pwnm sync'" "$TMP/new.out"
+[ "$rc" -ne 0 ] && [ "$rc" = "$rc_plain" ] && grep -q "run 'pwnm sync'" "$TMP/new.out"
+test_expect_ok $?
 
 # ---- idempotence ----
 
@@ -193,9 +198,10 @@ cp -p "$TMP/hd2/post-new.pwnm-orig" "$TMP/hd2-post-new.pwnm-orig"
 "$INSTALL" --hooks-only --prefix "$PREFIX" --hook-dir "$TMP/hd2" >"$TMP/hd2.out" 2>&1
 rc=$?
 cat "$TMP/hd2.out" >>"$test_log"
-test_expect_true [ "$rc" -ne 0 ] && cmp -s "$TMP/hd2/post-new" "$TMP/hd2-post-new" &&
+[ "$rc" -ne 0 ] && cmp -s "$TMP/hd2/post-new" "$TMP/hd2-post-new" &&
 	cmp -s "$TMP/hd2/post-new.pwnm-orig" "$TMP/hd2-post-new.pwnm-orig" &&
 	[ "$(find "$TMP/hd2" -mindepth 1 | wc -l)" = 2 ] && grep -q 'left alone' "$TMP/hd2.out"
+test_expect_ok $?
 
 # ---- uninstall ----
 
@@ -204,15 +210,17 @@ test_begin_subtest "install.sh --uninstall exits 0"
 test_expect_equal "$?" 0
 
 test_begin_subtest "the user's hooks are back byte for byte"
-test_expect_true cmp -s "$HOOK_DIR/pre-new" "$TMP/saved/pre-new" &&
+cmp -s "$HOOK_DIR/pre-new" "$TMP/saved/pre-new" &&
 	cmp -s "$HOOK_DIR/post-new" "$TMP/saved/post-new"
+test_expect_ok $?
 
 test_begin_subtest "with the same modes"
 test_expect_equal "$(mode_of "$HOOK_DIR/pre-new") $(mode_of "$HOOK_DIR/post-new")" "$modes_before"
 
 test_begin_subtest "the symlinked hook is a symlink to the same place again"
-test_expect_true [ -L "$HOOK_DIR/post-insert" ] &&
+[ -L "$HOOK_DIR/post-insert" ] &&
 	[ "$(readlink "$HOOK_DIR/post-insert")" = "$TMP/myhooks/post-insert" ]
+test_expect_ok $?
 
 test_begin_subtest "the hook directory is exactly as before the install"
 test_expect_equal "$(hook_dir_hash)" "$hash_before"
@@ -221,8 +229,9 @@ test_begin_subtest "no hook of ours is left"
 test_expect_equal "$(grep -l '^# pwnm-managed-hook' "$HOOK_DIR"/* 2>/dev/null | wc -l)" 0
 
 test_begin_subtest "the installed files are gone from the prefix"
-test_expect_true [ ! -e "$PREFIX/bin/pwnm" ] && [ ! -e "$PREFIX/libexec/pwnm" ] &&
+[ ! -e "$PREFIX/bin/pwnm" ] && [ ! -e "$PREFIX/libexec/pwnm" ] &&
 	[ ! -e "$PREFIX/share/emacs/site-lisp/pwnm.el" ] && [ ! -e "$PREFIX/share/emacs/site-lisp/pwnm.elc" ]
+test_expect_ok $?
 
 test_begin_subtest "after uninstall notmuch new runs only the user's hooks"
 : >"$TMP/trace"
@@ -251,17 +260,19 @@ test_expect_equal "$n $(find "$TMP/hd3" -mindepth 1 | wc -l)" "3 0"
 test_begin_subtest "--destdir stages the files and leaves the hook directory alone"
 "$INSTALL" --prefix /usr --destdir "$TMP/stage" >>"$test_log" 2>&1
 rc=$?
-test_expect_true [ "$rc" = 0 ] && [ -x "$TMP/stage/usr/bin/pwnm" ] &&
+[ "$rc" = 0 ] && [ -x "$TMP/stage/usr/bin/pwnm" ] &&
 	[ -x "$TMP/stage/usr/libexec/pwnm/post-new" ] && [ "$(hook_dir_hash)" = "$hash_before" ]
+test_expect_ok $?
 
 test_begin_subtest "the staged hook entry points are links to one program, pwnm-hook-idle"
 lx=$TMP/stage/usr/libexec/pwnm
-test_expect_true [ -x "$lx/pwnm-hook-idle" ] && [ -x "$lx/pwnm-hook" ] && [ ! -e "$lx/notmuch-hook" ] &&
+[ -x "$lx/pwnm-hook-idle" ] && [ -x "$lx/pwnm-hook" ] && [ ! -e "$lx/notmuch-hook" ] &&
 	[ ! -e "$TMP/stage/usr/bin/pwnm-hook-idle" ] && [ ! -e "$TMP/stage/usr/bin/pwnm-hook" ] &&
 	[ "$(readlink "$lx/pre-new")" = pwnm-hook-idle ] &&
 	[ "$(readlink "$lx/post-new")" = pwnm-hook-idle ] &&
 	[ "$(readlink "$lx/post-insert")" = pwnm-hook-idle ] &&
 	[ "$(readlink "$lx/pwnm")" = /usr/bin/pwnm ]
+test_expect_ok $?
 
 test_begin_subtest "the program and the source tree's script under another name refuse, naming the three"
 "$lx/pwnm-hook-idle" >"$TMP/out" 2>&1
@@ -272,7 +283,8 @@ test_expect_equal "$rc1 $? $(grep -cE 'pre-new(, |\|)post-new( or |\|)post-inser
 test_begin_subtest "--hooks-only refuses when the programs are not installed"
 "$INSTALL" --hooks-only --prefix "$TMP/nowhere" >>"$test_log" 2>&1
 rc=$?
-test_expect_true [ "$rc" -ne 0 ] && [ "$(hook_dir_hash)" = "$hash_before" ]
+[ "$rc" -ne 0 ] && [ "$(hook_dir_hash)" = "$hash_before" ]
+test_expect_ok $?
 
 # ---- under sudo (a stand-in sudo that records and runs the command) ----
 
@@ -330,6 +342,7 @@ test_begin_subtest "--help exits 0, an unknown option does not"
 rc_help=$?
 "$INSTALL" --no-such-option >>"$test_log" 2>&1
 rc_bad=$?
-test_expect_true [ "$rc_help" = 0 ] && [ "$rc_bad" -ne 0 ] && grep -q -- --uninstall "$TMP/help"
+[ "$rc_help" = 0 ] && [ "$rc_bad" -ne 0 ] && grep -q -- --uninstall "$TMP/help"
+test_expect_ok $?
 
 test_done

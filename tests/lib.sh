@@ -136,6 +136,17 @@ test_expect_true() {
 	fi
 }
 
+# test_expect_ok RC: pass when RC (a compound condition's $?) is 0.  A compound
+# condition cannot follow test_expect_true: the shell would run only its first part
+# under the helper.
+test_expect_ok() {
+	if [ "$1" -eq 0 ]; then
+		test_pass_
+	else
+		test_fail_ "condition failed (status $1)"
+	fi
+}
+
 test_done() {
 	echo "1..$test_count"
 	[ "$test_failed" -eq 0 ]
