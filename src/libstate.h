@@ -44,6 +44,9 @@
 #define META_LAST_HOOK_ERROR "last_hook_error"   /* the last hook's problem (pwnm hook); cleared by a
 						  * clean hook run that reached the server */
 #define META_LAST_HOOK_ERROR_TIME "last_hook_error_time" /* unix seconds of it (pwnm hook) */
+/* Notes on a lasting situation, said when it begins or changes, kept until it ends (the sync run) */
+#define META_NOTE_TOKEN "note.token"             /* changes wait: no API token */
+#define META_NOTE_PUSH_LIMIT "note.push_limit"   /* changes held: more than pwnm.push_limit */
 #define META_POLL_REASON "poll_reason"           /* a reason to ask the server not yet acted on:
 						  * "<since> <failures> <next_try>" (libwork.h) */
 

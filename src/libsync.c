@@ -162,6 +162,8 @@ run_free(struct run *r)
 	}
 	free(r->api_version);
 	free(r->lists);
+	for (i = 0; i < NOTE_COUNT; i++)
+		free(r->note[i]);
 	free(r->uuid);
 	free(r->stored_uuid);
 	if (r->db)

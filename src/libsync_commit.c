@@ -92,6 +92,8 @@ commit(struct run *r, const char *result)
 		rc = commit_reason(r, txn);
 	if (!rc)
 		rc = run_users_commit(r, txn);
+	if (!rc)
+		rc = run_notes_commit(r, txn);
 	/* the client's version: it discovers again when the stored one went away */
 	if (!rc && (r->client || r->api_version))
 		rc = state_meta_put(txn, META_API_VERSION,

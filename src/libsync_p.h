@@ -87,6 +87,14 @@ struct user {
 	int dirty;              /* learnt or changed this run: commit writes its record */
 };
 
+/*
+ * Lasting situations a run notes (META_NOTE_*): a note is printed when it
+ * is new or its text changed since the one stored (always with --dry-run
+ * or -v), so pre-new, post-new and every sync do not repeat it; `pwnm
+ * status` shows the stored ones.
+ */
+enum run_note_kind { NOTE_TOKEN, NOTE_PUSH_LIMIT, NOTE_COUNT };
+
 /* One run: what it was asked, what it has learnt, and what it must write at the end. */
 struct run {
 	const struct pwnm_config *cfg;
@@ -136,11 +144,19 @@ struct run {
 	int write_rev;           /* record store_rev: set by the tag step when the tags were written */
 	int held_limit;          /* something was held (push limit, --project): the revision is kept */
 	char *first_error;       /* the first error of the run, said once; it decides the status */
+	char *note[NOTE_COUNT];  /* this run's note on each lasting situation, NULL none: run_note */
+	int note_known[NOTE_COUNT]; /* the run looked at that situation: commit keeps note[] or clears it */
 	pwnm_status_t worst;
 };
 
 /* libsync_work.c: the run's services and its table of work items */
 void run_report(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The situation k was looked at; with run_note it holds, without it has ended. */
+void run_note_known(struct run *r, enum run_note_kind k);
+void run_note(struct run *r, enum run_note_kind k, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Store (or clear) the notes of the situations the run looked at. */
+pwnm_status_t run_notes_commit(struct run *r, pwnm_txn_t *txn);
 void run_error(struct run *r, pwnm_status_t rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void run_crash_point(const struct run *r, const char *name);

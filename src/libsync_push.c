@@ -159,17 +159,19 @@ push_gate(struct run *r, struct work **list, size_t n)
 		r->res->queued += (unsigned)n;
 		return 0;
 	}
+	run_note_known(r, NOTE_TOKEN);
+	run_note_known(r, NOTE_PUSH_LIMIT);
 	if (!get_token(r)) {
 		r->res->queued += (unsigned)n;
 		if (r->token_tried && r->first_error && r->worst == PWNM_STATUS_CONFIG)
 			return 0;
-		run_report(r, "pwnm: %zu local change%s wait%s to be pushed: no API token (set "
+		run_note(r, NOTE_TOKEN, "pwnm: %zu local change%s wait%s to be pushed: no API token (set "
 			      "$PWNM_TOKEN, pwnm.token_command, or a token file '%s' with mode 0600)",
 			   n, n == 1 ? "" : "s", n == 1 ? "s" : "", r->cfg->token_file);
 		return 0;
 	}
 	if (r->cfg->push_limit > 0 && (int64_t)n > r->cfg->push_limit && !r->o->force) {
-		run_report(r, "pwnm: %zu changes to push, more than pwnm.push_limit (%lld): nothing "
+		run_note(r, NOTE_PUSH_LIMIT, "pwnm: %zu changes to push, more than pwnm.push_limit (%lld): nothing "
 			      "pushed. Check them with 'pwnm push --dry-run', then run 'pwnm push "
 			      "--force', or revert the tags",
 			   n, (long long)r->cfg->push_limit);
@@ -386,8 +388,14 @@ push_changes(struct run *r)
 	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
 
 	n = push_select(r, &list);
-	if (n == 0)
+	if (n == 0) {
+		/* Nothing waits: no note on why it waits. */
+		if (r->o->push) {
+			run_note_known(r, NOTE_TOKEN);
+			run_note_known(r, NOTE_PUSH_LIMIT);
+		}
 		goto out;
+	}
 	if (r->o->dry_run) {
 		push_dry_run(r, list, n);
 		goto out;

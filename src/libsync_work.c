@@ -20,6 +20,51 @@ run_report(struct run *r, const char *fmt, ...)
 	fflush(r->out);
 }
 
+static const char *const note_keys[NOTE_COUNT] = { META_NOTE_TOKEN, META_NOTE_PUSH_LIMIT };
+
+void
+run_note_known(struct run *r, enum run_note_kind k)
+{
+	r->note_known[k] = 1;
+}
+
+void
+run_note(struct run *r, enum run_note_kind k, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg, *stored = NULL;
+	pwnm_txn_t *txn;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	r->note_known[k] = 1;
+	if (state_txn_begin(r->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
+		state_meta_get(txn, note_keys[k], &stored);
+		state_txn_abort(txn);
+	}
+	if (!stored || strcmp(stored, msg) != 0 || r->o->dry_run || r->o->verbose)
+		run_report(r, "%s", msg);
+	free(stored);
+	free(r->note[k]);
+	r->note[k] = msg;
+}
+
+pwnm_status_t
+run_notes_commit(struct run *r, pwnm_txn_t *txn)
+{
+	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
+	size_t k;
+
+	for (k = 0; k < NOTE_COUNT && !rc; k++) {
+		if (!r->note_known[k])
+			continue;
+		rc = r->note[k] ? state_meta_put(txn, note_keys[k], r->note[k])
+				: state_meta_del(txn, note_keys[k]);
+	}
+	return rc;
+}
+
 void
 run_error(struct run *r, pwnm_status_t rc, const char *fmt, ...)
 {

@@ -661,6 +661,20 @@ cmd_status(int argc, char **argv)
 	free(v);
 	v = NULL;
 	print_token_source(&e.cfg);
+	{
+		/* The lasting situations the last runs noted (said once by them). */
+		static const char *const notes[] = { META_NOTE_TOKEN, META_NOTE_PUSH_LIMIT };
+
+		for (i = 0; i < sizeof(notes) / sizeof(*notes); i++) {
+			char *n = NULL;
+
+			state_meta_get(txn, notes[i], &n);
+			if (n && *n)
+				printf("note:             %s\n",
+				       strncmp(n, "pwnm: ", 6) == 0 ? n + 6 : n);
+			free(n);
+		}
+	}
 	state_meta_get(txn, META_LAST_HOOK_ERROR, &v);
 	if (v && *v) {
 		int64_t at = 0;

@@ -150,6 +150,30 @@ test_expect_equal "$(grep -c '^outbox: 1 change waiting' "$TMP/status") $(grep -
 test_begin_subtest "explain says the change waits to be pushed"
 test_expect_true grep -q '^  why: *your change waits to be pushed' <(pwnm explain 2 2>&1)
 
+test_begin_subtest "a note is said once: the next sync does not repeat it"
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$(grep -c 'no API token' "$TMP/out")" "0"
+
+test_begin_subtest "... pwnm status keeps it"
+pwnm status >"$TMP/status" 2>&1
+test_expect_true grep -q '^note: *1 local change waits to be pushed: no API token' "$TMP/status"
+
+test_begin_subtest "... nor do pre-new and post-new repeat it"
+hook_put pre-new 'exec pwnm-hook-idle pre-new'
+hook_put post-new 'exec pwnm-hook-idle post-new'
+PWNM_HOOK_ALWAYS=1 notmuch new >"$TMP/new.out" 2>&1
+test_expect_equal "$? $(grep -c 'no API token' "$TMP/new.out")" "0 0"
+
+test_begin_subtest "when the situation changes, it is said again, once"
+notmuch tag -pw/beta/queued +pw/beta/rfc -- id:p6@example.org
+PWNM_HOOK_ALWAYS=1 notmuch new >"$TMP/new.out" 2>&1
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$(grep -c '2 local changes wait to be pushed: no API token' "$TMP/new.out" "$TMP/out" | cut -d: -f2 | tr '\n' ' ')" "1 0 "
+notmuch tag +pw/beta/queued -pw/beta/rfc -- id:p6@example.org
+hook_remove pre-new
+hook_remove post-new
+pwnm_run sync
+
 test_begin_subtest "... and one that failed: how often, the error, when it is tried again"
 export PWNM_TOKEN=$MAINT_TOKEN
 standin_admin POST fault '{"mode": "503", "count": -1, "match": "^PATCH"}' >>"$test_log" 2>&1
@@ -168,6 +192,9 @@ standin_admin POST fault/clear >>"$test_log" 2>&1
 pwnm_run sync
 pwnm status >"$TMP/status" 2>&1
 test_expect_equal "$(grep -c '^last hook error' "$TMP/status") $(grep -c '^outbox: 0 changes waiting' "$TMP/status")" "0 1"
+
+test_begin_subtest "the note is gone once nothing waits for a token"
+test_expect_equal "$(grep -c '^note:' "$TMP/status")" "0"
 unset PWNM_TOKEN
 
 # ---- one setting wrong ----

@@ -607,20 +607,26 @@ the entries before the first project heading."
 			   :test #'equal)
 		 2)))))
 
+(defun pwnm-tests--failed-push-messages (command)
+  "Tag b1 with the after-tag hook pushing through COMMAND, which fails.
+Check that one push ran and the tagging went through; return the
+echo area messages, newest first."
+  (let ((pwnm-command command)
+	(notmuch-after-tag-hook (list #'pwnm--after-tag))
+	(messages nil))
+    (pwnm-tests--stub-log)
+    (pwnm-tests--capture-messages messages
+      (notmuch-tag "id:b1@example.org" '("-pw/beta/accepted" "+pw/beta/rfc"))
+      (pwnm-tests--wait-push))
+    (should (equal (pwnm-tests--stub-log) '("push --quick")))
+    (should (equal (pwnm-tests--pw-tags "b1@example.org")
+		   '("pw/beta" "pw/beta/rfc")))
+    messages))
+
 (ert-deftest pwnm-after-tag-push-fails ()
   (pwnm-tests--with-db
-    (let ((pwnm-command pwnm-tests--stub-fail)
-	  (notmuch-after-tag-hook (list #'pwnm--after-tag))
-	  (messages nil))
-      (pwnm-tests--stub-log)
-      (pwnm-tests--capture-messages messages
-	(notmuch-tag "id:b1@example.org" '("-pw/beta/accepted" "+pw/beta/rfc"))
-	(pwnm-tests--wait-push))
-      (should (equal (pwnm-tests--stub-log) '("push --quick")))
-      (should (member "pwnm: push failed: server said no" messages))
-      ;; The tagging itself went through.
-      (should (equal (pwnm-tests--pw-tags "b1@example.org")
-		     '("pw/beta" "pw/beta/rfc"))))))
+    (should (member "pwnm: push failed: server said no"
+		    (pwnm-tests--failed-push-messages pwnm-tests--stub-fail)))))
 
 (ert-deftest pwnm-after-tag-program-missing ()
   (pwnm-tests--with-db
@@ -926,14 +932,7 @@ the Patchwork entries on that line start."
 
 (ert-deftest pwnm-push-stays-queued-message ()
   (pwnm-tests--with-db
-    (let ((pwnm-command pwnm-tests--stub-later)
-	  (notmuch-after-tag-hook (list #'pwnm--after-tag))
-	  (messages nil))
-      (pwnm-tests--stub-log)
-      (pwnm-tests--capture-messages messages
-	(notmuch-tag "id:b1@example.org" '("-pw/beta/accepted" "+pw/beta/rfc"))
-	(pwnm-tests--wait-push))
-      (should (equal (pwnm-tests--stub-log) '("push --quick")))
+    (let ((messages (pwnm-tests--failed-push-messages pwnm-tests--stub-later)))
       (should (member "pwnm: stays queued: patch 2: HTTP 503 after 4 attempts; will retry"
 		      messages))
       (should-not (cl-some (lambda (m) (string-match-p "http://" m)) messages)))))
