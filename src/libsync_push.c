@@ -241,29 +241,38 @@ push_request(struct run *r, struct work *w, struct pw_update *u)
 /*
  * Record the intent before sending: when the reply is lost (or the
  * process killed), the next run knows the value may have landed and does
- * not take it for a change made on Patchwork.
+ * not take it for a change made on Patchwork.  The records are written
+ * from copies and the run's own are marked only once committed: when the
+ * intent cannot be recorded, nothing is sent and the changes stay queued
+ * as they were.
  */
+static void
+mark_sent(struct outbox_rec *o)
+{
+	size_t k;
+
+	o->attempts++;
+	o->sent_fields |= o->fields;
+	for (k = 0; k < FIELD_COUNT; k++)
+		if (o->fields & FIELD_BIT(k))
+			field_set_sent(&field_table[k], o, field_wanted(&field_table[k], o));
+}
+
 static pwnm_status_t
 push_record_intent(struct run *r, struct work **sw, size_t ns)
 {
-	pwnm_txn_t *txn;
+	struct outbox_rec *next = xcalloc(ns, sizeof(*next));
+	pwnm_txn_t *txn = NULL;
 	pwnm_status_t rc;
-	size_t i, k;
+	size_t i;
 
 	for (i = 0; i < ns; i++) {
-		struct outbox_rec *o = &sw[i]->out;
-
-		o->attempts++;
-		o->sent_fields |= o->fields;
-		for (k = 0; k < FIELD_COUNT; k++)
-			if (o->fields & FIELD_BIT(k))
-				field_set_sent(&field_table[k], o, field_wanted(&field_table[k], o));
+		outbox_rec_copy(&next[i], &sw[i]->out);
+		mark_sent(&next[i]);
 	}
 	rc = state_txn_begin(r->st, 1, &txn);
-	if (rc)
-		return rc;
 	for (i = 0; i < ns && !rc; i++) {
-		rc = state_outbox_put(txn, &sw[i]->out);
+		rc = state_outbox_put(txn, &next[i]);
 		/*
 		 * An earlier push found landed is the server's value: recorded
 		 * as agreed now, with the outbox that no longer remembers it as
@@ -272,12 +281,24 @@ push_record_intent(struct run *r, struct work **sw, size_t ns)
 		if (!rc && sw[i]->landed)
 			rc = record_landed(txn, sw[i]);
 	}
-	if (rc) {
+	if (rc && txn)
 		state_txn_abort(txn);
-		return rc;
+	else if (!rc)
+		rc = state_txn_commit(txn);
+	/* The wanted values stay where the requests point to. */
+	for (i = 0; i < ns; i++) {
+		if (!rc)
+			mark_sent(&sw[i]->out);
+		outbox_rec_free(&next[i]);
 	}
-	state_txn_commit(txn);
-	return PWNM_STATUS_SUCCESS;
+	free(next);
+	if (rc) {
+		run_error(r, rc, "cannot record the changes to push in the state database (%s): nothing "
+			      "sent, %zu change%s kept for the next run",
+			  state_last_error(r->st), ns, ns == 1 ? "" : "s");
+		r->res->queued += (unsigned)ns;
+	}
+	return rc;
 }
 
 /* Send: one first, alone, so a refused token costs one request, not one per waiting change. */
@@ -412,8 +433,8 @@ push_changes(struct run *r)
 	if (ns == 0)
 		goto out;
 	rc = push_record_intent(r, sw, ns);
-	(void)rc;
-	rc = PWNM_STATUS_SUCCESS;
+	if (rc)
+		goto out;
 	run_crash_point(r, "after-outbox-write");
 	push_send(r, send, ns);
 	run_crash_point(r, "after-push");

@@ -167,6 +167,7 @@ newest_trusted_event(struct run *r, uint32_t project_id, struct pw_event *out)
 struct page_sink {
 	struct run *r;
 	struct project_rec *p;
+	int failed;             /* a page could not be merged (the store could not be read) */
 };
 
 static void
@@ -176,9 +177,12 @@ observe_page(const struct pw_patch *a, size_t n, void *data)
 	pwnm_txn_t *txn;
 	size_t i;
 
+	if (ps->failed)
+		return;
 	if (state_txn_begin(ps->r->st, 0, &txn) != PWNM_STATUS_SUCCESS) {
 		run_error(ps->r, PWNM_STATUS_STATE, "cannot read the state database: %s",
 			  state_last_error(ps->r->st));
+		ps->failed = 1;
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -479,7 +483,11 @@ poll_events(struct run *r, struct project_rec *p, int events_only, int *gone)
 		pw_event_array_free(ev, nev);
 		return rc;
 	}
-	if (state_txn_begin(r->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
+	rc = state_txn_begin(r->st, 0, &txn);
+	if (rc) {
+		/* The news were read but not taken in: the cursor stays, the project is not polled. */
+		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
+	} else {
 		for (i = skip; i < nev; i++) {
 			if (date_in_future(ev[i].date, server_now)) {
 				/* sorts last: the cursor stays on the last event dated in time */
@@ -499,7 +507,7 @@ poll_events(struct run *r, struct project_rec *p, int events_only, int *gone)
 	}
 	pw_event_array_free(ev, nev);
 	pw_patch_array_free(pl, n);
-	return PWNM_STATUS_SUCCESS;
+	return rc ? PWNM_STATUS_STATE : PWNM_STATUS_SUCCESS;
 }
 
 /* The whole patch list of the window, merged page by page; the event cursor moves to the newest event. */
@@ -508,7 +516,7 @@ poll_full(struct run *r, struct project_rec *p, int64_t now)
 {
 	struct pw_event newest = { 0 };
 	struct pw_patch *pl = NULL;
-	struct page_sink ps = { r, p };
+	struct page_sink ps = { r, p, 0 };
 	char *since = NULL;
 	size_t n = 0;
 	pwnm_status_t rc;
@@ -522,6 +530,8 @@ poll_full(struct run *r, struct project_rec *p, int64_t now)
 	rc = pw_list_patches_pages(r->client, p->id, since, r->o->progress ? progress_cb : NULL,
 				   (void *)p->link_name, observe_page, &ps, &pl, &n);
 	free(since);
+	if (!rc && ps.failed)
+		rc = PWNM_STATUS_STATE; /* a page was not taken in: neither cursor nor reconcile time move */
 	if (rc) {
 		pw_event_free(&newest);
 		return rc;
@@ -590,7 +600,8 @@ fail:
 			  waiting_text(r, idx));
 		return;
 	}
-	run_error(r, rc, "%s: %s", p->link_name, pw_client_error(r->client));
+	if (rc != PWNM_STATUS_STATE) /* the store's failures were said where they happened */
+		run_error(r, rc, "%s: %s", p->link_name, pw_client_error(r->client));
 }
 
 /* A project not asked because the server gave no answer to another: one line saying what waits. */

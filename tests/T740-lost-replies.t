@@ -62,4 +62,17 @@ pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$(server_state 3 state) $(grep -c '^conflict: patch 3 alpha' "$TMP/out") $(count_of tag:pw/alpha/superseded)" \
 	"superseded 1 1"
 
+test_begin_subtest "the intent cannot be recorded (the store's file cannot grow): nothing is sent"
+notmuch tag -pw/alpha/new +pw/alpha/rfc -- id:p2@example.org
+standin_log_clear
+# Writes past 16 KiB fail with EFBIG (SIGXFSZ ignored): the store's reads work, its commits do not.
+( trap '' XFSZ; ulimit -f 16; pwnm sync ) >"$TMP/out" 2>&1
+code=$?
+test_expect_equal "$code $(standin_requests '^PATCH') $(server_state 2 state) $(grep -c 'cannot record the changes to push.*nothing sent, 1 change kept' "$TMP/out") $(pw_tags_of p2@example.org)" \
+	"1 0 new 1 pw/alpha pw/alpha/rfc"
+
+test_begin_subtest "with a store that can be written again, the kept change is pushed"
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$? $(standin_requests '^PATCH') $(server_state 2 state)" "0 1 rfc"
+
 test_done
