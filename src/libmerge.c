@@ -48,6 +48,28 @@ project_rest(const char *tag, const char *project)
 	return tag + 1;
 }
 
+char *
+merge_cover_tag(const char *project)
+{
+	return xasprintf("pw/%s/series/cover", project);
+}
+
+char *
+merge_newer_tag(const char *project)
+{
+	return xasprintf("pw/%s/series/newer", project);
+}
+
+const char *
+merge_state_of_tag(const char *tag, const char *project)
+{
+	const char *rest = project_rest(tag, project);
+
+	if (!rest || !*rest || strchr(rest, '/') || strcmp(rest, "archived") == 0)
+		return NULL;
+	return rest;
+}
+
 void
 merge_drop_project_tags(struct tagset *s, const char *project)
 {

@@ -25,6 +25,22 @@ struct tag_opts {
 void merge_patch_tags(const char *project, const struct pw_values *v, const struct tag_opts *o,
 		      struct tagset *out);
 
+/*
+ * pwnm's own marks in a project's namespace, beside the state tags (the
+ * '/' keeps them apart from any state slug):
+ *   pw/<project>/series/cover   the mail is the cover letter of a tracked series
+ *   pw/<project>/series/newer   a later revision of the patch's series was posted
+ * Caller frees.
+ */
+char *merge_cover_tag(const char *project);
+char *merge_newer_tag(const char *project);
+
+/*
+ * The state a tag of project names (pw/<project>/<state>), borrowed from
+ * tag; NULL when the tag is no state tag of project.
+ */
+const char *merge_state_of_tag(const char *tag, const char *project);
+
 /* Drop every tag of project (pw/<project> and pw/<project>/...) from s. */
 void merge_drop_project_tags(struct tagset *s, const char *project);
 

@@ -788,28 +788,59 @@ event_page(pw_client_t *c, struct listing *l, const struct http_request *r, stru
 	return PWNM_STATUS_SUCCESS;
 }
 
+/*
+ * The end of a page of projects, series or checks: a decoding failure
+ * said, or the page's items kept in the listing's vector with the ids
+ * of its first and last.
+ */
 static pwnm_status_t
-project_page(pw_client_t *c, struct listing *l, const struct http_request *r, struct page_info *pi)
+keep_page(pw_client_t *c, struct listing *l, const struct http_request *r, struct page_info *pi,
+	  pwnm_status_t st, char *why, void *a, size_t an, uint32_t first, uint32_t last)
 {
-	struct vec *v = l->data;
-	struct pw_project *a;
-	size_t an;
-	char *why = NULL;
-	pwnm_status_t st = pw_projects_from_json(r->resp.data, r->resp.len, &a, &an, &why);
-
 	if (st) {
 		set_error(c, "GET %s: %s", r->url, why);
 		free(why);
 		return st;
 	}
 	pi->count = an;
-	if (an) {
-		pi->first = a[0].id;
-		pi->last = a[an - 1].id;
-	}
-	vec_push(v, a, an);
+	pi->first = first;
+	pi->last = last;
+	vec_push(l->data, a, an);
 	free(a);
 	return PWNM_STATUS_SUCCESS;
+}
+
+static pwnm_status_t
+project_page(pw_client_t *c, struct listing *l, const struct http_request *r, struct page_info *pi)
+{
+	struct pw_project *a;
+	size_t an;
+	char *why = NULL;
+	pwnm_status_t st = pw_projects_from_json(r->resp.data, r->resp.len, &a, &an, &why);
+
+	return keep_page(c, l, r, pi, st, why, a, an, an ? a[0].id : 0, an ? a[an - 1].id : 0);
+}
+
+static pwnm_status_t
+series_page(pw_client_t *c, struct listing *l, const struct http_request *r, struct page_info *pi)
+{
+	struct pw_series *a;
+	size_t an;
+	char *why = NULL;
+	pwnm_status_t st = pw_series_from_json(r->resp.data, r->resp.len, &a, &an, &why);
+
+	return keep_page(c, l, r, pi, st, why, a, an, an ? a[0].id : 0, an ? a[an - 1].id : 0);
+}
+
+static pwnm_status_t
+check_page(pw_client_t *c, struct listing *l, const struct http_request *r, struct page_info *pi)
+{
+	struct pw_check *a;
+	size_t an;
+	char *why = NULL;
+	pwnm_status_t st = pw_checks_from_json(r->resp.data, r->resp.len, &a, &an, &why);
+
+	return keep_page(c, l, r, pi, st, why, a, an, an ? a[0].id : 0, an ? a[an - 1].id : 0);
 }
 
 /* ---- discovery ---- */
@@ -1063,6 +1094,85 @@ pw_newest_event_once(pw_client_t *c, uint32_t project_id, const char *before,
 	pw_event_array_free(a, an);
 	http_request_free(r);
 	return st;
+}
+
+/* ---- series and checks ---- */
+
+pwnm_status_t
+pw_list_series(pw_client_t *c, uint32_t project_id, const char *since, struct pw_series **out,
+	       size_t *n)
+{
+	struct vec v = { .size = sizeof(struct pw_series) };
+	struct listing l = { 0 };
+	char *enc = since ? pw_urlencode(since) : NULL;
+	pwnm_status_t st;
+
+	*out = NULL;
+	*n = 0;
+	l.url = xasprintf("%sseries/?project=%u&order=id&per_page=%d%s%s", c->root, project_id,
+			  PW_PER_PAGE, enc ? "&since=" : "", enc ? enc : "");
+	free(enc);
+	l.page = series_page;
+	l.data = &v;
+	l.by_number = 1;
+	st = paginate(c, &l, 1);
+	listing_free(&l);
+	if (st) {
+		pw_series_array_free((struct pw_series *)(void *)v.v, v.n);
+		return st;
+	}
+	*out = (struct pw_series *)(void *)v.v;
+	*n = v.n;
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+pw_list_series_patches(pw_client_t *c, const uint32_t *ids, size_t nids, pw_patches_cb sink,
+		       void *sdata)
+{
+	struct patch_pages pp = { .v = { .size = sizeof(struct pw_patch) }, .sink = sink,
+				  .sink_data = sdata };
+	struct listing *ls;
+	size_t i;
+	pwnm_status_t st;
+
+	if (nids == 0)
+		return PWNM_STATUS_SUCCESS;
+	ls = xcalloc(nids, sizeof(*ls));
+	for (i = 0; i < nids; i++) {
+		ls[i].url = xasprintf("%spatches/?series=%u&order=id&per_page=%d", c->root, ids[i],
+				      PW_PER_PAGE);
+		ls[i].page = patch_page;
+		ls[i].data = &pp;
+	}
+	st = paginate(c, ls, nids);
+	for (i = 0; i < nids; i++)
+		listing_free(&ls[i]);
+	free(ls);
+	return st;
+}
+
+pwnm_status_t
+pw_list_checks(pw_client_t *c, uint32_t patch_id, struct pw_check **out, size_t *n)
+{
+	struct vec v = { .size = sizeof(struct pw_check) };
+	struct listing l = { 0 };
+	pwnm_status_t st;
+
+	*out = NULL;
+	*n = 0;
+	l.url = xasprintf("%spatches/%u/checks/?per_page=%d", c->root, patch_id, PW_PER_PAGE);
+	l.page = check_page;
+	l.data = &v;
+	st = paginate(c, &l, 1);
+	listing_free(&l);
+	if (st) {
+		pw_check_array_free((struct pw_check *)(void *)v.v, v.n);
+		return st;
+	}
+	*out = (struct pw_check *)(void *)v.v;
+	*n = v.n;
+	return PWNM_STATUS_SUCCESS;
 }
 
 /* ---- single patch ---- */

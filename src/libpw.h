@@ -88,6 +88,23 @@ pwnm_status_t pw_newest_event(pw_client_t *c, uint32_t project_id, const char *b
 int64_t pw_server_time(const pw_client_t *c);
 
 /*
+ * Series of the project whose date is >= since (ISO, NULL: all), every
+ * page, ordered by id.  Caller frees *out with pw_series_array_free.
+ */
+pwnm_status_t pw_list_series(pw_client_t *c, uint32_t project_id, const char *since,
+			     struct pw_series **out, size_t *n);
+
+/*
+ * The patches of each series in ids (one ?series= listing per series,
+ * run together), every page; each decoded page goes to sink.
+ */
+pwnm_status_t pw_list_series_patches(pw_client_t *c, const uint32_t *ids, size_t nids,
+				     pw_patches_cb sink, void *sdata);
+
+/* The CI checks of one patch, every page.  Caller frees *out with pw_check_array_free. */
+pwnm_status_t pw_list_checks(pw_client_t *c, uint32_t patch_id, struct pw_check **out, size_t *n);
+
+/*
  * One patch by id.  NOT_FOUND on the API's 404 (with a JSON detail);
  * SERVER on a 404 without one (not the API's: no word on the patch);
  * PROTOCOL when the body is another patch.

@@ -34,6 +34,9 @@ pw_patch_free(struct pw_patch *p)
 	free(p->web_url);
 	free(p->commit_ref);
 	free(p->hash);
+	free(p->series_name);
+	free(p->series_date);
+	free(p->check);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -92,6 +95,50 @@ pw_project_array_free(struct pw_project *a, size_t n)
 		return;
 	for (i = 0; i < n; i++)
 		project_free(&a[i]);
+	free(a);
+}
+
+static void
+series_free(struct pw_series *s)
+{
+	free(s->name);
+	free(s->date);
+	free(s->cover_msgid);
+	free(s->patches);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+pw_series_array_free(struct pw_series *a, size_t n)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < n; i++)
+		series_free(&a[i]);
+	free(a);
+}
+
+static void
+check_free(struct pw_check *c)
+{
+	free(c->context);
+	free(c->state);
+	free(c->target_url);
+	free(c->description);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+pw_check_array_free(struct pw_check *a, size_t n)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < n; i++)
+		check_free(&a[i]);
 	free(a);
 }
 
@@ -354,6 +401,121 @@ out:
 
 /* ==== decoders ==== */
 
+/* A count: an integral number >= 0 (absent or null: 0). */
+static int
+get_count(const cJSON *o, const char *name, const char *path, uint32_t *out, char **why)
+{
+	const cJSON *j = field(o, name);
+	uint64_t v;
+
+	*out = 0;
+	if (!j || cJSON_IsNull(j))
+		return 0;
+	if (cJSON_IsNumber(j) && j->valuedouble == 0.0)
+		return 0;
+	if (json_id(j, (double)UINT32_MAX, &v) < 0) {
+		*why = xasprintf("field '%s' is not a count", path);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* series[] of a patch (absent in no API version, but tolerated): its first entry. */
+static int
+decode_patch_series(const cJSON *o, struct pw_patch *p, char **why)
+{
+	const cJSON *a = field(o, "series"), *s;
+
+	p->series_name = NULL;
+	p->series_date = NULL;
+	if (a && !cJSON_IsNull(a) && !cJSON_IsArray(a)) {
+		*why = xstrdup("field 'series' is not an array");
+		return -1;
+	}
+	s = a ? cJSON_GetArrayItem(a, 0) : NULL;
+	if (!s) {
+		p->series_name = xstrdup("");
+		p->series_date = xstrdup("");
+		return 0;
+	}
+	if (get_id32(s, "id", "series[0].id", &p->series_id, why) < 0 ||
+	    get_count(s, "version", "series[0].version", &p->series_version, why) < 0 ||
+	    get_str_or_null(s, "name", "series[0].name", &p->series_name, why) < 0 ||
+	    get_str_or_null(s, "date", "series[0].date", &p->series_date, why) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+decode_series(const cJSON *o, struct pw_series *s, char **why)
+{
+	const cJSON *proj, *cover, *pa, *it, *sub;
+	size_t i = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (!cJSON_IsObject(o)) {
+		*why = xasprintf("expected a JSON object, got %s", json_type_name(o));
+		return -1;
+	}
+	if (get_id32(o, "id", "id", &s->id, why) < 0 ||
+	    get_object(o, "project", "project", &proj, why) < 0 ||
+	    get_id32(proj, "id", "project.id", &s->project_id, why) < 0 ||
+	    get_str_or_null(o, "name", "name", &s->name, why) < 0 ||
+	    get_str_or_null(o, "date", "date", &s->date, why) < 0 ||
+	    get_count(o, "version", "version", &s->version, why) < 0 ||
+	    get_count(o, "total", "total", &s->total, why) < 0 ||
+	    get_count(o, "received_total", "received_total", &s->received_total, why) < 0 ||
+	    get_bool(o, "received_all", "received_all", &s->received_all, why) < 0)
+		goto fail;
+	sub = field(o, "submitter");
+	if (cJSON_IsObject(sub) && get_id32(sub, "id", "submitter.id", &s->submitter_id, why) < 0)
+		goto fail;
+	cover = field(o, "cover_letter");
+	if (cover && !cJSON_IsNull(cover)) {
+		if (get_id32(cover, "id", "cover_letter.id", &s->cover_id, why) < 0 ||
+		    get_str(cover, "msgid", "cover_letter.msgid", &s->cover_msgid, why) < 0)
+			goto fail;
+	} else {
+		s->cover_msgid = xstrdup("");
+	}
+	pa = field(o, "patches");
+	if (!cJSON_IsArray(pa)) {
+		*why = xstrdup("field 'patches' is missing or not an array");
+		goto fail;
+	}
+	s->patches = xcalloc((size_t)cJSON_GetArraySize(pa) + 1, sizeof(uint32_t));
+	cJSON_ArrayForEach(it, pa) {
+		if (get_id32(it, "id", "patches[].id", &s->patches[i], why) < 0)
+			goto fail;
+		i++;
+	}
+	s->npatches = i;
+	return 0;
+fail:
+	series_free(s);
+	return -1;
+}
+
+static int
+decode_check(const cJSON *o, struct pw_check *c, char **why)
+{
+	memset(c, 0, sizeof(*c));
+	if (!cJSON_IsObject(o)) {
+		*why = xasprintf("expected a JSON object, got %s", json_type_name(o));
+		return -1;
+	}
+	if (get_id32(o, "id", "id", &c->id, why) < 0 ||
+	    get_str(o, "context", "context", &c->context, why) < 0 ||
+	    get_str(o, "state", "state", &c->state, why) < 0 ||
+	    get_str_or_null(o, "target_url", "target_url", &c->target_url, why) < 0 ||
+	    get_str_or_null(o, "description", "description", &c->description, why) < 0) {
+		check_free(c);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 decode_patch(const cJSON *o, struct pw_patch *p, char **why)
 {
@@ -376,7 +538,9 @@ decode_patch(const cJSON *o, struct pw_patch *p, char **why)
 	    get_str(o, "name", "name", &p->name, why) < 0 ||
 	    get_str_or_null(o, "web_url", "web_url", &p->web_url, why) < 0 ||
 	    get_str_or_null(o, "commit_ref", "commit_ref", &p->commit_ref, why) < 0 ||
-	    get_str_or_null(o, "hash", "hash", &p->hash, why) < 0) {
+	    get_str_or_null(o, "hash", "hash", &p->hash, why) < 0 ||
+	    decode_patch_series(o, p, why) < 0 ||
+	    get_str_or_null(o, "check", "check", &p->check, why) < 0) {
 		pw_patch_free(p);
 		return -1;
 	}
@@ -492,6 +656,30 @@ decode_project_v(const cJSON *o, void *out, char **why)
 	return decode_project(o, out, why);
 }
 
+static int
+decode_series_v(const cJSON *o, void *out, char **why)
+{
+	return decode_series(o, out, why);
+}
+
+static int
+decode_check_v(const cJSON *o, void *out, char **why)
+{
+	return decode_check(o, out, why);
+}
+
+static void
+series_free_v(void *p)
+{
+	series_free(p);
+}
+
+static void
+check_free_v(void *p)
+{
+	check_free(p);
+}
+
 static void
 patch_free_v(void *p)
 {
@@ -587,6 +775,30 @@ pw_events_from_json(const char *body, size_t len, struct pw_event **out, size_t 
 	pwnm_status_t st;
 
 	st = decode_array(body, len, sizeof(struct pw_event), decode_event_v, event_free_v, &v, n,
+			  err);
+	*out = v;
+	return st;
+}
+
+pwnm_status_t
+pw_series_from_json(const char *body, size_t len, struct pw_series **out, size_t *n, char **err)
+{
+	void *v;
+	pwnm_status_t st;
+
+	st = decode_array(body, len, sizeof(struct pw_series), decode_series_v, series_free_v, &v,
+			  n, err);
+	*out = v;
+	return st;
+}
+
+pwnm_status_t
+pw_checks_from_json(const char *body, size_t len, struct pw_check **out, size_t *n, char **err)
+{
+	void *v;
+	pwnm_status_t st;
+
+	st = decode_array(body, len, sizeof(struct pw_check), decode_check_v, check_free_v, &v, n,
 			  err);
 	*out = v;
 	return st;

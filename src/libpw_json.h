@@ -28,6 +28,12 @@ struct pw_patch {
 	char *web_url;        /* "" when null */
 	char *commit_ref;     /* the commit that applied it, "" when null or absent */
 	char *hash;           /* Patchwork's hash of its diff, "" when null or absent */
+	/* The first entry of series[] (a patch is in one series in practice): id 0 when none. */
+	uint32_t series_id;
+	uint32_t series_version;
+	char *series_name;    /* "" when none */
+	char *series_date;    /* the series' date, as sent; "" when none */
+	char *check;          /* combined CI state: pending, success, warning, fail ("" absent) */
 };
 void pw_patch_free(struct pw_patch *p); /* frees the strings, not p */
 void pw_patch_array_free(struct pw_patch *a, size_t n);
@@ -57,6 +63,34 @@ struct pw_project {
 };
 void pw_project_array_free(struct pw_project *a, size_t n);
 
+/* A series (GET /series/ and /series/<id>/): its cover letter and the patches received. */
+struct pw_series {
+	uint32_t id;
+	uint32_t project_id;
+	uint32_t version;
+	uint32_t total;          /* patches announced ("n" of "[PATCH m/n]") */
+	uint32_t received_total;
+	int received_all;
+	uint32_t submitter_id;   /* the person, 0 unknown */
+	char *name;              /* "" when null */
+	char *date;
+	uint32_t cover_id;       /* 0: no cover letter */
+	char *cover_msgid;       /* with angle brackets, "" none */
+	uint32_t *patches;       /* ids of the patches received */
+	size_t npatches;
+};
+void pw_series_array_free(struct pw_series *a, size_t n);
+
+/* One CI check of a patch (GET /patches/<id>/checks/). */
+struct pw_check {
+	uint32_t id;
+	char *context;
+	char *state;             /* pending, success, warning, fail */
+	char *target_url;        /* "" when null */
+	char *description;       /* "" when null */
+};
+void pw_check_array_free(struct pw_check *a, size_t n);
+
 /*
  * Decoders: every field pwnm uses is checked for presence and type; a
  * missing or mistyped one is PWNM_STATUS_PROTOCOL with *err set to a
@@ -69,6 +103,10 @@ pwnm_status_t pw_patches_from_json(const char *body, size_t len, struct pw_patch
 				   size_t *n, char **err);
 pwnm_status_t pw_events_from_json(const char *body, size_t len, struct pw_event **out,
 				  size_t *n, char **err);
+pwnm_status_t pw_series_from_json(const char *body, size_t len, struct pw_series **out,
+				  size_t *n, char **err);
+pwnm_status_t pw_checks_from_json(const char *body, size_t len, struct pw_check **out, size_t *n,
+				  char **err);
 pwnm_status_t pw_projects_from_json(const char *body, size_t len, struct pw_project **out,
 				    size_t *n, char **err);
 

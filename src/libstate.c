@@ -28,8 +28,13 @@
  *   project: u64 event_last_id, u32 max_patch_id, i64 last_reconcile,
  *            i64 last_poll; link_name, web_url, event_cursor, states_seen
  *   patch:   u32 flags, u8 archived, u32 delegate_id, i64 date;
- *            msgid, state, delegate, note, commit_ref
+ *            msgid, state, delegate, note, commit_ref; then (schema 3)
+ *            u32 series_id, check
  *   user:    u32 id (the key is the username's bytes)
+ *   series:  u32 project_id, u32 flags, u32 version, u32 total,
+ *            u32 received_total, u32 submitter_id, u32 cover_id,
+ *            u32 newer_id, u32 npatches, npatches × u32 patch id;
+ *            name, date, cover_msgid, cover_state (schema 3)
  *   outbox:  u32 fields, u8 archived, u32 delegate_id, u32 attempts,
  *            i64 queued_at, i64 next_try, u32 sent_fields, u8 sent_archived;
  *            state, delegate, last_error, sent_state, sent_delegate,
@@ -52,7 +57,7 @@
 
 struct pwnm_state {
 	MDB_env *env;
-	MDB_dbi meta, project, patch, msgid, outbox, user;
+	MDB_dbi meta, project, patch, msgid, outbox, user, series, cover;
 	char *dir;
 	int writing; /* the write transaction is open */
 	int sound;   /* the data file was found sound at open: commits keep the stamp */
@@ -374,7 +379,8 @@ patch_rec_free(struct patch_rec *p)
 	free(p->delegate);
 	free(p->note);
 	free(p->commit_ref);
-	p->msgid = p->state = p->delegate = p->note = p->commit_ref = NULL;
+	free(p->check);
+	p->msgid = p->state = p->delegate = p->note = p->commit_ref = p->check = NULL;
 }
 
 enum outbox_status
@@ -415,6 +421,7 @@ patch_rec_copy(struct patch_rec *dst, const struct patch_rec *src)
 	dst->delegate = xstrdup(src->delegate ? src->delegate : "");
 	dst->note = xstrdup(src->note ? src->note : "");
 	dst->commit_ref = xstrdup(src->commit_ref ? src->commit_ref : "");
+	dst->check = xstrdup(src->check ? src->check : "");
 }
 
 void
@@ -460,9 +467,9 @@ static int
 patch_decode(const MDB_val *key, const MDB_val *val, struct patch_rec *out, struct scratch *sc)
 {
 	struct rd r;
-	struct sref refs[5];
-	char **const dst[5] = { &out->msgid, &out->state, &out->delegate, &out->note,
-				&out->commit_ref };
+	struct sref refs[6];
+	char **const dst[6] = { &out->msgid, &out->state, &out->delegate, &out->note,
+				&out->commit_ref, &out->check };
 	size_t i;
 
 	if (key->mv_size != 8)
@@ -476,14 +483,18 @@ patch_decode(const MDB_val *key, const MDB_val *val, struct patch_rec *out, stru
 	out->date = (int64_t)rd_u64(&r);
 	for (i = 0; i < 4; i++)
 		rd_str(&r, &refs[i]);
-	/* schema 1 records end here */
-	refs[4].s = "";
-	refs[4].len = 0;
+	/* schema 1 records end here, schema 2 ones after commit_ref */
+	refs[4].s = refs[5].s = "";
+	refs[4].len = refs[5].len = 0;
 	if (!r.bad && r.off < r.len)
 		rd_str(&r, &refs[4]);
+	if (!r.bad && r.off < r.len) {
+		out->series_id = rd_u32(&r);
+		rd_str(&r, &refs[5]);
+	}
 	if (!rd_done(&r))
 		return -1;
-	strs_give(refs, dst, 5, sc);
+	strs_give(refs, dst, 6, sc);
 	return 0;
 }
 
@@ -616,6 +627,8 @@ static const struct {
 	{ "msgid", MDB_DUPSORT | MDB_DUPFIXED, offsetof(struct pwnm_state, msgid) },
 	{ "outbox", 0, offsetof(struct pwnm_state, outbox) },
 	{ "user", 0, offsetof(struct pwnm_state, user) },
+	{ "series", 0, offsetof(struct pwnm_state, series) },
+	{ "cover", MDB_DUPSORT | MDB_DUPFIXED, offsetof(struct pwnm_state, cover) },
 };
 
 struct lm_check {
@@ -1706,10 +1719,11 @@ state_patch_put(pwnm_txn_t *txn, const struct patch_rec *p)
 {
 	unsigned char kb[8], *dst;
 	MDB_val k = { 8, kb }, old;
-	const char *const strs[5] = { p->msgid, p->state, p->delegate, p->note, p->commit_ref };
-	struct sref refs[5];
+	const char *const strs[6] = { p->msgid, p->state, p->delegate, p->note, p->commit_ref,
+				      p->check };
+	struct sref refs[6];
 	struct wr w;
-	size_t size = PATCH_FIXED, i;
+	size_t size = PATCH_FIXED + 4, i;
 	const char *old_msgid = NULL;
 	char *old_nm = NULL, *new_nm = NULL;
 	pwnm_status_t status;
@@ -1718,7 +1732,7 @@ state_patch_put(pwnm_txn_t *txn, const struct patch_rec *p)
 	status = need_write(txn, "state_patch_put");
 	if (status != PWNM_STATUS_SUCCESS)
 		return status;
-	if (strs_prepare(refs, strs, 5, &size) < 0)
+	if (strs_prepare(refs, strs, 6, &size) < 0)
 		return too_long(txn, "state_patch_put");
 	pair_key(kb, p->project_id, p->patch_id);
 
@@ -1755,6 +1769,8 @@ state_patch_put(pwnm_txn_t *txn, const struct patch_rec *p)
 	w_u64(&w, (uint64_t)p->date);
 	for (i = 0; i < 5; i++)
 		w_str(&w, &refs[i]);
+	w_u32(&w, p->series_id);
+	w_str(&w, &refs[5]);
 out:
 	free(old_nm);
 	free(new_nm);
@@ -2168,13 +2184,254 @@ out:
 	return status;
 }
 
+/* ---- series and the cover index ---- */
+
+#define SERIES_FIXED (1 + 9 * 4)
+
+void
+series_rec_free(struct series_rec *s)
+{
+	if (!s)
+		return;
+	free(s->patches);
+	free(s->name);
+	free(s->date);
+	free(s->cover_msgid);
+	free(s->cover_state);
+	s->patches = NULL;
+	s->npatches = 0;
+	s->name = s->date = s->cover_msgid = s->cover_state = NULL;
+}
+
+/* Decode a series record; the strings and the patch list are allocated (caller frees). */
+static int
+series_decode(const MDB_val *key, const MDB_val *val, struct series_rec *out)
+{
+	struct rd r;
+	struct sref refs[4];
+	char **const dst[4] = { &out->name, &out->date, &out->cover_msgid, &out->cover_state };
+	uint32_t n;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (key->mv_size != 4)
+		return -1;
+	rd_init(&r, val);
+	out->series_id = be32_get(key->mv_data);
+	out->project_id = rd_u32(&r);
+	out->flags = rd_u32(&r);
+	out->version = rd_u32(&r);
+	out->total = rd_u32(&r);
+	out->received_total = rd_u32(&r);
+	out->submitter_id = rd_u32(&r);
+	out->cover_id = rd_u32(&r);
+	out->newer_id = rd_u32(&r);
+	n = rd_u32(&r);
+	if (r.bad || n > (r.len - r.off) / 4)
+		return -1;
+	out->patches = xcalloc((size_t)n + 1, sizeof(uint32_t));
+	out->npatches = n;
+	for (i = 0; i < n; i++)
+		out->patches[i] = rd_u32(&r);
+	for (i = 0; i < 4; i++)
+		rd_str(&r, &refs[i]);
+	if (!rd_done(&r)) {
+		free(out->patches);
+		out->patches = NULL;
+		out->npatches = 0;
+		return -1;
+	}
+	strs_give(refs, dst, 4, NULL);
+	return 0;
+}
+
+static pwnm_status_t
+cover_index(pwnm_txn_t *t, const char *msgid, const unsigned char sk[4], int add)
+{
+	char *nm = *msgid ? msgid_to_notmuch(msgid) : NULL;
+	MDB_val k, v = { 4, (void *)(uintptr_t)sk };
+	int rc;
+
+	if (!nm)
+		return PWNM_STATUS_SUCCESS;
+	msgid_key(&k, nm);
+	if (add)
+		rc = mdb_put(t->txn, t->st->cover, &k, &v, MDB_NODUPDATA);
+	else
+		rc = mdb_del(t->txn, t->st->cover, &k, &v);
+	free(nm);
+	if (rc != MDB_SUCCESS && rc != MDB_KEYEXIST && rc != MDB_NOTFOUND)
+		return lmdb_fail(t, rc, add ? "mdb_put(cover)" : "mdb_del(cover)");
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_series_get(pwnm_txn_t *txn, uint32_t series_id, struct series_rec *out)
+{
+	unsigned char kb[4];
+	MDB_val k = { 4, kb }, v;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	be32_put(kb, series_id);
+	rc = mdb_get(txn->txn, txn->st->series, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		set_err(txn->st, "series %" PRIu32 " not found", series_id);
+		return PWNM_STATUS_NOT_FOUND;
+	}
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_get(series)");
+	if (series_decode(&k, &v, out) < 0)
+		return corrupt(txn, "series", &k, &v);
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_series_put(pwnm_txn_t *txn, const struct series_rec *s)
+{
+	unsigned char kb[4], *dst;
+	MDB_val k = { 4, kb }, old;
+	const char *const strs[4] = { s->name, s->date, s->cover_msgid, s->cover_state };
+	struct sref refs[4];
+	struct series_rec prev;
+	struct wr w;
+	size_t size = SERIES_FIXED, i;
+	pwnm_status_t status;
+	int rc;
+
+	status = need_write(txn, "state_series_put");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	if (s->npatches > UINT32_MAX / 8 || strs_prepare(refs, strs, 4, &size) < 0)
+		return too_long(txn, "state_series_put");
+	size += 4 * s->npatches;
+	be32_put(kb, s->series_id);
+	rc = mdb_get(txn->txn, txn->st->series, &k, &old);
+	if (rc == MDB_SUCCESS && series_decode(&k, &old, &prev) == 0) {
+		if (strcmp(prev.cover_msgid, s->cover_msgid ? s->cover_msgid : "") != 0)
+			status = cover_index(txn, prev.cover_msgid, kb, 0);
+		series_rec_free(&prev);
+		if (status != PWNM_STATUS_SUCCESS)
+			return status;
+	} else if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+		return lmdb_fail(txn, rc, "mdb_get(series)");
+	}
+	status = cover_index(txn, s->cover_msgid ? s->cover_msgid : "", kb, 1);
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	status = put_reserve(txn, txn->st->series, &k, size, &dst, "mdb_put(series)");
+	if (status != PWNM_STATUS_SUCCESS)
+		return status;
+	w.p = dst;
+	w.off = 0;
+	w_u8(&w, REC_VERSION);
+	w_u32(&w, s->project_id);
+	w_u32(&w, s->flags);
+	w_u32(&w, s->version);
+	w_u32(&w, s->total);
+	w_u32(&w, s->received_total);
+	w_u32(&w, s->submitter_id);
+	w_u32(&w, s->cover_id);
+	w_u32(&w, s->newer_id);
+	w_u32(&w, (uint32_t)s->npatches);
+	for (i = 0; i < s->npatches; i++)
+		w_u32(&w, s->patches[i]);
+	for (i = 0; i < 4; i++)
+		w_str(&w, &refs[i]);
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+state_series_foreach(pwnm_txn_t *txn, state_series_cb cb, void *data)
+{
+	MDB_val k, v;
+	MDB_cursor *cur = NULL;
+	struct series_rec rec;
+	pwnm_status_t status = PWNM_STATUS_SUCCESS;
+	int rc, r;
+
+	rc = mdb_cursor_open(txn->txn, txn->st->series, &cur);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_cursor_open(series)");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (series_decode(&k, &v, &rec) < 0) {
+			status = corrupt(txn, "series", &k, &v);
+			goto out;
+		}
+		r = cb(&rec, data);
+		series_rec_free(&rec);
+		if (r != 0) {
+			status = (pwnm_status_t)r;
+			goto out;
+		}
+	}
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		status = lmdb_fail(txn, rc, "mdb_cursor_get(series)");
+out:
+	mdb_cursor_close(cur);
+	return status;
+}
+
+pwnm_status_t
+state_cover_lookup(pwnm_txn_t *txn, const char *nm_msgid, uint32_t **out, size_t *n)
+{
+	MDB_val k, v;
+	MDB_cursor *cur = NULL;
+	uint32_t *ids = NULL;
+	size_t len = 0, cap = 0;
+	pwnm_status_t status = PWNM_STATUS_SUCCESS;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	msgid_key(&k, nm_msgid);
+	rc = mdb_cursor_open(txn->txn, txn->st->cover, &cur);
+	if (rc != MDB_SUCCESS)
+		return lmdb_fail(txn, rc, "mdb_cursor_open(cover)");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == MDB_SUCCESS;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+		struct series_rec s;
+		char *nm;
+		uint32_t id;
+
+		if (v.mv_size != 4)
+			continue;
+		id = be32_get(v.mv_data);
+		/* A key matched by truncation only: compare the whole msgid. */
+		if (state_series_get(txn, id, &s) != PWNM_STATUS_SUCCESS)
+			continue;
+		nm = msgid_to_notmuch(s.cover_msgid);
+		if (nm && strcmp(nm, nm_msgid) == 0) {
+			if (len == cap) {
+				cap = cap ? cap * 2 : 4;
+				ids = xreallocarray(ids, cap, sizeof(*ids));
+			}
+			ids[len++] = id;
+		}
+		free(nm);
+		series_rec_free(&s);
+	}
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		status = lmdb_fail(txn, rc, "mdb_cursor_get(cover)");
+	mdb_cursor_close(cur);
+	if (status) {
+		free(ids);
+		return status;
+	}
+	*out = ids;
+	*n = len;
+	return PWNM_STATUS_SUCCESS;
+}
+
 /* ---- clear ---- */
 
 pwnm_status_t
 state_clear(pwnm_txn_t *txn)
 {
 	const MDB_dbi dbis[] = { txn->st->meta, txn->st->project, txn->st->patch,
-				 txn->st->msgid, txn->st->outbox, txn->st->user };
+				 txn->st->msgid, txn->st->outbox, txn->st->user, txn->st->series,
+				 txn->st->cover };
 	pwnm_status_t status;
 	size_t i;
 	int rc;

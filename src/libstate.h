@@ -18,6 +18,9 @@
  *            -> (u32 BE project id, u32 BE patch id), MDB_DUPSORT|MDB_DUPFIXED
  *   outbox   (u32 BE project id, u32 BE patch id) -> outbox record
  *   user     username (its bytes, 1 to STATE_USER_NAME_MAX) -> user id
+ *   series   u32 BE series id -> series record (schema 3)
+ *   cover    notmuch-form msgid of a cover letter (truncated like msgid)
+ *            -> u32 BE series id, MDB_DUPSORT|MDB_DUPFIXED (schema 3)
  *
  * Rules: transactions are short and never held across HTTP or notmuch
  * calls; everything read out of a transaction is copied (records handed
@@ -50,7 +53,14 @@
 #define META_POLL_REASON "poll_reason"           /* a reason to ask the server not yet acted on:
 						  * "<since> <failures> <next_try>" (libwork.h) */
 
-#define STATE_SCHEMA_VERSION 2 /* 2: commit_ref in patch and outbox records */
+/*
+ * 2: commit_ref in patch and outbox records.
+ * 3: patch records end with the series id and the combined check; the
+ *    series and cover databases.
+ * A store of an older schema is read as it is (its records lack only the
+ * later members) and marked with this version at open.
+ */
+#define STATE_SCHEMA_VERSION 3
 #define STATE_MSGID_KEY_MAX 480
 #define STATE_USER_NAME_MAX 480
 #define STATE_DEFAULT_MAPSIZE ((size_t)4 << 30) /* 4 GiB, sparse */
@@ -134,6 +144,8 @@ struct patch_rec {
 	char *delegate;       /* agreed delegate username, "" none */
 	char *note;           /* last problem (denied/conflict text), "" none */
 	char *commit_ref;     /* agreed commit_ref (the commit that applied it), "" none */
+	uint32_t series_id;   /* the series it was sent in, 0 none or unknown */
+	char *check;          /* combined CI state as the server last said, "" unknown */
 };
 void patch_rec_free(struct patch_rec *p); /* frees the strings, not p */
 void patch_rec_copy(struct patch_rec *dst, const struct patch_rec *src); /* dst: a deep copy */
@@ -169,6 +181,42 @@ struct patch_key {
  */
 pwnm_status_t state_msgid_lookup(pwnm_txn_t *txn, const char *nm_msgid, struct patch_key **out,
 				 size_t *n);
+
+/* Series flags. */
+#define SERIES_F_INFO      0x01u /* the server's series record was read (cover, totals, patches) */
+#define SERIES_F_COMPLETE  0x02u /* received_all: every announced patch has arrived */
+#define SERIES_F_COVER_TAGGED 0x04u /* its cover letter's mail carries the tags pwnm wrote */
+#define SERIES_F_NEWER     0x08u /* a later revision exists: its open patches get the suggestion tag */
+#define SERIES_F_DISMISSED 0x10u /* the user removed the suggestion tag: not offered again */
+
+/* A series pwnm tracks (one of its patches is tracked). */
+struct series_rec {
+	uint32_t series_id;
+	uint32_t project_id;
+	uint32_t flags;        /* SERIES_F_* */
+	uint32_t version;
+	uint32_t total;
+	uint32_t received_total;
+	uint32_t submitter_id; /* person id, 0 unknown */
+	uint32_t cover_id;     /* 0: none */
+	uint32_t newer_id;     /* the later revision's series id (SERIES_F_NEWER), 0 none */
+	uint32_t *patches;     /* patch ids of the series pwnm knows, ascending */
+	size_t npatches;
+	char *name;
+	char *date;            /* the series' date as the server sends it */
+	char *cover_msgid;     /* with brackets, "" none */
+	char *cover_state;     /* the state tag pwnm last wrote on the cover letter, "" none */
+};
+void series_rec_free(struct series_rec *s); /* frees the members, not s */
+/* NOT_FOUND when absent. */
+pwnm_status_t state_series_get(pwnm_txn_t *txn, uint32_t series_id, struct series_rec *out);
+/* Insert or replace; keeps the cover index in step. */
+pwnm_status_t state_series_put(pwnm_txn_t *txn, const struct series_rec *s);
+typedef int (*state_series_cb)(const struct series_rec *s, void *data);
+/* Every series, by id; the record is borrowed for the call. */
+pwnm_status_t state_series_foreach(pwnm_txn_t *txn, state_series_cb cb, void *data);
+/* Series whose cover letter is the mail nm_msgid (notmuch form).  *out caller frees. */
+pwnm_status_t state_cover_lookup(pwnm_txn_t *txn, const char *nm_msgid, uint32_t **out, size_t *n);
 
 /*
  * Outbox: a change waiting to be accepted by the server.  The OUT_* bits

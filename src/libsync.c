@@ -146,6 +146,7 @@ run_free(struct run *r)
 		}
 	}
 	free(r->wtab);
+	series_free_all(r);
 	state_project_list_free(r->projects, r->nprojects);
 	free(r->poll);
 	free(r->proj_dirty);

@@ -70,6 +70,8 @@ commit(struct run *r, const char *result)
 			}
 		}
 	}
+	if (!rc)
+		rc = series_commit(r, txn);
 	for (i = 0; i < r->nprojects && !rc; i++)
 		if (r->proj_dirty[i])
 			rc = state_project_put(txn, &r->projects[i]);

@@ -81,6 +81,22 @@ struct work {
 	struct work *hnext;     /* hash chain of the run's work table */
 };
 
+/*
+ * One series named by the run (a patch of it was seen, its cover letter
+ * was tagged, or its cover needs new tags): loaded from the store by
+ * series_load, written back by the commit when dirty.
+ */
+struct series_work {
+	struct series_rec rec;
+	int loaded;            /* looked up in the store (series_load) */
+	int in_store;          /* rec came from the store */
+	int need_info;         /* ask the server for it: new, or a patch of an incomplete one arrived */
+	int dirty;             /* rec differs from the store: read by commit */
+	int cover;             /* its cover letter's tags must be rewritten: read by the tag step */
+	const char *project;   /* link_name, borrowed from the run's project list */
+	struct series_work *hnext;
+};
+
 struct user {
 	char *name;
 	uint32_t id;
@@ -118,6 +134,8 @@ struct run {
 					* merge (an unconfirmed push is settled) */
 	struct work **wtab;            /* the work items, hashed by (project, patch) */
 	size_t wcap, wn;
+	struct series_work **stab;     /* the series named by the run, hashed by id */
+	size_t scap, sn;
 	struct user *users;            /* delegates seen (the store's user records), for ids in a PATCH */
 	size_t nusers;
 	int users_dirty;               /* a user was learnt: commit writes the dirty ones */
@@ -176,6 +194,20 @@ void shown_values(const struct patch_rec *rec, const struct outbox_rec *out, int
 		  struct pw_values *v);
 void str_set(char **dst, const char *src);
 
+/* libsync_series.c: series, their cover letters, and state tags on mails that are no patch */
+struct series_work *series_find(struct run *r, uint32_t id);
+struct series_work *series_get(struct run *r, pwnm_txn_t *txn, uint32_t id);
+void series_observe_patch(struct run *r, pwnm_txn_t *txn, struct work *w, const struct pw_patch *p);
+void remote_series(struct run *r);
+void series_scan_mail(struct run *r, notmuch_database_t *db, const char *nmid,
+		      const struct tagset *tags, int *handled);
+void series_mark_covers(struct run *r);
+int series_covers_pending(struct run *r);
+void series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
+			 const struct tagset *busy);
+pwnm_status_t series_commit(struct run *r, pwnm_txn_t *txn);
+void series_free_all(struct run *r);
+
 /*
  * The steps of a run, in order (sync_run in libsync.c).  A step returns
  * SUCCESS to go on; anything else stops the run, the error already said
@@ -186,6 +218,7 @@ void str_set(char **dst, const char *src);
 
 /* libsync_scan.c: step 2, the local scan */
 pwnm_status_t sync_scan(struct run *r);
+void scan_observe_mail(struct run *r, notmuch_database_t *db, struct work *w);
 
 /* libsync_remote.c: step 3, the server's news; remote_client_ready also serves the push */
 pwnm_status_t sync_remote(struct run *r);

@@ -38,13 +38,14 @@ observe_value(struct run *r, struct work *w, size_t i, struct field_value v)
 
 /* A decoded patch: every field's value is the server's. */
 static void
-observe_patch_values(struct run *r, struct work *w, const struct pw_patch *p)
+observe_patch_values(struct run *r, pwnm_txn_t *txn, struct work *w, const struct pw_patch *p)
 {
 	size_t i;
 
 	for (i = 0; i < FIELD_COUNT; i++)
 		observe_value(r, w, i, field_remote(&field_table[i], p));
 	w->rec.flags &= ~PATCH_F_RECHECK;
+	series_observe_patch(r, txn, w, p);
 }
 
 static void
@@ -54,7 +55,7 @@ observe_remote_patch(struct run *r, pwnm_txn_t *txn, const struct pw_patch *p)
 
 	if (!w)
 		w = work_new(r, p->project_id, p->id, p->msgid, p->date);
-	observe_patch_values(r, w, p);
+	observe_patch_values(r, txn, w, p);
 }
 
 /*
@@ -671,7 +672,7 @@ remote_recheck(struct run *r)
 				w->deleted = 1;
 				w->tags = 1;
 			} else if (st[i] == PWNM_STATUS_SUCCESS) {
-				observe_patch_values(r, w, &pp[i]);
+				observe_patch_values(r, NULL, w, &pp[i]);
 				w->dirty = 1;
 				pw_patch_free(&pp[i]);
 			}
@@ -753,8 +754,10 @@ sync_remote(struct run *r)
 			else
 				remote_poll_project(r, i, r->new_mail || pending, 0);
 		}
-		if (!r->server_silent)
+		if (!r->server_silent) {
 			remote_recheck(r);
+			remote_series(r);
+		}
 	} else if (o->push && pending && !r->first_error) {
 		poll_for_push(r);
 	}

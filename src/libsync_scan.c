@@ -44,6 +44,26 @@ observe_local(struct run *r, struct work *w, const struct tagset *tags)
 	}
 }
 
+/* Read the tags of w's mail as the scan would have (a state set for its series or thread). */
+void
+scan_observe_mail(struct run *r, notmuch_database_t *db, struct work *w)
+{
+	notmuch_message_t *m = NULL;
+	struct tagset tags = { 0 };
+
+	if (w->nmid && notmuch_database_find_message(db, w->nmid, &m) == NOTMUCH_STATUS_SUCCESS && m) {
+		nm_message_pw_tags(m, &tags);
+		notmuch_message_destroy(m);
+		observe_local(r, w, &tags);
+		tagset_free(&tags);
+		return;
+	}
+	/* No mail: nothing was read, so no mark is released. */
+	w->scanned = 1;
+	w->l_conflict_tag = (w->rec.flags & PATCH_F_CONFLICT) != 0;
+	w->l_denied_tag = (w->rec.flags & PATCH_F_DENIED) != 0;
+}
+
 struct nmid_list {
 	char **v;
 	size_t n, cap;
@@ -197,9 +217,20 @@ scan_mails(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 		free(keys);
 	}
 	state_txn_abort(txn);
-	/* Mail pwnm does not know: a reason to ask the server when it is from a tracked list. */
-	for (i = 0; i < nunknown && !r->new_mail; i++)
-		r->new_mail = from_tracked_list(r, db, list[unknown[i]].nmid);
+	txn = NULL;
+	/*
+	 * Mail that is no patch: a cover letter (its state tag means the
+	 * series); else a reason to ask the server when it is from a tracked
+	 * list.
+	 */
+	for (i = 0; i < nunknown; i++) {
+		int handled = 0;
+
+		if (mode == SCAN_RANGE)
+			series_scan_mail(r, db, list[unknown[i]].nmid, &list[unknown[i]].tags, &handled);
+		if (!handled && !r->new_mail)
+			r->new_mail = from_tracked_list(r, db, list[unknown[i]].nmid);
+	}
 out:
 	for (i = 0; i < n; i++) {
 		free(list[i].nmid);

@@ -450,7 +450,7 @@ write_tags(struct run *r)
 	struct tagset busy = { 0 };
 	pwnm_status_t rc;
 	char *err = NULL;
-	int nmails = 0, any_skip = 0;
+	int nmails = 0, any_skip = 0, covers;
 	unsigned batch_mails = TAG_BATCH;
 	const char *dbg = getenv("PWNM_DEBUG_TAG_BATCH"); /* tests: smaller batches */
 	uint64_t u;
@@ -458,8 +458,11 @@ write_tags(struct run *r)
 
 	if (dbg && parse_u64(dbg, &u) == 0 && u > 0 && u < TAG_BATCH)
 		batch_mails = (unsigned)u;
+	/* Cover letters whose series' patches change, stray state tags (libsync_series.c). */
+	series_mark_covers(r);
+	covers = series_covers_pending(r);
 	pairs = collect_pairs(r, &np);
-	if (!pairs) {
+	if (!pairs && !covers) {
 		/* No mail to write: the revision read at the scan is handled. */
 		r->store_rev = r->rev;
 		r->write_rev = 1;
@@ -510,6 +513,15 @@ write_tags(struct run *r)
 			if (!(nst = writer_close(r, &tw)))
 				run_crash_point(r, "tag-batch");
 		}
+	}
+	if (!nst && covers) {
+		/* The cover letters and the mails with stray state tags, in the last batch. */
+		if (!tw.db && (rc = writer_open(r, &tw, &busy, &err))) {
+			run_error(r, rc, "%s; cover letters not written, the next run retries", err);
+			free(err);
+		}
+		if (tw.db)
+			series_write_covers(r, tw.db, txn, &busy);
 	}
 	state_txn_abort(txn);
 	if (tw.db) {

@@ -266,6 +266,20 @@ class Event:
                  "patch_id", "extra")
 
 
+class Series:
+    """A series declared in the data file ("series"); patches name it by id."""
+    __slots__ = ("id", "project", "name", "version", "total", "date", "date_s",
+                 "submitter", "cover")
+
+
+class Cover:
+    __slots__ = ("id", "msgid", "url_msgid", "name", "date_s")
+
+
+class Check:
+    __slots__ = ("id", "user", "date_s", "state", "target_url", "context", "description")
+
+
 class Ctx:
     """URL bases for one request: http://HOST and the versioned API root."""
     __slots__ = ("base", "api")
@@ -346,6 +360,12 @@ class Store:
         self.last_event_dt = None
         self.embed_cache = {}
 
+        self.series = {}
+        self.checks = {}            # patch id -> [Check]
+        self.next_check_id = 1
+        for sd in data.get("series", []):
+            self.add_series(sd)
+
         pats = sorted(data.get("patches", []), key=lambda x: int(x["id"]))
         n = len(pats)
         # creation events in the recent past, 1 us apart, all before "now"
@@ -353,6 +373,19 @@ class Store:
         for k, pd in enumerate(pats):
             p = self.make_patch(pd, int(pd["id"]))
             self.insert_patch(p)
+            for cd in pd.get("checks", []):
+                c = Check()
+                c.id = self.next_check_id
+                self.next_check_id += 1
+                c.user = self.user_by_name.get(cd.get("actor") or "maint")
+                c.date_s = p.date_s
+                c.state = cd.get("state", "pending")
+                c.target_url = cd.get("target_url")
+                c.context = cd.get("context", "default")
+                c.description = cd.get("description")
+                self.checks.setdefault(p.id, []).append(c)
+            if pd.get("checks"):
+                p.check = self.combined_check(p.id)
             self.add_event("patch-created", p, None, {},
                            when=start + datetime.timedelta(microseconds=k))
 
@@ -370,6 +403,129 @@ class Store:
             self.people[pe.id] = pe
             self.person_by_email[key] = pe
         return pe
+
+    def add_series(self, sd):
+        se = Series()
+        se.id = int(sd["id"])
+        se.project = self.find_project(sd["project"])
+        if se.project is None:
+            raise ValueError("series %s: unknown project %r" % (se.id, sd["project"]))
+        se.name = sd.get("name")
+        se.version = int(sd.get("version", 1))
+        se.total = int(sd.get("total", 1))
+        dt = parse_iso(sd.get("date") or "2023-11-14T22:33:20")
+        se.date = dt
+        se.date_s = fmt_date(dt)
+        se.submitter = self.person_for(sd.get("submitter", "dev@example.org"))
+        cd = sd.get("cover")
+        se.cover = None
+        if cd:
+            c = Cover()
+            c.id = int(cd.get("id", se.id))
+            c.msgid = cd["msgid"]
+            c.url_msgid = quote(c.msgid[1:-1], safe=URL_SAFE)
+            c.name = cd.get("name", se.name)
+            c.date_s = se.date_s
+            se.cover = c
+        self.series[se.id] = se
+        self.version += 1
+        return se
+
+    def series_patches(self, sid):
+        return [self.patches[i] for i in self.all_ids if self.patches[i].series_id == sid]
+
+    def all_series_ids(self):
+        """Declared series plus the one-patch series of every other patch."""
+        ids = set(self.series)
+        ids.update(p.series_id for p in self.patches.values())
+        return sorted(ids)
+
+    def series_view(self, sid):
+        """(project, name, version, total, date, date_s, submitter, cover) of a series."""
+        se = self.series.get(sid)
+        if se is not None:
+            return (se.project, se.name, se.version, se.total, se.date, se.date_s,
+                    se.submitter, se.cover)
+        ps = self.series_patches(sid)
+        if not ps:
+            return None
+        p = ps[0]
+        return (p.project, p.name, 1, 1, p.date, p.date_s, p.submitter, None)
+
+    def r_series(self, sid, ctx):
+        v = self.series_view(sid)
+        pr, name, version, total, _, date_s, sub, cover = v
+        base = ctx.base
+        ps = self.series_patches(sid)
+        d = {
+            "id": sid,
+            "url": "%s/series/%d/" % (ctx.api, sid),
+            "web_url": "%s/project/%s/list/?series=%d" % (base, pr.link_name, sid),
+            "project": self.r_project(pr, ctx),
+            "name": name,
+            "date": date_s,
+            "submitter": self.r_person(sub, ctx),
+            "version": version,
+            "total": total,
+            "received_total": len(ps),
+            "received_all": len(ps) >= total,
+            "mbox": "%s/series/%d/mbox/" % (base, sid),
+            "cover_letter": None,
+            "patches": [self.r_patch_embed(p, ctx) for p in ps],
+        }
+        if cover is not None:
+            web = "%s/project/%s/cover/%s/" % (base, pr.link_name, cover.url_msgid)
+            d["cover_letter"] = {
+                "id": cover.id,
+                "url": "%s/covers/%d/" % (ctx.api, cover.id),
+                "web_url": web,
+                "msgid": cover.msgid,
+                "list_archive_url": None,
+                "date": cover.date_s,
+                "name": cover.name,
+                "mbox": web + "mbox/",
+            }
+        return d
+
+    def r_check(self, p, c, ctx):
+        return {
+            "id": c.id,
+            "url": "%s/patches/%d/checks/%d/" % (ctx.api, p.id, c.id),
+            "user": self.r_user(c.user, ctx),
+            "date": c.date_s,
+            "state": c.state,
+            "target_url": c.target_url,
+            "context": c.context,
+            "description": c.description,
+        }
+
+    def combined_check(self, pid):
+        """Patchwork's Patch.combined_check_state over the newest check of each context."""
+        latest = {}
+        for c in self.checks.get(pid, []):
+            latest[(c.user.id if c.user else 0, c.context)] = c.state
+        states = set(latest.values())
+        if not states:
+            return "pending"
+        for st in ("fail", "warning", "pending"):
+            if st in states:
+                return st
+        return "success"
+
+    def add_check(self, p, cd, actor):
+        c = Check()
+        c.id = self.next_check_id
+        self.next_check_id += 1
+        c.user = actor
+        c.date_s = fmt_date(self.clock())
+        c.state = cd.get("state", "pending")
+        c.target_url = cd.get("target_url")
+        c.context = cd.get("context", "default")
+        c.description = cd.get("description")
+        self.checks.setdefault(p.id, []).append(c)
+        p.check = self.combined_check(p.id)
+        self.add_event("check-created", p, actor, {"check": c})
+        return c
 
     def find_project(self, ref):
         if isinstance(ref, int):
@@ -591,9 +747,9 @@ class Store:
                 "id": p.series_id,
                 "url": "%s/series/%d/" % (ctx.api, p.series_id),
                 "web_url": "%s/project/%s/list/?series=%d" % (base, p.project.link_name, p.series_id),
-                "date": p.date_s,
-                "name": p.name,
-                "version": 1,
+                "date": self.series[p.series_id].date_s if p.series_id in self.series else p.date_s,
+                "name": self.series[p.series_id].name if p.series_id in self.series else p.name,
+                "version": self.series[p.series_id].version if p.series_id in self.series else 1,
                 "mbox": "%s/series/%d/mbox/" % (base, p.series_id),
             }],
             "comments": "%s/api/patches/%d/comments/" % (base, p.id),
@@ -646,7 +802,13 @@ class Store:
         if p is not None:
             payload["patch"] = self.r_patch_embed(p, ctx)
         for k, v in e.extra.items():
-            payload[k] = self.r_user(v, ctx) if isinstance(v, User) else v
+            if isinstance(v, User):
+                v = self.r_user(v, ctx)
+            elif isinstance(v, Check):
+                v = {"id": v.id, "url": "%s/patches/%d/checks/%d/" % (ctx.api, e.patch_id, v.id),
+                     "date": v.date_s, "state": v.state, "target_url": v.target_url,
+                     "context": v.context}
+            payload[k] = v
         return {
             "id": e.id,
             "category": e.category,
@@ -816,6 +978,10 @@ class App:
             pid = self.int_or_404(parts[1], ALLOW_LIST)
             if pid not in st.patches:
                 raise api_error(404, MSG_NOT_FOUND, ALLOW_LIST)
+            if parts[2] == "checks":
+                p = st.patches[pid]
+                return paginate(req, list(st.checks.get(pid, [])),
+                                lambda c: st.r_check(p, c, req.ctx))
             return paginate(req, [], lambda x: x)
         if kind == "projects" and len(parts) == 1:
             self.only(meth, ("GET", "HEAD", "OPTIONS"), ALLOW_LIST)
@@ -847,6 +1013,15 @@ class App:
                 if o is None:
                     raise api_error(404, MSG_NOT_FOUND, allow)
                 return Resp(200, render(o, req.ctx), allow=allow)
+        if kind == "series" and len(parts) == 1:
+            self.only(meth, ("GET", "HEAD", "OPTIONS"), ALLOW_LIST)
+            return self.series_list(req)
+        if kind == "series" and len(parts) == 2:
+            self.only(meth, ("GET", "HEAD", "OPTIONS"), ALLOW_LIST)
+            sid = self.int_or_404(parts[1], ALLOW_LIST)
+            if st.series_view(sid) is None:
+                raise api_error(404, MSG_NOT_FOUND, ALLOW_LIST)
+            return Resp(200, st.r_series(sid, req.ctx), allow=ALLOW_LIST)
         if kind in ("covers", "series", "bundles") and len(parts) == 1:
             self.only(meth, ("GET", "HEAD", "OPTIONS"), ALLOW_LIST)
             return paginate(req, [], lambda x: x)
@@ -878,6 +1053,30 @@ class App:
             ids = self.filter_patches(params)
             self.cache_put(key, ids)
         return paginate(req, ids, lambda i: st.r_patch(st.patches[i], req.ctx))
+
+    def series_list(self, req):
+        st = self.store
+        params = req.params
+        ids = st.all_series_ids()
+        if params.get("project"):
+            prs = set()
+            for v in params["project"]:
+                pr = self.lookup_project(v)
+                if pr is None:
+                    return paginate(req, [], lambda x: x)
+                prs.add(pr.id)
+            ids = [i for i in ids if st.series_view(i)[0].id in prs]
+        if params.get("since"):
+            t = parse_iso(params["since"][-1])
+            if t is None:
+                raise ApiError(400, {"since": ["Enter a valid date/time."]}, ALLOW_LIST)
+            ids = [i for i in ids if st.series_view(i)[4] >= t]
+        if params.get("before"):
+            t = parse_iso(params["before"][-1])
+            if t is None:
+                raise ApiError(400, {"before": ["Enter a valid date/time."]}, ALLOW_LIST)
+            ids = [i for i in ids if st.series_view(i)[4] < t]
+        return paginate(req, ids, lambda i: st.r_series(i, req.ctx))
 
     def cached(self, key):
         hit = self.store.filter_cache.get(key)
@@ -1269,6 +1468,21 @@ class App:
                     changes["event_id"] = int(data["event_id"])
                 st.change_patch(p, actor, **changes)
                 return Resp(200, st.admin_view(p))
+        if parts == ["series"] and method == "POST":
+            if int(data.get("id", 0)) in st.series:
+                return self.aerr(400, "series %s exists" % data.get("id"))
+            try:
+                se = st.add_series(data)
+            except (ValueError, KeyError) as exc:
+                return self.aerr(400, str(exc))
+            return Resp(201, {"id": se.id})
+        if len(parts) == 3 and parts[0] == "patches" and parts[2] == "checks" and method == "POST":
+            p = st.patches.get(int(parts[1])) if parts[1].isdigit() else None
+            if p is None:
+                return self.aerr(404, "no such patch")
+            actor = st.user_by_name.get(data.get("actor") or "maint")
+            c = st.add_check(p, data, actor)
+            return Resp(201, {"id": c.id, "check": p.check})
         if parts == ["events", "prune"] and method == "POST":
             n = int(data.get("up_to_id", 0))
             before = len(st.events)

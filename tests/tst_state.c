@@ -245,7 +245,7 @@ test_open_and_meta(const char *dir)
 
 	t = begin(st, 0);
 	is_int(state_meta_get(t, "schema_version", &v), PWNM_STATUS_SUCCESS, "meta get schema_version");
-	is_str(v, "2", "schema_version written at creation");
+	is_str(v, "3", "schema_version written at creation");
 	free(v);
 	v = (char *)1;
 	is_int(state_meta_get(t, "uuid", &v), PWNM_STATUS_SUCCESS, "meta get absent: SUCCESS");
@@ -827,6 +827,98 @@ open_refused(const char *dir, const char *what, const char *name)
 	free(err);
 }
 
+static int
+count_series(const struct series_rec *s, void *data)
+{
+	(void)s;
+	(*(size_t *)data)++;
+	return 0;
+}
+
+static void
+test_series(void)
+{
+	char *dir = xasprintf("%s/series", tmpdir);
+	pwnm_state_t *st;
+	pwnm_txn_t *t;
+	struct patch_rec p = mkpatch(1, 5, "<s5@x>"), g;
+	struct series_rec s, got;
+	uint32_t patches[3] = { 5, 6, 7 }, *ids = NULL;
+	size_t n = 0;
+	char *v = NULL;
+
+	st = open_ok(dir, 0);
+	t = begin(st, 1);
+	p.series_id = 40;
+	p.check = (char *)(uintptr_t)"fail";
+	is_int(state_patch_put(t, &p), PWNM_STATUS_SUCCESS, "patch with a series put");
+	memset(&s, 0, sizeof(s));
+	s.series_id = 40;
+	s.project_id = 1;
+	s.flags = SERIES_F_INFO | SERIES_F_COMPLETE;
+	s.version = 2;
+	s.total = 3;
+	s.received_total = 3;
+	s.submitter_id = 9;
+	s.cover_id = 400;
+	s.patches = patches;
+	s.npatches = 3;
+	s.name = (char *)(uintptr_t)"feature";
+	s.date = (char *)(uintptr_t)"2026-11-01T10:00:00";
+	s.cover_msgid = (char *)(uintptr_t)"<cover 40@x>";
+	s.cover_state = (char *)(uintptr_t)"new";
+	is_int(state_series_put(t, &s), PWNM_STATUS_SUCCESS, "series put");
+	commit(t);
+
+	t = begin(st, 0);
+	is_int(state_patch_get(t, 1, 5, &g), PWNM_STATUS_SUCCESS, "patch with a series get");
+	ok(g.series_id == 40 && strcmp(g.check, "fail") == 0, "series id and check kept");
+	patch_rec_free(&g);
+	is_int(state_series_get(t, 40, &got), PWNM_STATUS_SUCCESS, "series get");
+	ok(got.version == 2 && got.total == 3 && got.submitter_id == 9 && got.cover_id == 400 &&
+	   got.flags == (SERIES_F_INFO | SERIES_F_COMPLETE), "series numbers kept");
+	ok(got.npatches == 3 && got.patches[2] == 7, "series patch list kept");
+	is_str(got.cover_msgid, "<cover 40@x>", "series cover msgid kept");
+	is_str(got.cover_state, "new", "series cover state kept");
+	series_rec_free(&got);
+	is_int(state_series_get(t, 41, &got), PWNM_STATUS_NOT_FOUND, "unknown series: NOT_FOUND");
+	is_int(state_cover_lookup(t, "cover40@x", &ids, &n), PWNM_STATUS_SUCCESS, "cover lookup");
+	ok(n == 1 && ids[0] == 40, "the cover letter's mail names its series");
+	free(ids);
+	n = 0;
+	state_series_foreach(t, count_series, &n);
+	is_int((long long)n, 1, "series foreach");
+	state_txn_abort(t);
+
+	t = begin(st, 1);
+	s.cover_msgid = (char *)(uintptr_t)"<other@x>";
+	is_int(state_series_put(t, &s), PWNM_STATUS_SUCCESS, "series put with another cover");
+	commit(t);
+	t = begin(st, 0);
+	state_cover_lookup(t, "cover40@x", &ids, &n);
+	ok(n == 0 && ids == NULL, "the old cover letter no longer names it");
+	state_cover_lookup(t, "other@x", &ids, &n);
+	ok(n == 1 && ids[0] == 40, "the new one does");
+	free(ids);
+	state_txn_abort(t);
+
+	/* A store of schema 1 is read and marked 2. */
+	t = begin(st, 1);
+	state_meta_put(t, "schema_version", "1");
+	commit(t);
+	state_close(st);
+	st = open_ok(dir, 0);
+	t = begin(st, 0);
+	state_meta_get(t, "schema_version", &v);
+	is_str(v, "3", "a schema 1 store is marked 3 at open");
+	free(v);
+	is_int(state_series_get(t, 40, &got), PWNM_STATUS_SUCCESS, "and keeps its records");
+	series_rec_free(&got);
+	state_txn_abort(t);
+	state_close(st);
+	free(dir);
+}
+
 static void
 test_corrupt_records(void)
 {
@@ -886,6 +978,7 @@ test_corrupt_records(void)
 	t = begin(st, 0);
 	is_int(state_patch_get(t, 9, 1, &g), PWNM_STATUS_SUCCESS, "hand-encoded record decodes");
 	is_str(g.msgid, "a", "hand-encoded record: msgid");
+	ok(g.series_id == 0 && g.check && !*g.check, "a schema 1 record: no series, no check");
 	patch_rec_free(&g);
 	state_txn_abort(t);
 	state_close(st);
@@ -943,14 +1036,14 @@ test_schema(void)
 
 	st = open_ok(dir, 0);
 	t = begin(st, 1);
-	state_meta_put(t, "schema_version", "3");
+	state_meta_put(t, "schema_version", "4");
 	commit(t);
 	state_close(st);
 
 	st = (pwnm_state_t *)1;
 	is_int(state_open(dir, 0, &st, &err), PWNM_STATUS_STATE, "newer schema: STATE");
 	ok(st == NULL, "newer schema: NULL handle");
-	want = xasprintf("state database '%s' has schema version 3, newer than this pwnm (2)", dir);
+	want = xasprintf("state database '%s' has schema version 4, newer than this pwnm (3)", dir);
 	is_str(err, want, "newer schema: message");
 	free(want);
 	free(err);
@@ -1032,7 +1125,7 @@ test_schema1(void)
 	   "schema 1 outbox record: no commit_ref");
 	outbox_rec_free(&o);
 	state_meta_get(t, "schema_version", &v);
-	is_str(v, "2", "a schema 1 store is version 2 once opened");
+	is_str(v, "3", "a schema 1 store is version 3 once opened");
 	free(v);
 	state_txn_abort(t);
 
@@ -1228,7 +1321,7 @@ test_clear(const char *dir)
 		buf_free(&b);
 	}
 	state_meta_get(t, "schema_version", &v);
-	is_str(v, "2", "clear: schema_version kept");
+	is_str(v, "3", "clear: schema_version kept");
 	free(v);
 	state_txn_abort(t);
 	state_close(st);
@@ -1307,6 +1400,7 @@ main(int argc, char **argv)
 	state_close(st);
 	test_reopen(dir);
 	test_corrupt_records();
+	test_series();
 	test_schema();
 	test_schema1();
 

@@ -1,0 +1,579 @@
+/* libsync_series.c - series: membership pulled with the patches, the server's series records, cover letters' tags, and a state set on a cover letter */
+#include "libsync_p.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "libnm.h"
+#include "libutil.h"
+
+/* ---- the run's table of series ---- */
+
+static size_t
+series_bucket(uint32_t id, size_t cap)
+{
+	uint64_t k = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(k >> 32) & (cap - 1);
+}
+
+static void
+stab_grow(struct run *r)
+{
+	size_t ncap = r->scap ? r->scap * 2 : 256, i;
+	struct series_work **nt = xcalloc(ncap, sizeof(*nt));
+
+	for (i = 0; i < r->scap; i++) {
+		struct series_work *s = r->stab[i], *next;
+
+		for (; s; s = next) {
+			size_t b = series_bucket(s->rec.series_id, ncap);
+
+			next = s->hnext;
+			s->hnext = nt[b];
+			nt[b] = s;
+		}
+	}
+	free(r->stab);
+	r->stab = nt;
+	r->scap = ncap;
+}
+
+struct series_work *
+series_find(struct run *r, uint32_t id)
+{
+	struct series_work *s;
+
+	if (!r->scap)
+		return NULL;
+	for (s = r->stab[series_bucket(id, r->scap)]; s; s = s->hnext)
+		if (s->rec.series_id == id)
+			return s;
+	return NULL;
+}
+
+static struct series_work *
+series_insert(struct run *r, const struct series_rec *rec, int in_store)
+{
+	struct series_work *s = xcalloc(1, sizeof(*s));
+	size_t b;
+
+	s->rec = *rec;
+	s->rec.patches = xcalloc(rec->npatches + 1, sizeof(uint32_t));
+	if (rec->npatches)
+		memcpy(s->rec.patches, rec->patches, rec->npatches * sizeof(uint32_t));
+	s->rec.name = xstrdup(rec->name ? rec->name : "");
+	s->rec.date = xstrdup(rec->date ? rec->date : "");
+	s->rec.cover_msgid = xstrdup(rec->cover_msgid ? rec->cover_msgid : "");
+	s->rec.cover_state = xstrdup(rec->cover_state ? rec->cover_state : "");
+	s->loaded = 1;
+	s->in_store = in_store;
+	s->project = run_project_name(r, rec->project_id);
+	if (r->sn + 1 > r->scap * 3 / 4)
+		stab_grow(r);
+	b = series_bucket(rec->series_id, r->scap);
+	s->hnext = r->stab[b];
+	r->stab[b] = s;
+	r->sn++;
+	return s;
+}
+
+/* The series, from the run or the store; NULL when neither knows it. */
+struct series_work *
+series_get(struct run *r, pwnm_txn_t *txn, uint32_t id)
+{
+	struct series_work *s = series_find(r, id);
+	struct series_rec rec;
+
+	if (s)
+		return s;
+	if (!txn || state_series_get(txn, id, &rec) != PWNM_STATUS_SUCCESS)
+		return NULL;
+	s = series_insert(r, &rec, 1);
+	series_rec_free(&rec);
+	return s;
+}
+
+void
+series_free_all(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->scap; i++) {
+		struct series_work *s = r->stab[i], *next;
+
+		for (; s; s = next) {
+			next = s->hnext;
+			series_rec_free(&s->rec);
+			free(s);
+		}
+	}
+	free(r->stab);
+	r->stab = NULL;
+	r->scap = r->sn = 0;
+}
+
+static int
+series_has_patch(const struct series_work *s, uint32_t patch_id)
+{
+	size_t i;
+
+	for (i = 0; i < s->rec.npatches; i++)
+		if (s->rec.patches[i] == patch_id)
+			return 1;
+	return 0;
+}
+
+/* Add a patch id, keeping the list ascending; 1 when it was not there. */
+static int
+series_add_patch(struct series_work *s, uint32_t patch_id)
+{
+	size_t i;
+
+	if (series_has_patch(s, patch_id))
+		return 0;
+	s->rec.patches = xreallocarray(s->rec.patches, s->rec.npatches + 2, sizeof(uint32_t));
+	for (i = s->rec.npatches; i > 0 && s->rec.patches[i - 1] > patch_id; i--)
+		s->rec.patches[i] = s->rec.patches[i - 1];
+	s->rec.patches[i] = patch_id;
+	s->rec.npatches++;
+	return 1;
+}
+
+/* ---- step 3: membership from the patches, records from the server ---- */
+
+/*
+ * A patch as the server sent it (a list, a recheck): its series is noted,
+ * and asked for when it is new to pwnm, or incomplete and this patch is
+ * new to it.  txn NULL: a read transaction of its own.
+ */
+void
+series_observe_patch(struct run *r, pwnm_txn_t *txn, struct work *w, const struct pw_patch *p)
+{
+	struct series_work *s;
+
+	if (!p->series_id)
+		return;
+	if (w->rec.series_id != p->series_id) {
+		w->rec.series_id = p->series_id;
+		w->dirty = 1;
+	}
+	s = series_find(r, p->series_id);
+	if (!s && txn) {
+		s = series_get(r, txn, p->series_id);
+	} else if (!s) {
+		pwnm_txn_t *own = NULL;
+
+		if (state_txn_begin(r->st, 0, &own) == PWNM_STATUS_SUCCESS) {
+			s = series_get(r, own, p->series_id);
+			state_txn_abort(own);
+		}
+	}
+	if (!s) {
+		struct series_rec rec = { 0 };
+
+		rec.series_id = p->series_id;
+		rec.project_id = p->project_id;
+		rec.version = p->series_version;
+		rec.name = p->series_name;
+		rec.date = p->series_date;
+		s = series_insert(r, &rec, 0);
+		s->need_info = 1;
+		s->dirty = 1;
+	}
+	if (series_add_patch(s, p->id)) {
+		s->dirty = 1;
+		if (!(s->rec.flags & SERIES_F_COMPLETE))
+			s->need_info = 1;
+	}
+	if (!(s->rec.flags & SERIES_F_INFO))
+		s->need_info = 1;
+}
+
+/* The server's record of a series pwnm asked for. */
+static void
+series_apply_info(struct series_work *s, const struct pw_series *ps)
+{
+	size_t i;
+
+	if (strcmp(s->rec.cover_msgid, ps->cover_msgid) != 0) {
+		str_set(&s->rec.cover_msgid, ps->cover_msgid);
+		s->rec.flags &= ~SERIES_F_COVER_TAGGED;
+		str_set(&s->rec.cover_state, "");
+	}
+	str_set(&s->rec.name, ps->name);
+	str_set(&s->rec.date, ps->date);
+	s->rec.version = ps->version;
+	s->rec.total = ps->total;
+	s->rec.received_total = ps->received_total;
+	s->rec.submitter_id = ps->submitter_id;
+	s->rec.cover_id = ps->cover_id;
+	s->rec.flags |= SERIES_F_INFO;
+	if (ps->received_all)
+		s->rec.flags |= SERIES_F_COMPLETE;
+	else
+		s->rec.flags &= ~SERIES_F_COMPLETE;
+	for (i = 0; i < ps->npatches; i++)
+		series_add_patch(s, ps->patches[i]);
+	s->need_info = 0;
+	s->dirty = 1;
+	s->cover = 1;
+}
+
+/*
+ * The series the run must ask about: one listing per project
+ * (?project=&since=, since the oldest of them), never a request per
+ * patch or per series, and none when no series is new or incomplete.
+ */
+void
+remote_series(struct run *r)
+{
+	size_t i, b;
+
+	if (!r->client)
+		return;
+	for (i = 0; i < r->nprojects; i++) {
+		const char *since = NULL;
+		int any = 0, all_dated = 1;
+		struct pw_series *a = NULL;
+		size_t n = 0, k;
+		pwnm_status_t rc;
+
+		if (!r->poll[i] || r->poll_failed[i])
+			continue;
+		for (b = 0; b < r->scap; b++) {
+			struct series_work *s;
+
+			for (s = r->stab[b]; s; s = s->hnext) {
+				if (!s->need_info || s->rec.project_id != r->projects[i].id)
+					continue;
+				any = 1;
+				if (!*s->rec.date)
+					all_dated = 0;
+				else if (!since || strcmp(s->rec.date, since) < 0)
+					since = s->rec.date;
+			}
+		}
+		if (!any)
+			continue;
+		rc = pw_list_series(r->client, r->projects[i].id, all_dated ? since : NULL, &a, &n);
+		if (rc) {
+			run_error(r, rc, "%s: %s", r->projects[i].link_name, pw_client_error(r->client));
+			continue;
+		}
+		for (k = 0; k < n; k++) {
+			struct series_work *s = series_find(r, a[k].id);
+
+			if (s && s->need_info && a[k].project_id == s->rec.project_id)
+				series_apply_info(s, &a[k]);
+		}
+		pw_series_array_free(a, n);
+	}
+}
+
+/* ---- step 2: a state tag on a cover letter ---- */
+
+/* The state the user put on a cover letter: the one state tag that is not what pwnm wrote. */
+static const char *
+cover_new_state(const struct series_work *s, const struct tagset *tags)
+{
+	const char *found = NULL;
+	size_t i, n = 0;
+
+	for (i = 0; i < tags->n; i++) {
+		const char *st = merge_state_of_tag(tags->v[i], s->project);
+
+		if (!st || strcmp(st, s->rec.cover_state) == 0)
+			continue;
+		found = st;
+		n++;
+	}
+	return n == 1 ? found : NULL;
+}
+
+/*
+ * The state the user chose for a set of patches (a series, a thread)
+ * becomes each one's local value, unless the patch's own tags say
+ * otherwise; their mails are rewritten to show it.  Returns how many
+ * patches take it.
+ */
+static size_t
+apply_state(struct run *r, notmuch_database_t *db, struct work **ws, size_t n, const char *state)
+{
+	size_t i, taken = 0;
+
+	for (i = 0; i < n; i++) {
+		struct work *w = ws[i];
+		struct pw_values shown;
+		struct field_value v = { state, 0 };
+		unsigned bit = FIELD_BIT(FIELD_STATE);
+
+		if (w->deleted)
+			continue;
+		if (!w->scanned)
+			scan_observe_mail(r, db, w);
+		shown_values(&w->rec, &w->out, w->has_out, &shown);
+		if ((w->l_set & bit) && strcmp(w->l[FIELD_STATE].s ? w->l[FIELD_STATE].s : "",
+					       shown.state ? shown.state : "") != 0)
+			continue; /* the patch's own tags changed it: they win */
+		field_copy_set(&w->l[FIELD_STATE], v);
+		w->l_set |= bit;
+		w->tags = 1;
+		taken++;
+	}
+	return taken;
+}
+
+struct cover_change {
+	struct series_work *s;
+	char *state;
+	struct work **ws;
+	size_t nws;
+};
+
+/*
+ * A mail the scan found changed that is no patch.  When it is the cover
+ * letter of a tracked series, *handled is set; its tags are rewritten,
+ * and a state tag the user put on it is applied to the series' patches.
+ */
+void
+series_scan_mail(struct run *r, notmuch_database_t *db, const char *nmid,
+		 const struct tagset *tags, int *handled)
+{
+	pwnm_txn_t *txn = NULL;
+	uint32_t *ids = NULL;
+	size_t n = 0, i, j, nch = 0;
+	struct cover_change *ch;
+
+	*handled = 0;
+	if (state_txn_begin(r->st, 0, &txn) != PWNM_STATUS_SUCCESS)
+		return;
+	if (state_cover_lookup(txn, nmid, &ids, &n) != PWNM_STATUS_SUCCESS || n == 0) {
+		state_txn_abort(txn);
+		free(ids);
+		return;
+	}
+	*handled = 1;
+	ch = xcalloc(n, sizeof(*ch));
+	for (i = 0; i < n; i++) {
+		struct series_work *s = series_get(r, txn, ids[i]);
+		const char *st;
+
+		if (!s || !s->project)
+			continue;
+		s->cover = 1;
+		if (r->restore_only || !(s->rec.flags & SERIES_F_COVER_TAGGED))
+			continue;
+		st = cover_new_state(s, tags);
+		if (!st)
+			continue;
+		ch[nch].s = s;
+		ch[nch].state = xstrdup(st);
+		ch[nch].ws = xcalloc(s->rec.npatches + 1, sizeof(struct work *));
+		for (j = 0; j < s->rec.npatches; j++) {
+			struct work *w = work_get(r, txn, s->rec.project_id, s->rec.patches[j]);
+
+			if (w)
+				ch[nch].ws[ch[nch].nws++] = w;
+		}
+		nch++;
+	}
+	state_txn_abort(txn);
+	for (i = 0; i < nch; i++) {
+		struct series_work *s = ch[i].s;
+		size_t taken = apply_state(r, db, ch[i].ws, ch[i].nws, ch[i].state);
+
+		if (r->o->verbose || r->o->dry_run)
+			run_report(r, "series %u %s \"%s\" v%u: %s set on its cover letter, for %zu of "
+				   "its patches", s->rec.series_id, s->project, s->rec.name,
+				   s->rec.version, ch[i].state, taken);
+		if ((s->rec.flags & SERIES_F_INFO) &&
+		    (!(s->rec.flags & SERIES_F_COMPLETE) || s->rec.npatches < s->rec.total))
+			run_report(r, "series %u %s \"%s\" v%u: only %zu of %u patches received; %s "
+				   "applies to those, set it on the others when they arrive",
+				   s->rec.series_id, s->project, s->rec.name, s->rec.version,
+				   s->rec.npatches, s->rec.total, ch[i].state);
+		free(ch[i].state);
+		free(ch[i].ws);
+	}
+	free(ch);
+	free(ids);
+}
+
+/* ---- step 6: the cover letters' tags ---- */
+
+/* Every series with a patch whose mail is rewritten: its cover letter may show another state. */
+void
+series_mark_covers(struct run *r)
+{
+	pwnm_txn_t *txn = NULL;
+	size_t i;
+
+	if (state_txn_begin(r->st, 0, &txn) != PWNM_STATUS_SUCCESS)
+		return;
+	for (i = 0; i < r->wcap; i++) {
+		struct work *w;
+
+		for (w = r->wtab[i]; w; w = w->hnext) {
+			struct series_work *s;
+
+			if (!w->tags || !w->rec.series_id || w->held)
+				continue;
+			s = series_get(r, txn, w->rec.series_id);
+			if (s)
+				s->cover = 1;
+		}
+	}
+	state_txn_abort(txn);
+}
+
+/* Is there a cover letter to write? */
+int
+series_covers_pending(struct run *r)
+{
+	size_t b;
+
+	for (b = 0; b < r->scap; b++) {
+		struct series_work *s;
+
+		for (s = r->stab[b]; s; s = s->hnext)
+			if (s->cover && *s->rec.cover_msgid && s->project)
+				return 1;
+	}
+	return 0;
+}
+
+/* The state every patch of the series shows, or NULL when they differ (or none is known). */
+static const char *
+series_common_state(struct run *r, pwnm_txn_t *txn, const struct series_work *s, char **owned)
+{
+	size_t i;
+	char *common = NULL;
+	int mixed = 0;
+
+	*owned = NULL;
+	for (i = 0; i < s->rec.npatches && !mixed; i++) {
+		struct work *w = work_find(r, s->rec.project_id, s->rec.patches[i]);
+		struct pw_values v;
+		struct patch_rec rec;
+		struct outbox_rec out;
+		int has_out;
+
+		if (w) {
+			if (w->deleted)
+				continue;
+			shown_values(&w->rec, &w->out, w->has_out, &v);
+			if (!common)
+				common = xstrdup(v.state);
+			else
+				mixed = strcmp(common, v.state) != 0;
+			continue;
+		}
+		if (state_patch_get(txn, s->rec.project_id, s->rec.patches[i], &rec))
+			continue;
+		has_out = state_outbox_get(txn, rec.project_id, rec.patch_id, &out) ==
+			  PWNM_STATUS_SUCCESS;
+		shown_values(&rec, &out, has_out, &v);
+		if (!common)
+			common = xstrdup(v.state);
+		else
+			mixed = strcmp(common, v.state) != 0;
+		patch_rec_free(&rec);
+		if (has_out)
+			outbox_rec_free(&out);
+	}
+	if (mixed || !common || !*common) {
+		free(common);
+		return NULL;
+	}
+	*owned = common;
+	return common;
+}
+
+/*
+ * Write the tags of every cover letter marked: pw/<project>, the cover
+ * mark, and the series' state when all its patches show the same one.
+ * Mails changed since the scan (busy) are left for the next run.
+ */
+void
+series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
+		    const struct tagset *busy)
+{
+	size_t b;
+
+	for (b = 0; b < r->scap; b++) {
+		struct series_work *s;
+
+		for (s = r->stab[b]; s; s = s->hnext) {
+			notmuch_message_t *m = NULL;
+			struct tagset cur = { 0 }, want = { 0 };
+			char *nmid, *owned = NULL, *t, *err = NULL;
+			const char *common;
+			long k;
+			int changed = 0;
+
+			if (!s->cover || !*s->rec.cover_msgid || !s->project)
+				continue;
+			k = run_project_index(r, s->rec.project_id);
+			if (k < 0 || !r->poll[k])
+				continue;
+			nmid = msgid_to_notmuch(s->rec.cover_msgid);
+			if (!nmid || tagset_has(busy, nmid) ||
+			    notmuch_database_find_message(db, nmid, &m) || !m) {
+				free(nmid);
+				continue;
+			}
+			free(nmid);
+			common = series_common_state(r, txn, s, &owned);
+			nm_message_pw_tags(m, &cur);
+			tagset_copy(&want, &cur);
+			merge_drop_project_tags(&want, s->project);
+			t = xasprintf("pw/%s", s->project);
+			tagset_add(&want, t);
+			free(t);
+			t = merge_cover_tag(s->project);
+			tagset_add(&want, t);
+			free(t);
+			if (common) {
+				t = xasprintf("pw/%s/%s", s->project, common);
+				tagset_add(&want, t);
+				free(t);
+			}
+			if (nm_message_set_pw_tags(m, &cur, &want, &changed, &err)) {
+				run_error(r, PWNM_STATUS_NOTMUCH, "%s", err);
+				free(err);
+			} else {
+				if (changed)
+					r->res->messages_written++;
+				if (!(s->rec.flags & SERIES_F_COVER_TAGGED) ||
+				    strcmp(s->rec.cover_state, common ? common : "") != 0) {
+					s->rec.flags |= SERIES_F_COVER_TAGGED;
+					str_set(&s->rec.cover_state, common ? common : "");
+					s->dirty = 1;
+				}
+			}
+			free(owned);
+			tagset_free(&cur);
+			tagset_free(&want);
+			notmuch_message_destroy(m);
+		}
+	}
+}
+
+/* ---- step 7 ---- */
+
+pwnm_status_t
+series_commit(struct run *r, pwnm_txn_t *txn)
+{
+	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
+	size_t b;
+
+	for (b = 0; b < r->scap && !rc; b++) {
+		struct series_work *s;
+
+		for (s = r->stab[b]; s && !rc; s = s->hnext)
+			if (s->dirty)
+				rc = state_series_put(txn, &s->rec);
+	}
+	return rc;
+}

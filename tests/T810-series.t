@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Series and cover letters: membership pulled in lists, the cover letter's tags, a state set on
+# a cover letter for the whole series (a partial series, a denied patch), an idle run.
+. "$(dirname "$0")/lib.sh"
+
+d() { date -u -d "$1" +%Y-%m-%dT%H:%M:%S; }
+
+# series_world: project alpha (no maintainers: maint may change only the patches delegated to
+# it); series 10 (cover c10, patches 11-13, complete), series 20 (cover c20, 2 of 3 patches,
+# patch 22 not delegated), patch 30 alone.
+series_world() {
+	cat >"$TMP/pw.json" <<EOJ
+{
+ "projects": [
+  {"id": 1, "link_name": "alpha", "name": "Alpha", "list_id": "alpha.lists.example.org",
+   "list_email": "alpha@lists.example.org", "maintainers": []}
+ ],
+ "users": [
+  {"id": 2, "username": "maint", "email": "maint@example.org", "token": "$MAINT_TOKEN"}
+ ],
+ "series": [
+  {"id": 10, "project": "alpha", "name": "feature", "version": 1, "total": 3, "date": "$(d '-5 days')",
+   "cover": {"id": 100, "msgid": "<c10@example.org>", "name": "[PATCH 0/3] feature"}},
+  {"id": 20, "project": "alpha", "name": "partial", "version": 1, "total": 3, "date": "$(d '-4 days')",
+   "cover": {"id": 200, "msgid": "<c20@example.org>", "name": "[PATCH 0/3] partial"}}
+ ],
+ "patches": [
+  {"id": 11, "project": "alpha", "msgid": "<s11@example.org>", "date": "$(d '-5 days')", "series": 10,
+   "name": "[PATCH 1/3] feature one", "state": "new", "delegate": "maint"},
+  {"id": 12, "project": "alpha", "msgid": "<s12@example.org>", "date": "$(d '-5 days')", "series": 10,
+   "name": "[PATCH 2/3] feature two", "state": "new", "delegate": "maint"},
+  {"id": 13, "project": "alpha", "msgid": "<s13@example.org>", "date": "$(d '-5 days')", "series": 10,
+   "name": "[PATCH 3/3] feature three", "state": "new", "delegate": "maint"},
+  {"id": 21, "project": "alpha", "msgid": "<s21@example.org>", "date": "$(d '-4 days')", "series": 20,
+   "name": "[PATCH 1/3] partial one", "state": "new", "delegate": "maint"},
+  {"id": 22, "project": "alpha", "msgid": "<s22@example.org>", "date": "$(d '-4 days')", "series": 20,
+   "name": "[PATCH 2/3] partial two", "state": "new", "delegate": null},
+  {"id": 30, "project": "alpha", "msgid": "<s30@example.org>", "date": "$(d '-3 days')",
+   "name": "[PATCH] alone", "state": "new", "delegate": "maint"}
+ ]
+}
+EOJ
+	notmuch_setup
+	add_message '<c10@example.org>' '[PATCH 0/3] feature'
+	add_message '<s11@example.org>' '[PATCH 1/3] feature one'
+	add_message '<s12@example.org>' '[PATCH 2/3] feature two'
+	add_message '<s13@example.org>' '[PATCH 3/3] feature three'
+	add_message '<c20@example.org>' '[PATCH 0/3] partial'
+	add_message '<s21@example.org>' '[PATCH 1/3] partial one'
+	add_message '<s22@example.org>' '[PATCH 2/3] partial two'
+	add_message '<s30@example.org>' '[PATCH] alone'
+	notmuch new >>"$test_log" 2>&1
+	standin_start "$TMP/pw.json" || return 1
+	notmuch config set pwnm.url "$STANDIN_URL"
+	notmuch config set pwnm.projects alpha
+	notmuch config set pwnm.tag_delegate false
+}
+
+series_world || exit 1
+export PWNM_TOKEN=$MAINT_TOKEN
+
+test_begin_subtest "first sync succeeds"
+test_expect_success pwnm sync
+
+test_begin_subtest "the series were read in one list, not one request per patch or series"
+test_expect_equal "$(standin_requests '/series/') $(standin_requests '/series/\?project=1&')" "1 1"
+
+test_begin_subtest "a cover letter gets the project, the cover mark and its series' state"
+test_expect_equal "$(pw_tags_of c10@example.org)" "pw/alpha pw/alpha/new pw/alpha/series/cover"
+
+test_begin_subtest "the patches' tags are as before"
+test_expect_equal "$(pw_tags_of s12@example.org)" "pw/alpha pw/alpha/new"
+
+test_begin_subtest "the store knows the series (schema 2)"
+pwnm status >"$TMP/status" 2>&1
+test_expect_equal "$?" "0"
+
+rev1=$(revision)
+standin_log_clear
+test_begin_subtest "an idle run writes nothing and sends 2 requests"
+pwnm_run sync
+test_expect_equal "$(revision) $(standin_requests .)" "$rev1 2"
+
+test_begin_subtest "a state set on a cover letter reaches every patch of the series"
+notmuch tag -pw/alpha/new +pw/alpha/accepted -- id:c10@example.org
+pwnm_run sync
+test_expect_equal "$(server_state 11 state) $(server_state 12 state) $(server_state 13 state) $(server_state 30 state)" \
+	"accepted accepted accepted new"
+
+test_begin_subtest "the patches' mails show it, and so does the cover letter"
+test_expect_equal "$(pw_tags_of s11@example.org) / $(pw_tags_of s13@example.org) / $(pw_tags_of c10@example.org)" \
+	"pw/alpha pw/alpha/accepted / pw/alpha pw/alpha/accepted / pw/alpha pw/alpha/accepted pw/alpha/series/cover"
+
+test_begin_subtest "each patch was sent once"
+test_expect_equal "$(standin_requests '^PATCH ')" "3"
+
+rev2=$(revision)
+standin_log_clear
+test_begin_subtest "the next run is idle again"
+pwnm_run sync
+test_expect_equal "$(revision) $(standin_requests '^PATCH ') $(standin_requests .)" "$rev2 0 2"
+
+test_begin_subtest "a patch changed on the server: the cover letter no longer shows one state"
+standin_admin POST patches/12 '{"state": "rejected", "actor": "maint"}' >/dev/null
+pwnm_run sync
+test_expect_equal "$(pw_tags_of c10@example.org) / $(pw_tags_of s12@example.org)" \
+	"pw/alpha pw/alpha/series/cover / pw/alpha pw/alpha/rejected"
+
+test_begin_subtest "a partial series with a denied patch: the others change, each refusal and the gap are said"
+notmuch tag -pw/alpha/new +pw/alpha/under-review -- id:c20@example.org
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$(server_state 21 state) $(server_state 22 state) $(grep -c '^denied: patch 22' "$TMP/out") $(grep -c 'only 2 of 3 patches received' "$TMP/out")" \
+	"under-review new 1 1"
+
+test_begin_subtest "the denied patch keeps its state and gets pw/denied; the cover shows no single state"
+test_expect_equal "$(pw_tags_of s22@example.org) / $(pw_tags_of s21@example.org) / $(pw_tags_of c20@example.org)" \
+	"pw/alpha pw/alpha/new pw/denied / pw/alpha pw/alpha/under-review / pw/alpha pw/alpha/series/cover"
+
+test_begin_subtest "the partial series is reported once"
+pwnm sync >"$TMP/out2" 2>&1
+test_expect_equal "$(grep -c 'patches received' "$TMP/out2") $(standin_requests '^PATCH /api/1.3/patches/22/')" "0 1"
+
+test_begin_subtest "removing the cover mark or the state by hand is put right"
+notmuch tag -pw/alpha/series/cover -- id:c10@example.org
+pwnm_run sync
+test_expect_equal "$(pw_tags_of c10@example.org)" "pw/alpha pw/alpha/series/cover"
+
+test_done
