@@ -230,6 +230,8 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 	}
 	if ((rc = get_bool(db, "tag_archived", 1, &cfg->tag_archived, err)))
 		goto fail;
+	if ((rc = get_bool(db, "tag_checks", 1, &cfg->tag_checks, err)))
+		goto fail;
 	if ((rc = get_bool(db, "tag_delegate", 1, &cfg->tag_delegate, err)))
 		goto fail;
 	if ((rc = get_bool(db, "allow_insecure_http", 0, &cfg->allow_insecure, err)))

@@ -41,6 +41,7 @@ struct pwnm_config {
 	int jobs;               /* pwnm.jobs: requests in flight */
 	int tag_archived;       /* pwnm.tag_archived */
 	int tag_delegate;       /* pwnm.tag_delegate */
+	int tag_checks;         /* pwnm.tag_checks */
 	int allow_insecure;     /* pwnm.allow_insecure_http: token over plain http to a non-loopback host */
 	int64_t push_limit;     /* pwnm.push_limit: most changes one run pushes without --force; 0 = no limit */
 	char *state_dir;        /* pwnm.state_dir or $XDG_STATE_HOME/pwnm/<db> */

@@ -58,6 +58,21 @@ const struct field field_table[FIELD_COUNT] = {
 		.shown = FIELD_NO, .tag_opt = FIELD_NO,
 		.event = NULL, .ev = FIELD_NO, .ev_id = FIELD_NO, .ev_has = FIELD_NO,
 	},
+	/*
+	 * Read only: with no outbox member the tags' value is always the
+	 * agreed one, so only the server moves it.  check-created events carry
+	 * one check, not the combined state: the remote step lists the
+	 * patches of their series instead (remote_series).
+	 */
+	[FIELD_CHECK] = {
+		.name = "check", .label = "check", .none = "unknown", .type = FIELD_TEXT,
+		.rec = M(patch_rec, check), .rec_id = FIELD_NO,
+		.want = FIELD_NO, .want_id = FIELD_NO, .sent = FIELD_NO,
+		.remote = M(pw_patch, check), .remote_id = FIELD_NO,
+		.update = FIELD_NO,
+		.shown = M(pw_values, check), .tag_opt = M(tag_opts, check),
+		.event = NULL, .ev = FIELD_NO, .ev_id = FIELD_NO, .ev_has = FIELD_NO,
+	},
 };
 
 /* Member types, named so that const applies to the member itself. */

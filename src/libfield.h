@@ -29,6 +29,7 @@ enum field_id {
 	FIELD_ARCHIVED,
 	FIELD_DELEGATE,
 	FIELD_COMMIT_REF,
+	FIELD_CHECK,     /* the server's alone: no outbox member, never pushed; its tag is restored */
 	FIELD_COUNT
 };
 #define FIELD_BIT(i) (1u << (i))

@@ -30,6 +30,19 @@ merge_patch_tags(const char *project, const struct pw_values *v, const struct ta
 		tagset_add(out, t);
 		free(t);
 	}
+	if (o->check && (t = merge_check_tag(project, v->check))) {
+		tagset_add(out, t);
+		free(t);
+	}
+}
+
+char *
+merge_check_tag(const char *project, const char *check)
+{
+	if (!check || (strcmp(check, "success") != 0 && strcmp(check, "warning") != 0 &&
+		       strcmp(check, "fail") != 0))
+		return NULL;
+	return xasprintf("pw/%s/check/%s", project, check);
 }
 
 /* The part of tag after "pw/<project>/", or NULL; "" for the bare pw/<project>. */
@@ -166,6 +179,24 @@ merge_local_values(const struct tagset *tags, const char *project, const struct 
 	}
 	if (o->archived)
 		out->archived = archived;
+	if (o->check) {
+		/* The server's alone: a check tag other than the one shown is put right. */
+		char *want = merge_check_tag(project, base->check);
+		size_t k, nchecks = 0;
+
+		for (k = 0; k < tags->n; k++) {
+			const char *rest = project_rest(tags->v[k], project);
+
+			if (rest && strncmp(rest, "check/", 6) == 0)
+				nchecks++;
+		}
+		if (nchecks != (want ? 1u : 0u) || (want && !tagset_has(tags, want))) {
+			*repair = 1;
+			if (note && !*note)
+				*note = "the check tag is Patchwork's; restored";
+		}
+		free(want);
+	}
 	if (o->delegate) {
 		if (nd == 0) {
 			out->delegate = "";

@@ -4,23 +4,26 @@
 
 #include "libtagset.h"
 
-/* The three fields pwnm keeps in step.  Strings borrowed. */
+/* The fields pwnm shows in tags.  Strings borrowed. */
 struct pw_values {
 	const char *state;    /* slug */
 	int archived;
 	const char *delegate; /* username, "" none */
+	const char *check;    /* combined CI state (pending, success, warning, fail), "" unknown */
 };
 
-/* Which optional tags are written (pwnm.tag_archived, pwnm.tag_delegate). */
+/* Which optional tags are written (pwnm.tag_archived, pwnm.tag_delegate, pwnm.tag_checks). */
 struct tag_opts {
 	int archived;
 	int delegate;
+	int check;
 };
 
 /*
  * Add the tags that show v for project to out: pw/<project>,
- * pw/<project>/<state>, and (when enabled) pw/<project>/archived and
- * pw/<project>/delegate/<username>.
+ * pw/<project>/<state>, and (when enabled) pw/<project>/archived,
+ * pw/<project>/delegate/<username> and pw/<project>/check/<state> for a
+ * check state of success, warning or fail (none while pending).
  */
 void merge_patch_tags(const char *project, const struct pw_values *v, const struct tag_opts *o,
 		      struct tagset *out);
@@ -33,6 +36,8 @@ void merge_patch_tags(const char *project, const struct pw_values *v, const stru
  * Caller frees.
  */
 char *merge_cover_tag(const char *project);
+/* pw/<project>/check/<state> for success, warning and fail; NULL otherwise.  Caller frees. */
+char *merge_check_tag(const char *project, const char *check);
 char *merge_newer_tag(const char *project);
 
 /*

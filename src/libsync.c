@@ -194,6 +194,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	r->db = o->db;
 	r->topts.archived = cfg->tag_archived;
 	r->topts.delegate = cfg->tag_delegate;
+	r->topts.check = cfg->tag_checks;
 
 	if ((rc = run_load(r)))            /* 1. what the store knows */
 		goto out;

@@ -93,6 +93,8 @@ struct series_work {
 	int need_info;         /* ask the server for it: new, or a patch of an incomplete one arrived */
 	int dirty;             /* rec differs from the store: read by commit */
 	int cover;             /* its cover letter's tags must be rewritten: read by the tag step */
+	int checks;            /* a check-created event named one of its patches: set by the events,
+				* read by remote_series, which lists its patches again */
 	const char *project;   /* link_name, borrowed from the run's project list */
 	struct series_work *hnext;
 };
@@ -199,6 +201,7 @@ struct series_work *series_find(struct run *r, uint32_t id);
 struct series_work *series_get(struct run *r, pwnm_txn_t *txn, uint32_t id);
 void series_observe_patch(struct run *r, pwnm_txn_t *txn, struct work *w, const struct pw_patch *p);
 void remote_series(struct run *r);
+void remote_observe_patches(const struct pw_patch *a, size_t n, void *data);
 void series_scan_mail(struct run *r, notmuch_database_t *db, const char *nmid,
 		      const struct tagset *tags, int *handled);
 void series_mark_covers(struct run *r);

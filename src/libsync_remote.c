@@ -82,9 +82,28 @@ static void
 observe_remote_event(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
 {
 	int made;
-	struct work *w = event_work(r, txn, e, &made);
+	struct work *w;
 	size_t i;
 
+	if (e->category && strcmp(e->category, "check-created") == 0) {
+		/*
+		 * One check, not the patch's combined state: its series is listed
+		 * again (remote_series).  A patch pwnm does not track: its checks
+		 * do not matter.
+		 */
+		struct series_work *s;
+
+		w = e->patch_id ? work_get(r, txn, e->project_id, e->patch_id) : NULL;
+		if (!w)
+			return;
+		s = w->rec.series_id ? series_get(r, txn, w->rec.series_id) : NULL;
+		if (s)
+			s->checks = 1;
+		else
+			w->rec.flags |= PATCH_F_RECHECK;
+		return;
+	}
+	w = event_work(r, txn, e, &made);
 	if (!w)
 		return;
 	if (made)
@@ -164,6 +183,24 @@ newest_trusted_event(struct run *r, uint32_t project_id, struct pw_event *out)
 }
 
 /* ---- end of event cursors ---- */
+
+/* Patches from a listing that is no project's full list (the patches of a series). */
+void
+remote_observe_patches(const struct pw_patch *a, size_t n, void *data)
+{
+	struct run *r = data;
+	pwnm_txn_t *txn;
+	size_t i;
+
+	if (state_txn_begin(r->st, 0, &txn) != PWNM_STATUS_SUCCESS) {
+		run_error(r, PWNM_STATUS_STATE, "cannot read the state database: %s",
+			  state_last_error(r->st));
+		return;
+	}
+	for (i = 0; i < n; i++)
+		observe_remote_patch(r, txn, &a[i]);
+	state_txn_abort(txn);
+}
 
 struct page_sink {
 	struct run *r;
@@ -760,6 +797,7 @@ sync_remote(struct run *r)
 		}
 	} else if (o->push && pending && !r->first_error) {
 		poll_for_push(r);
+		remote_series(r); /* the checks its events named */
 	}
 	run_crash_point(r, "after-remote");
 	debug("sync", "phase remote %lld ms (%zu patches touched)", (long long)(now_ms() - t), r->wn);

@@ -221,6 +221,39 @@ series_apply_info(struct series_work *s, const struct pw_series *ps)
 }
 
 /*
+ * The patches of the series whose checks changed (check-created events
+ * name one check; the combined state is the patch's): one listing per
+ * series, run together, whatever the number of events.
+ */
+static void
+remote_check_series(struct run *r)
+{
+	uint32_t *ids = NULL;
+	size_t n = 0, b;
+	pwnm_status_t rc;
+
+	for (b = 0; b < r->scap; b++) {
+		struct series_work *s;
+
+		for (s = r->stab[b]; s; s = s->hnext) {
+			long k = run_project_index(r, s->rec.project_id);
+
+			if (!s->checks || k < 0 || !r->poll[k] || r->poll_failed[k])
+				continue;
+			ids = xreallocarray(ids, n + 1, sizeof(*ids));
+			ids[n++] = s->rec.series_id;
+			s->checks = 0;
+		}
+	}
+	if (!n)
+		return;
+	rc = pw_list_series_patches(r->client, ids, n, remote_observe_patches, r);
+	if (rc)
+		run_error(r, rc, "%s", pw_client_error(r->client));
+	free(ids);
+}
+
+/*
  * The series the run must ask about: one listing per project
  * (?project=&since=, since the oldest of them), never a request per
  * patch or per series, and none when no series is new or incomplete.
@@ -232,6 +265,7 @@ remote_series(struct run *r)
 
 	if (!r->client)
 		return;
+	remote_check_series(r);
 	for (i = 0; i < r->nprojects; i++) {
 		const char *since = NULL;
 		int any = 0, all_dated = 1;

@@ -795,6 +795,30 @@ read_client(const struct pwnm_config *cfg, long connect_ms, long timeout_ms, int
 	return pw_client_new(*http, url);
 }
 
+/* The patch's CI checks, one line each: context, state, URL. */
+static void
+explain_checks(pw_client_t *c, uint32_t patch_id)
+{
+	struct pw_check *ck = NULL;
+	size_t n = 0, i;
+
+	if (pw_list_checks(c, patch_id, &ck, &n)) {
+		printf("  checks:    not asked: %s\n", pw_client_error(c));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		/* Server text: escaped, so a context cannot write to the terminal. */
+		char *ctx = text_escape(ck[i].context), *st = text_escape(ck[i].state);
+		char *url = text_escape(ck[i].target_url);
+
+		printf("  check:     %s %s%s%s\n", ctx, st, *url ? " " : "", url);
+		free(ctx);
+		free(st);
+		free(url);
+	}
+	pw_check_array_free(ck, n);
+}
+
 /*
  * What the server says of one patch now (a short request; failures are
  * said, not fatal).  Returns the server's state (caller frees), or NULL.
@@ -830,6 +854,7 @@ explain_remote(struct env *e, uint32_t patch_id)
 		print_values("server:   ", v);
 		state = xstrdup(p.state);
 		pw_patch_free(&p);
+		explain_checks(c, patch_id);
 	} else {
 		printf("  server:    not asked: %s\n", pw_client_error(c));
 	}

@@ -35,7 +35,7 @@ test_field(size_t i)
 	struct patch_rec rec = { 0 };
 	struct outbox_rec out = { 0 };
 	struct pw_patch patch = { 0 };
-	struct pw_values shown = { "", 0, "" };
+	struct pw_values shown = { "", 0, "", "" };
 	struct pw_update u;
 	struct field_copy c = { 0 };
 	struct field_value a = sample(f, 0), b = sample(f, 1), got;
@@ -53,8 +53,14 @@ test_field(size_t i)
 			   "%s: leaves %s alone", f->name, field_table[k].name);
 	field_set_wanted(f, &out, b);
 	field_set_sent(f, &out, a);
-	ok(same(f, field_wanted(f, &out), b), "%s: wanted value in the outbox", f->name);
-	ok(field_value_equal(field_sent(f, &out), a), "%s: sent value in the outbox", f->name);
+	if (f->want == FIELD_NO) {
+		/* The server's alone (the check): nothing to push, so nothing in the outbox. */
+		ok(!*field_wanted(f, &out).s && !*field_sent(f, &out).s && f->update == FIELD_NO,
+		   "%s: no outbox value and no PATCH member", f->name);
+	} else {
+		ok(same(f, field_wanted(f, &out), b), "%s: wanted value in the outbox", f->name);
+		ok(field_value_equal(field_sent(f, &out), a), "%s: sent value in the outbox", f->name);
+	}
 
 	/* The server's value, as a decoded patch has it. */
 	if (f->type == FIELD_FLAG) {
@@ -82,7 +88,10 @@ test_field(size_t i)
 	ok(!u.state && u.archived == -1 && u.delegate_id == -1 && !u.commit_ref,
 	   "%s: an empty PATCH changes nothing", f->name);
 	field_put_update(f, &u, a);
-	if (f->type == FIELD_FLAG)
+	if (f->update == FIELD_NO)
+		ok(!u.state && u.archived == -1 && u.delegate_id == -1 && !u.commit_ref,
+		   "%s: never in a PATCH", f->name);
+	else if (f->type == FIELD_FLAG)
 		is_int(u.archived, 1, "%s: PATCH carries the flag", f->name);
 	else if (f->type == FIELD_USER)
 		is_int(u.delegate_id, a.id, "%s: PATCH carries the user id", f->name);
@@ -104,7 +113,7 @@ main(void)
 {
 	struct pw_event ev = { 0 };
 	struct field_value v;
-	struct tag_opts none = { 0, 0 }, all = { 1, 1 };
+	struct tag_opts none = { 0, 0, 0 }, all = { 1, 1, 1 };
 	size_t i;
 
 	is_int(FIELD_BIT(FIELD_STATE), OUT_STATE, "the state's bit is the outbox's");
@@ -131,6 +140,9 @@ main(void)
 	ok(!field_in_tags(&field_table[FIELD_DELEGATE], &none) &&
 		   field_in_tags(&field_table[FIELD_DELEGATE], &all),
 	   "delegate tags follow pwnm.tag_delegate");
+	ok(!field_in_tags(&field_table[FIELD_CHECK], &none) &&
+		   field_in_tags(&field_table[FIELD_CHECK], &all),
+	   "check tags follow pwnm.tag_checks");
 
 	ev.category = (char *)(uintptr_t)"patch-state-changed";
 	ev.current_state = (char *)(uintptr_t)"accepted";

@@ -28,8 +28,8 @@ joined(const struct tagset *s)
 int
 main(void)
 {
-	struct tag_opts all = { 1, 1 }, none = { 0, 0 };
-	struct pw_values base = { "new", 0, "" }, out;
+	struct tag_opts all = { 1, 1, 0 }, none = { 0, 0, 0 };
+	struct pw_values base = { "new", 0, "", "" }, out;
 	struct tagset s, t;
 	const char *note;
 	char *j;
@@ -47,13 +47,13 @@ main(void)
 
 	/* merge_patch_tags. */
 	memset(&s, 0, sizeof(s));
-	merge_patch_tags("alpha", &(struct pw_values){ "under-review", 1, "maint" }, &all, &s);
+	merge_patch_tags("alpha", &(struct pw_values){ "under-review", 1, "maint", "" }, &all, &s);
 	j = joined(&s);
 	is_str(j, "pw/alpha pw/alpha/archived pw/alpha/delegate/maint pw/alpha/under-review",
 	       "every tag of a patch");
 	free(j);
 	tagset_free(&s);
-	merge_patch_tags("alpha", &(struct pw_values){ "new", 1, "maint" }, &none, &s);
+	merge_patch_tags("alpha", &(struct pw_values){ "new", 1, "maint", "" }, &none, &s);
 	j = joined(&s);
 	is_str(j, "pw/alpha pw/alpha/new", "archived and delegate tags can be turned off");
 	free(j);
@@ -87,7 +87,7 @@ main(void)
 	tagset_free(&s);
 
 	s = tags("inbox pw/beta pw/beta/rfc");
-	merge_local_values(&s, "alpha", &(struct pw_values){ "accepted", 1, "maint" }, &all, &out,
+	merge_local_values(&s, "alpha", &(struct pw_values){ "accepted", 1, "maint", "" }, &all, &out,
 			   &repair, &note);
 	ok(strcmp(out.state, "accepted") == 0 && out.archived == 1 && strcmp(out.delegate, "maint") == 0,
 	   "every tag of the project removed: the agreed values stay");
@@ -117,14 +117,14 @@ main(void)
 	tagset_free(&s);
 
 	s = tags("pw/alpha pw/alpha/new");
-	merge_local_values(&s, "alpha", &(struct pw_values){ "new", 1, "bob" }, &all, &out, &repair,
+	merge_local_values(&s, "alpha", &(struct pw_values){ "new", 1, "bob", "" }, &all, &out, &repair,
 			   &note);
 	ok(out.archived == 0 && strcmp(out.delegate, "") == 0,
 	   "removing the archived and delegate tags unarchives and undelegates");
 	tagset_free(&s);
 
 	s = tags("pw/alpha pw/alpha/new pw/alpha/delegate/bob pw/alpha/delegate/eve");
-	merge_local_values(&s, "alpha", &(struct pw_values){ "new", 0, "bob" }, &all, &out, &repair,
+	merge_local_values(&s, "alpha", &(struct pw_values){ "new", 0, "bob", "" }, &all, &out, &repair,
 			   &note);
 	ok(strcmp(out.delegate, "eve") == 0 && repair, "two delegate tags: the new one wins");
 	tagset_free(&s);
@@ -133,6 +133,63 @@ main(void)
 	merge_local_values(&s, "alpha", &base, &all, &out, &repair, &note);
 	ok(strcmp(out.state, "new") == 0 && !repair, "deeper tags are not states");
 	tagset_free(&s);
+
+	/* The check tag: written for success, warning and fail, restored when touched. */
+	{
+		struct tag_opts ck = { 0, 0, 1 };
+		struct pw_values failing = { "new", 0, "", "fail" };
+		char *c;
+
+		memset(&s, 0, sizeof(s));
+		merge_patch_tags("alpha", &failing, &ck, &s);
+		j = joined(&s);
+		is_str(j, "pw/alpha pw/alpha/check/fail pw/alpha/new", "a failing check is a tag");
+		free(j);
+		tagset_free(&s);
+		merge_patch_tags("alpha", &(struct pw_values){ "new", 0, "", "pending" }, &ck, &s);
+		j = joined(&s);
+		is_str(j, "pw/alpha pw/alpha/new", "no check tag while pending");
+		free(j);
+		tagset_free(&s);
+		merge_patch_tags("alpha", &failing, &none, &s);
+		j = joined(&s);
+		is_str(j, "pw/alpha pw/alpha/new", "check tags can be turned off");
+		free(j);
+		tagset_free(&s);
+		c = merge_check_tag("alpha", "warning");
+		is_str(c, "pw/alpha/check/warning", "the warning tag");
+		free(c);
+		ok(merge_check_tag("alpha", "bogus") == NULL, "an unknown check state has no tag");
+
+		s = tags("pw/alpha pw/alpha/new pw/alpha/check/fail");
+		merge_local_values(&s, "alpha", &failing, &ck, &out, &repair, &note);
+		ok(!repair && strcmp(out.check, "fail") == 0, "the check tag read back as it is");
+		tagset_free(&s);
+		s = tags("pw/alpha pw/alpha/new");
+		merge_local_values(&s, "alpha", &failing, &ck, &out, &repair, &note);
+		ok(repair && strcmp(out.check, "fail") == 0, "a removed check tag is restored");
+		tagset_free(&s);
+		s = tags("pw/alpha pw/alpha/new pw/alpha/check/success");
+		merge_local_values(&s, "alpha", &failing, &ck, &out, &repair, &note);
+		ok(repair && strcmp(out.check, "fail") == 0 && strcmp(out.state, "new") == 0,
+		   "a check tag changed by hand is Patchwork's value again, and no state");
+		tagset_free(&s);
+	}
+
+	/* pwnm's own marks are no states. */
+	{
+		char *c = merge_cover_tag("alpha");
+
+		is_str(c, "pw/alpha/series/cover", "the cover letter mark");
+		ok(merge_state_of_tag(c, "alpha") == NULL, "the cover mark is no state");
+		free(c);
+		is_str(merge_state_of_tag("pw/alpha/accepted", "alpha"), "accepted", "a state tag");
+		ok(merge_state_of_tag("pw/alpha/archived", "alpha") == NULL &&
+			   merge_state_of_tag("pw/alpha", "alpha") == NULL &&
+			   merge_state_of_tag("pw/alphabet/new", "alpha") == NULL &&
+			   merge_state_of_tag("pw/alpha/check/fail", "alpha") == NULL,
+		   "archived, the bare tag, another project and check tags are no states");
+	}
 
 	/* tagsets. */
 	s = tags("b a c a");
