@@ -138,6 +138,10 @@ struct run {
 	size_t wcap, wn;
 	struct series_work **stab;     /* the series named by the run, hashed by id */
 	size_t scap, sn;
+	/* Mails that are no patch with a state tag the user put there (series_scan_mail): the tag
+	 * step removes those tags; project borrowed from the run's project list. */
+	struct stray { char *nmid; const char *project; } *strays;
+	size_t nstrays;
 	struct user *users;            /* delegates seen (the store's user records), for ids in a PATCH */
 	size_t nusers;
 	int users_dirty;               /* a user was learnt: commit writes the dirty ones */

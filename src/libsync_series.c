@@ -111,6 +111,11 @@ series_free_all(struct run *r)
 	free(r->stab);
 	r->stab = NULL;
 	r->scap = r->sn = 0;
+	for (i = 0; i < r->nstrays; i++)
+		free(r->strays[i].nmid);
+	free(r->strays);
+	r->strays = NULL;
+	r->nstrays = 0;
 }
 
 static int
@@ -365,10 +370,127 @@ struct cover_change {
 	size_t nws;
 };
 
+/* The notmuch ids of every mail in nmid's thread; *n 0 when the mail is not found. */
+static char **
+thread_mails(notmuch_database_t *db, const char *nmid, size_t *n)
+{
+	notmuch_message_t *m = NULL;
+	notmuch_query_t *q;
+	notmuch_messages_t *msgs = NULL;
+	char **v = NULL, *qs;
+	size_t cap = 0;
+
+	*n = 0;
+	if (notmuch_database_find_message(db, nmid, &m) != NOTMUCH_STATUS_SUCCESS || !m)
+		return NULL;
+	qs = xasprintf("thread:%s", notmuch_message_get_thread_id(m));
+	notmuch_message_destroy(m);
+	q = notmuch_query_create(db, qs);
+	free(qs);
+	if (!q)
+		fatal("out of memory");
+	notmuch_query_set_omit_excluded(q, NOTMUCH_EXCLUDE_FALSE);
+	if (notmuch_query_search_messages(q, &msgs) == NOTMUCH_STATUS_SUCCESS) {
+		for (; notmuch_messages_valid(msgs); notmuch_messages_move_to_next(msgs)) {
+			notmuch_message_t *t = notmuch_messages_get(msgs);
+
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				v = xreallocarray(v, cap, sizeof(*v));
+			}
+			v[(*n)++] = xstrdup(notmuch_message_get_message_id(t));
+			notmuch_message_destroy(t);
+		}
+	}
+	notmuch_query_destroy(q);
+	return v;
+}
+
+/*
+ * A state tag on a mail that is no patch and no tracked cover letter (a
+ * reply, the cover letter of a series pwnm does not track): it means the
+ * patches of that project in the mail's thread.  They take it; the mail
+ * loses it in the tag step.
+ */
+static void
+scan_thread_mail(struct run *r, notmuch_database_t *db, const char *nmid,
+		 const struct tagset *tags, int *handled)
+{
+	size_t i, p;
+
+	for (p = 0; p < r->nprojects; p++) {
+		const char *project = r->projects[p].link_name, *state = NULL;
+		char **ids;
+		size_t nids = 0, k, nws = 0, taken;
+		struct work **ws = NULL;
+		pwnm_txn_t *txn = NULL;
+		int several = 0;
+
+		for (i = 0; i < tags->n; i++) {
+			const char *st = merge_state_of_tag(tags->v[i], project);
+
+			if (st && state && strcmp(st, state) != 0)
+				several = 1;
+			if (st)
+				state = st;
+		}
+		if (!state)
+			continue;
+		*handled = 1;
+		r->strays = xreallocarray(r->strays, r->nstrays + 1, sizeof(*r->strays));
+		r->strays[r->nstrays].nmid = xstrdup(nmid);
+		r->strays[r->nstrays].project = project;
+		r->nstrays++;
+		if (r->restore_only)
+			continue;
+		if (several) {
+			run_report(r, "note: %s: several %s state tags on a mail that is no patch; none "
+				   "taken, they are removed", nmid, project);
+			continue;
+		}
+		ids = thread_mails(db, nmid, &nids);
+		if (state_txn_begin(r->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
+			for (k = 0; k < nids; k++) {
+				struct patch_key *keys = NULL;
+				size_t nk = 0, j;
+
+				if (state_msgid_lookup(txn, ids[k], &keys, &nk) != PWNM_STATUS_SUCCESS)
+					continue;
+				for (j = 0; j < nk; j++) {
+					struct work *w;
+
+					if (keys[j].project_id != r->projects[p].id)
+						continue;
+					w = work_get(r, txn, keys[j].project_id, keys[j].patch_id);
+					if (!w)
+						continue;
+					ws = xreallocarray(ws, nws + 1, sizeof(*ws));
+					ws[nws++] = w;
+				}
+				free(keys);
+			}
+			state_txn_abort(txn);
+		}
+		for (k = 0; k < nids; k++)
+			free(ids[k]);
+		free(ids);
+		taken = apply_state(r, db, ws, nws, state);
+		if (nws == 0)
+			run_report(r, "note: %s: pw/%s/%s on a mail that is no patch, and no patch of %s "
+				   "in its thread; removed", nmid, project, state, project);
+		else if (r->o->verbose || r->o->dry_run)
+			run_report(r, "%s: pw/%s/%s on a mail that is no patch: set on the %zu patch%s of "
+				   "its thread", nmid, project, state, taken, taken == 1 ? "" : "es");
+		free(ws);
+	}
+}
+
 /*
  * A mail the scan found changed that is no patch.  When it is the cover
- * letter of a tracked series, *handled is set; its tags are rewritten,
- * and a state tag the user put on it is applied to the series' patches.
+ * letter of a tracked series, its tags are rewritten and a state tag the
+ * user put on it is applied to the series' patches; any other mail with a
+ * state tag means the patches of its thread.  *handled is set when the
+ * mail was one of these (it is then no reason to ask the server).
  */
 void
 series_scan_mail(struct run *r, notmuch_database_t *db, const char *nmid,
@@ -385,6 +507,7 @@ series_scan_mail(struct run *r, notmuch_database_t *db, const char *nmid,
 	if (state_cover_lookup(txn, nmid, &ids, &n) != PWNM_STATUS_SUCCESS || n == 0) {
 		state_txn_abort(txn);
 		free(ids);
+		scan_thread_mail(r, db, nmid, tags, handled);
 		return;
 	}
 	*handled = 1;
@@ -461,12 +584,14 @@ series_mark_covers(struct run *r)
 	state_txn_abort(txn);
 }
 
-/* Is there a cover letter to write? */
+/* Is there a cover letter, or a mail with stray state tags, to write? */
 int
 series_covers_pending(struct run *r)
 {
 	size_t b;
 
+	if (r->nstrays)
+		return 1;
 	for (b = 0; b < r->scap; b++) {
 		struct series_work *s;
 
@@ -529,12 +654,45 @@ series_common_state(struct run *r, pwnm_txn_t *txn, const struct series_work *s,
  * mark, and the series' state when all its patches show the same one.
  * Mails changed since the scan (busy) are left for the next run.
  */
+/* Take the state tags off the mails that are no patch (their patches took them). */
+static void
+write_strays(struct run *r, notmuch_database_t *db, const struct tagset *busy)
+{
+	size_t i, k;
+
+	for (i = 0; i < r->nstrays; i++) {
+		notmuch_message_t *m = NULL;
+		struct tagset cur = { 0 }, want = { 0 };
+		char *err = NULL;
+		int changed = 0;
+
+		if (tagset_has(busy, r->strays[i].nmid) ||
+		    notmuch_database_find_message(db, r->strays[i].nmid, &m) || !m)
+			continue;
+		nm_message_pw_tags(m, &cur);
+		tagset_copy(&want, &cur);
+		for (k = 0; k < cur.n; k++)
+			if (merge_state_of_tag(cur.v[k], r->strays[i].project))
+				tagset_del(&want, cur.v[k]);
+		if (nm_message_set_pw_tags(m, &cur, &want, &changed, &err)) {
+			run_error(r, PWNM_STATUS_NOTMUCH, "%s", err);
+			free(err);
+		} else if (changed) {
+			r->res->messages_written++;
+		}
+		tagset_free(&cur);
+		tagset_free(&want);
+		notmuch_message_destroy(m);
+	}
+}
+
 void
 series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 		    const struct tagset *busy)
 {
 	size_t b;
 
+	write_strays(r, db, busy);
 	for (b = 0; b < r->scap; b++) {
 		struct series_work *s;
 

@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
 # Series and cover letters: membership pulled in lists, the cover letter's tags, a state set on
-# a cover letter for the whole series (a partial series, a denied patch), an idle run.
+# a cover letter for the whole series (a partial series, a denied patch), state tags on replies
+# and whole threads (thread tagging), an idle run.
 . "$(dirname "$0")/lib.sh"
 
 d() { date -u -d "$1" +%Y-%m-%dT%H:%M:%S; }
+
+# reply_message MSGID PARENT SUBJECT: a mail in reply to PARENT ('' none), on alpha's list.
+reply_message() {
+	gen_msg_n=$((gen_msg_n + 1))
+	{
+		echo "From: Dev Eloper <dev@example.org>"
+		echo "To: alpha@lists.example.org"
+		echo "List-Id: <alpha.lists.example.org>"
+		echo "Subject: $3"
+		echo "Date: Tue, 14 Nov 2023 22:33:20 +0000"
+		echo "Message-ID: $1"
+		[ -z "$2" ] || printf 'In-Reply-To: %s\nReferences: %s\n' "$2" "$2"
+		echo
+		echo "Text."
+	} >"$MAILDIR/new/reply-$gen_msg_n-$$:2,"
+}
 
 # series_world: project alpha (no maintainers: maint may change only the patches delegated to
 # it); series 10 (cover c10, patches 11-13, complete), series 20 (cover c20, 2 of 3 patches,
@@ -36,7 +53,11 @@ series_world() {
   {"id": 22, "project": "alpha", "msgid": "<s22@example.org>", "date": "$(d '-4 days')", "series": 20,
    "name": "[PATCH 2/3] partial two", "state": "new", "delegate": null},
   {"id": 30, "project": "alpha", "msgid": "<s30@example.org>", "date": "$(d '-3 days')",
-   "name": "[PATCH] alone", "state": "new", "delegate": "maint"}
+   "name": "[PATCH] alone", "state": "new", "delegate": "maint"},
+  {"id": 41, "project": "alpha", "msgid": "<s41@example.org>", "date": "$(d '-2 days')", "series": 40,
+   "name": "[PATCH 1/2] threaded one", "state": "new", "delegate": "maint"},
+  {"id": 42, "project": "alpha", "msgid": "<s42@example.org>", "date": "$(d '-2 days')", "series": 40,
+   "name": "[PATCH 2/2] threaded two", "state": "new", "delegate": "maint"}
  ]
 }
 EOJ
@@ -49,6 +70,12 @@ EOJ
 	add_message '<s21@example.org>' '[PATCH 1/3] partial one'
 	add_message '<s22@example.org>' '[PATCH 2/3] partial two'
 	add_message '<s30@example.org>' '[PATCH] alone'
+	# a thread: a cover letter Patchwork does not know, two patches, a reply to the first
+	reply_message '<c40@example.org>' '' '[PATCH 0/2] threaded'
+	reply_message '<s41@example.org>' '<c40@example.org>' '[PATCH 1/2] threaded one'
+	reply_message '<s42@example.org>' '<c40@example.org>' '[PATCH 2/2] threaded two'
+	reply_message '<r41@example.org>' '<s41@example.org>' 'Re: [PATCH 1/2] threaded one'
+	add_message '<lone@example.org>' 'a question' 'alpha@lists.example.org'
 	notmuch new >>"$test_log" 2>&1
 	standin_start "$TMP/pw.json" || return 1
 	notmuch config set pwnm.url "$STANDIN_URL"
@@ -71,7 +98,7 @@ test_expect_equal "$(pw_tags_of c10@example.org)" "pw/alpha pw/alpha/new pw/alph
 test_begin_subtest "the patches' tags are as before"
 test_expect_equal "$(pw_tags_of s12@example.org)" "pw/alpha pw/alpha/new"
 
-test_begin_subtest "the store knows the series (schema 2)"
+test_begin_subtest "pwnm status reads the store with its series"
 pwnm status >"$TMP/status" 2>&1
 test_expect_equal "$?" "0"
 
@@ -124,5 +151,34 @@ test_begin_subtest "removing the cover mark or the state by hand is put right"
 notmuch tag -pw/alpha/series/cover -- id:c10@example.org
 pwnm_run sync
 test_expect_equal "$(pw_tags_of c10@example.org)" "pw/alpha pw/alpha/series/cover"
+
+test_begin_subtest "a state tag on a reply means the patches of its thread"
+notmuch tag +pw/alpha/changes-requested -- id:r41@example.org
+pwnm_run sync
+test_expect_equal "$(server_state 41 state) $(server_state 42 state) / $(pw_tags_of s41@example.org) / $(pw_tags_of s42@example.org)" \
+	"changes-requested changes-requested / pw/alpha pw/alpha/changes-requested / pw/alpha pw/alpha/changes-requested"
+
+test_begin_subtest "the reply loses the stray tag, so only patches count"
+test_expect_equal "[$(pw_tags_of r41@example.org)] $(count_of tag:pw/alpha/changes-requested)" "[] 2"
+
+test_begin_subtest "a whole thread retagged (as notmuch-emacs does): the patches change, the others lose it"
+notmuch tag -pw/alpha/changes-requested +pw/alpha/accepted -- thread:{id:r41@example.org}
+pwnm_run sync
+test_expect_equal "$(server_state 41 state) $(server_state 42 state) [$(pw_tags_of c40@example.org)] [$(pw_tags_of r41@example.org)] $(count_of tag:pw/alpha/accepted)" \
+	"accepted accepted [] [] 4"
+
+test_begin_subtest "only patch mails carry state tags after it"
+test_expect_equal "$(count_of 'tag:pw/alpha/accepted and not tag:pw/alpha')" "0"
+
+test_begin_subtest "a state tag on a mail with no patch in its thread: removed, with a note"
+notmuch tag +pw/alpha/accepted -- id:lone@example.org
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "[$(pw_tags_of lone@example.org)] $(grep -c 'no patch of alpha in its thread' "$TMP/out")" "[] 1"
+
+rev3=$(revision)
+standin_log_clear
+test_begin_subtest "and the run after is idle"
+pwnm_run sync
+test_expect_equal "$(revision) $(standin_requests '^PATCH') $(standin_requests .)" "$rev3 0 2"
 
 test_done
