@@ -83,6 +83,21 @@ merge_state_of_tag(const char *tag, const char *project)
 	return rest;
 }
 
+int
+merge_state_open(const char *state)
+{
+	static const char *const closed[] = { "accepted", "rejected", "superseded", "not-applicable",
+					      "handled-elsewhere" };
+	size_t i;
+
+	if (!state || !*state)
+		return 0;
+	for (i = 0; i < sizeof(closed) / sizeof(*closed); i++)
+		if (strcmp(state, closed[i]) == 0)
+			return 0;
+	return 1;
+}
+
 void
 merge_drop_project_tags(struct tagset *s, const char *project)
 {

@@ -46,6 +46,13 @@ char *merge_newer_tag(const char *project);
  */
 const char *merge_state_of_tag(const char *tag, const char *project);
 
+/*
+ * Is a patch in this state still to be decided?  Every state but
+ * accepted, rejected, superseded, not-applicable and handled-elsewhere
+ * (the REST API does not say which states need action).
+ */
+int merge_state_open(const char *state);
+
 /* Drop every tag of project (pw/<project> and pw/<project>/...) from s. */
 void merge_drop_project_tags(struct tagset *s, const char *project);
 

@@ -130,6 +130,9 @@ void state_project_list_free(struct project_rec *list, size_t n);
 #define PATCH_F_RECHECK  0x10u /* fetch this patch by id on the next poll (an event named it
 				* without every field, or its mail could not take the server's
 				* value); listed in META_RECHECK too */
+#define PATCH_F_NEWER    0x20u /* a later revision of its series was posted: while the patch
+				* is open its mail gets the suggestion tag (merge_state_open);
+				* cleared when the user removes that tag */
 
 /* Per-patch record: the values both sides last agreed on. */
 struct patch_rec {

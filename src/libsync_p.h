@@ -95,6 +95,8 @@ struct series_work {
 	int cover;             /* its cover letter's tags must be rewritten: read by the tag step */
 	int checks;            /* a check-created event named one of its patches: set by the events,
 				* read by remote_series, which lists its patches again */
+	int info_now;          /* its record came from the server this run: remote_series looks
+				* for the older revisions it replaces */
 	const char *project;   /* link_name, borrowed from the run's project list */
 	struct series_work *hnext;
 };

@@ -25,6 +25,19 @@ observe_local(struct run *r, struct work *w, const struct tagset *tags)
 	w->scanned = 1;
 	w->l_conflict_tag = tagset_has(tags, "pw/conflict");
 	w->l_denied_tag = tagset_has(tags, "pw/denied");
+	if ((w->rec.flags & PATCH_F_NEWER) && (w->rec.flags & PATCH_F_TAGGED) && !r->restore_only) {
+		/* The suggestion tag removed: dismissed. */
+		char *t = merge_newer_tag(w->project);
+
+		if (!tagset_has(tags, t)) {
+			shown_values(&w->rec, &w->out, w->has_out, &shown);
+			if (merge_state_open(shown.state) && !shown.archived) {
+				w->rec.flags &= ~PATCH_F_NEWER;
+				w->dirty = 1;
+			}
+		}
+		free(t);
+	}
 	if (!(w->rec.flags & PATCH_F_TAGGED) || r->restore_only) {
 		/* Never tagged by pwnm, or another database: not a user's change. */
 		w->l_repair = 1;

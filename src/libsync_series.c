@@ -223,6 +223,103 @@ series_apply_info(struct series_work *s, const struct pw_series *ps)
 	s->need_info = 0;
 	s->dirty = 1;
 	s->cover = 1;
+	s->info_now = 1;
+}
+
+/* Is o an older revision of s: same project, name and submitter, a lower version? */
+static int
+older_revision(const struct series_rec *o, const struct series_rec *s)
+{
+	return o->series_id != s->series_id && o->project_id == s->project_id && *s->name &&
+	       strcmp(o->name, s->name) == 0 && s->submitter_id && o->submitter_id == s->submitter_id &&
+	       o->version < s->version;
+}
+
+struct older_scan {
+	const struct series_rec *newer;
+	uint32_t *ids;
+	size_t n;
+};
+
+static int
+collect_older(const struct series_rec *o, void *data)
+{
+	struct older_scan *os = data;
+
+	if (!older_revision(o, os->newer) || (o->flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)))
+		return 0;
+	os->ids = xreallocarray(os->ids, os->n + 1, sizeof(*os->ids));
+	os->ids[os->n++] = o->series_id;
+	return 0;
+}
+
+/*
+ * A series read from the server this run may be a later revision of
+ * series pwnm has: their patches that are still open get the suggestion
+ * tag (never pushed; `pwnm supersede` sends it, removing the tag drops
+ * it).
+ */
+static void
+series_newer_revisions(struct run *r)
+{
+	pwnm_txn_t *txn = NULL;
+	size_t b, i, j;
+
+	for (b = 0; b < r->scap; b++) {
+		struct series_work *s;
+
+		for (s = r->stab[b]; s; s = s->hnext) {
+			struct older_scan os = { &s->rec, NULL, 0 };
+			size_t b2;
+
+			if (!s->info_now || !s->project)
+				continue;
+			s->info_now = 0;
+			if (!txn && state_txn_begin(r->st, 0, &txn) != PWNM_STATUS_SUCCESS)
+				return;
+			state_series_foreach(txn, collect_older, &os);
+			/* and those new to the store this run */
+			for (b2 = 0; b2 < r->scap; b2++) {
+				struct series_work *o;
+
+				for (o = r->stab[b2]; o; o = o->hnext)
+					if (!o->in_store && older_revision(&o->rec, &s->rec) &&
+					    !(o->rec.flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)))
+						collect_older(&o->rec, &os);
+			}
+			for (i = 0; i < os.n; i++) {
+				struct series_work *o = series_get(r, txn, os.ids[i]);
+				size_t marked = 0;
+
+				if (!o || (o->rec.flags & SERIES_F_NEWER))
+					continue;
+				o->rec.flags |= SERIES_F_NEWER;
+				o->rec.newer_id = s->rec.series_id;
+				o->dirty = 1;
+				for (j = 0; j < o->rec.npatches; j++) {
+					struct work *w = work_get(r, txn, o->rec.project_id, o->rec.patches[j]);
+
+					if (!w || w->deleted || w->rec.archived ||
+					    !merge_state_open(w->rec.state))
+						continue;
+					w->rec.flags |= PATCH_F_NEWER;
+					w->dirty = 1;
+					w->tags = 1;
+					marked++;
+				}
+				if (marked)
+					run_report(r, "series %u %s \"%s\" v%u: v%u was posted (series %u); its %zu "
+						   "open patch%s tagged pw/%s/series/newer ('pwnm supersede %u' "
+						   "marks them superseded)",
+						   o->rec.series_id, s->project, o->rec.name, o->rec.version,
+						   s->rec.version, s->rec.series_id, marked,
+						   marked == 1 ? "" : "es", s->project, o->rec.series_id);
+			}
+			free(os.ids);
+		}
+	}
+	if (txn)
+		state_txn_abort(txn);
 }
 
 /*
@@ -308,6 +405,7 @@ remote_series(struct run *r)
 		}
 		pw_series_array_free(a, n);
 	}
+	series_newer_revisions(r);
 }
 
 /* ---- step 2: a state tag on a cover letter ---- */

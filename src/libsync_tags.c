@@ -31,6 +31,13 @@ wanted_tags(struct run *r, const struct tagset *cur, const struct patch_view *pv
 		if (pv[i].deleted)
 			continue;
 		merge_patch_tags(pv[i].project, &pv[i].v, &r->topts, want);
+		if ((pv[i].flags & PATCH_F_NEWER) && merge_state_open(pv[i].v.state) &&
+		    !pv[i].v.archived) {
+			char *t = merge_newer_tag(pv[i].project);
+
+			tagset_add(want, t);
+			free(t);
+		}
 		conflict |= (pv[i].flags & PATCH_F_CONFLICT) != 0;
 		denied |= (pv[i].flags & PATCH_F_DENIED) != 0;
 	}

@@ -21,6 +21,7 @@
 #include "libpw.h"
 #include "libstate.h"
 #include "libstatus.h"
+#include "libsupersede.h"
 #include "libsync.h"
 #include "libnet.h"
 #include "libutil.h"
@@ -54,6 +55,7 @@ static int cmd_states(int argc, char **argv);
 static int cmd_projects(int argc, char **argv);
 static int cmd_hook(int argc, char **argv);
 static int cmd_accept(int argc, char **argv);
+static int cmd_supersede(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 #define SYNC_OPTS                                                                           \
@@ -90,6 +92,8 @@ static const struct command commands[] = {
 	  "  --state S       the state to set (default pwnm.accept_state, or accepted)\n"
 	  "  --project P     only patches of project P (one of pwnm.projects)\n"
 	  "  -C DIR          the git tree (default: the current directory)\n" },
+	{ "supersede", cmd_supersede, "<message-id|series-id>",
+	  "mark superseded the open patches of a series that a later revision replaced", NULL },
 	{ "hook", cmd_hook, "pre-new|post-new|post-insert", "run as a notmuch hook (see pwnm-hooks(7))",
 	  NULL },
 	{ "help", cmd_help, "[command]", "this text, or the options of one command", NULL },
@@ -1248,6 +1252,39 @@ cmd_accept(int argc, char **argv)
 	notmuch_database_destroy(e.db);
 	e.db = NULL;
 	rc = accept_run(&e.cfg, e.st, &o, &res, &err);
+	if (err)
+		warn("%s", err);
+	free(err);
+	env_close(&e);
+	return pwnm_status_to_exit(rc);
+}
+
+/* ---- supersede ---- */
+
+static int
+cmd_supersede(int argc, char **argv)
+{
+	struct sync_opts o = { 0 };
+	struct env e;
+	char *err = NULL;
+	int code;
+	pwnm_status_t rc;
+
+	if (argc != 2 || argv[1][0] == '-')
+		return usage_error(argv[0]);
+	o.pull = 1;
+	o.push = 1;
+	o.verbose = g.verbose;
+	o.crash_at = getenv("PWNM_DEBUG_CRASH_AT");
+	o.nm_config = g.config;
+	o.nm_profile = g.profile;
+	o.out = stderr;
+	if ((code = env_open(&e, 1, 1, 1, 0)))
+		return code;
+	/* The run opens notmuch itself. */
+	notmuch_database_destroy(e.db);
+	e.db = NULL;
+	rc = supersede_run(&e.cfg, e.st, argv[1], &o, stdout, &err);
 	if (err)
 		warn("%s", err);
 	free(err);
