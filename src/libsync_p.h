@@ -214,6 +214,9 @@ void series_mark_covers(struct run *r);
 int series_covers_pending(struct run *r);
 void series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 			 const struct tagset *busy);
+/* libsync_tags.c: --dry-run's line for a mail whose tags would change */
+void report_dry_tags(struct run *r, const char *nmid, const struct tagset *cur,
+		     const struct tagset *want);
 pwnm_status_t series_commit(struct run *r, pwnm_txn_t *txn);
 void series_free_all(struct run *r);
 

@@ -772,7 +772,10 @@ write_strays(struct run *r, notmuch_database_t *db, const struct tagset *busy)
 		for (k = 0; k < cur.n; k++)
 			if (merge_state_of_tag(cur.v[k], r->strays[i].project))
 				tagset_del(&want, cur.v[k]);
-		if (nm_message_set_pw_tags(m, &cur, &want, &changed, &err)) {
+		if (r->o->dry_run) {
+			if (!tagset_equal(&cur, &want))
+				report_dry_tags(r, r->strays[i].nmid, &cur, &want);
+		} else if (nm_message_set_pw_tags(m, &cur, &want, &changed, &err)) {
 			run_error(r, PWNM_STATUS_NOTMUCH, "%s", err);
 			free(err);
 		} else if (changed) {
@@ -813,7 +816,6 @@ series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 				free(nmid);
 				continue;
 			}
-			free(nmid);
 			common = series_common_state(r, txn, s, &owned);
 			nm_message_pw_tags(m, &cur);
 			tagset_copy(&want, &cur);
@@ -829,7 +831,10 @@ series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 				tagset_add(&want, t);
 				free(t);
 			}
-			if (nm_message_set_pw_tags(m, &cur, &want, &changed, &err)) {
+			if (r->o->dry_run) {
+				if (!tagset_equal(&cur, &want))
+					report_dry_tags(r, nmid, &cur, &want);
+			} else if (nm_message_set_pw_tags(m, &cur, &want, &changed, &err)) {
 				run_error(r, PWNM_STATUS_NOTMUCH, "%s", err);
 				free(err);
 			} else {
@@ -843,6 +848,7 @@ series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 				}
 			}
 			free(owned);
+			free(nmid);
 			tagset_free(&cur);
 			tagset_free(&want);
 			notmuch_message_destroy(m);

@@ -221,7 +221,7 @@ report_stale_tags(struct run *r, const struct work *w, const struct tagset *cur)
 }
 
 /* --dry-run: the change of one mail's tags, said instead of written. */
-static void
+void
 report_dry_tags(struct run *r, const char *nmid, const struct tagset *cur, const struct tagset *want)
 {
 	struct buf b = { 0 };

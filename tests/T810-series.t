@@ -170,6 +170,14 @@ test_expect_equal "$(server_state 41 state) $(server_state 42 state) [$(pw_tags_
 test_begin_subtest "only patch mails carry state tags after it"
 test_expect_equal "$(count_of 'tag:pw/alpha/accepted and not tag:pw/alpha')" "0"
 
+test_begin_subtest "--dry-run: a state tag on a reply is listed for its patches and the reply, nothing written"
+notmuch tag +pw/alpha/rejected -- id:r41@example.org
+rev_dry=$(revision)
+pwnm sync --dry-run >"$TMP/dry" 2>&1
+test_expect_equal "$(revision) $(grep -c '^tag id:r41@example.org: -pw/alpha/rejected$' "$TMP/dry") $(grep -c '^tag id:s41@example.org: .*+pw/alpha/rejected' "$TMP/dry") $(server_state 41 state)" \
+	"$rev_dry 1 1 accepted"
+notmuch tag -pw/alpha/rejected -- id:r41@example.org
+
 test_begin_subtest "a state tag on a mail with no patch in its thread: removed, with a note"
 notmuch tag +pw/alpha/accepted -- id:lone@example.org
 pwnm sync >"$TMP/out" 2>&1
