@@ -181,6 +181,21 @@ Set it to nil to have no keys."
   "Face for the pw/denied tag."
   :group 'pwnm)
 
+(defface pwnm-check-fail-face
+  '((t :inherit error))
+  "Face for the pw/PROJECT/check/fail tag (CI checks failed)."
+  :group 'pwnm)
+
+(defface pwnm-check-warning-face
+  '((t :inherit warning))
+  "Face for the pw/PROJECT/check/warning tag."
+  :group 'pwnm)
+
+(defface pwnm-check-success-face
+  '((t :inherit success))
+  "Face for the pw/PROJECT/check/success tag."
+  :group 'pwnm)
+
 ;;; Tags
 
 (defconst pwnm--global-tags '("conflict" "denied")
@@ -395,6 +410,13 @@ Each entry is a plist with :name, :query and :key as in
 	  (when (and delegate (member delegate tags))
 	    (funcall add "delegated to me"
 		     (funcall unarchived (pwnm--tag-query delegate)))))
+	(let ((fail (concat "pw/" project "/check/fail"))
+	      (newer (concat "pw/" project "/series/newer")))
+	  (when (member fail tags)
+	    (funcall add "checks failing" (funcall unarchived (pwnm--tag-query fail))))
+	  (when (member newer tags)
+	    (funcall add "newer revision posted"
+		     (funcall unarchived (pwnm--tag-query newer)))))
 	(dolist (state (pwnm--sort-states (pwnm--states tags project)))
 	  (funcall add state
 		   (funcall unarchived
@@ -660,6 +682,37 @@ the show or tree buffer instead of the one at point."
   "Return \"N patch\" or \"N patches\"."
   (format "%d patch%s" n (if (= n 1) "" "es")))
 
+(defun pwnm--cover-tag (project)
+  "Return the tag pwnm puts on the cover letter of a series in PROJECT."
+  (concat "pw/" project "/series/cover"))
+
+(defun pwnm--cover-in (query project)
+  "Return the Message-ID of a cover letter of PROJECT among QUERY's mails, or nil."
+  (car (notmuch-call-notmuch-sexp
+	"search" "--format=sexp" "--output=messages" "--exclude=false"
+	(concat "(" query ") and " (pwnm--tag-query (pwnm--cover-tag project))))))
+
+(defun pwnm--series (cover)
+  "Return the series whose cover letter is the mail COVER, or nil.
+It is a plist with :name, :version and :patches (their
+Message-IDs), read from \"`pwnm-command' explain COVER\"."
+  (let ((result (pwnm--call "explain" cover))
+	series patches)
+    (when (eql (car result) 0)
+      (dolist (line (split-string (nth 1 result) "\n" t))
+	(cond
+	 ((and (not series)
+	       (string-match "\\`series [0-9]+ in [^ ]+: \"\\(.*\\)\" v\\([0-9]+\\)," line))
+	  (setq series (list :name (match-string 1 line)
+			     :version (string-to-number (match-string 2 line)))))
+	 ((and series (string-match "\\`  patch: +\\(.+\\)\\'" line))
+	  (push (match-string 1 line) patches))))
+      (and series (append series (list :patches (nreverse patches)))))))
+
+(defun pwnm--series-label (series)
+  "Return \"series NAME vN\" for SERIES (see `pwnm--series')."
+  (format "series %s v%d" (plist-get series :name) (plist-get series :version)))
+
 ;;;###autoload
 (defun pwnm-set-state (state &optional project confirm)
   "Set the Patchwork STATE of the patch at point in PROJECT.
@@ -697,8 +750,14 @@ with `notmuch-tag-undo' and runs `notmuch-after-tag-hook'."
 	      (string-match-p "[/[:space:]]" state)
 	      (equal state "archived"))
       (user-error "Not a state: %S" state))
-    (let* ((query (concat "(" base ") and "
-			  (pwnm--tag-query (concat "pw/" project))))
+    (let* ((cover (pwnm--cover-in (plist-get context :query) project))
+	   (series (and cover (pwnm--series cover)))
+	   (members (and series (plist-get series :patches)))
+	   (query (concat "(" (if members
+				  (mapconcat #'notmuch-id-to-query (cons cover members) " or ")
+				base)
+			  ") and " (pwnm--tag-query (concat "pw/" project))))
+	   (what (if series (concat (pwnm--series-label series) ": ") ""))
 	   (tags (pwnm--all-tags query))
 	   (present (pwnm--states tags project))
 	   (new-tag (concat "pw/" project "/" state))
@@ -709,28 +768,29 @@ with `notmuch-tag-undo' and runs `notmuch-after-tag-hook'."
 	   ;; The patches without the new state or with another one.
 	   (changing
 	    (pwnm--count
-	     (concat query " and (not " (pwnm--tag-query new-tag)
+	     (concat query " and not " (pwnm--tag-query (pwnm--cover-tag project))
+		     " and (not " (pwnm--tag-query new-tag)
 		     (mapconcat (lambda (s)
 				  (concat " or " (pwnm--tag-query
 						  (concat "pw/" project "/" s))))
 				(remove state present) "")
 		     ")")))
 	   (thread (and (plist-get context :id)
-			(not (equal base (plist-get context :query))))))
+			(or members (not (equal base (plist-get context :query)))))))
       (unless (member (concat "pw/" project) tags)
 	(user-error "Not a patch in %s" project))
       (cond
        ((= changing 0)
-	(message "pwnm: %s: already %s" project state))
+	(message "pwnm: %s: %salready %s" project what state))
        ((and confirm (> changing 1)
-	     (not (y-or-n-p (format "Set %s in %s to %s? "
-				    (pwnm--patches changing) project state))))
+	     (not (y-or-n-p (format "Set %s%s in %s to %s? "
+				    what (pwnm--patches changing) project state))))
 	(message "pwnm: %s: nothing changed" project))
        (t
-	(let ((ids (and thread (pwnm--patch-ids query))))
+	(let ((ids (and thread (if members (cons cover members) (pwnm--patch-ids query)))))
 	  (notmuch-tag query tag-changes)
 	  (pwnm--update-display (plist-get context :mode) tag-changes ids))
-	(message "pwnm: %s: %s %s" project (pwnm--patches changing) state))))))
+	(message "pwnm: %s: %s%s %s" project what (pwnm--patches changing) state))))))
 
 (defun pwnm--patch-ids (query)
   "Return the message ids (without id:) of the pw patches matching QUERY."
@@ -786,6 +846,23 @@ in which."
     (with-help-window "*pwnm explain*"
       (princ (nth 1 result)))))
 
+;;;###autoload
+(defun pwnm-supersede ()
+  "Mark superseded the open patches that a later revision replaced.
+They are the patches tagged pw/PROJECT/series/newer of the series
+of the mail at point (a patch or cover letter of either revision),
+as \"`pwnm-command' supersede ID\" sets them."
+  (interactive)
+  (let* ((context (pwnm--context))
+	 (id (or (plist-get context :id)
+		 (car (notmuch-call-notmuch-sexp "search" "--format=sexp" "--output=messages"
+						 "--exclude=false"
+						 (plist-get context :query)))))
+	 (result (pwnm--call "supersede" id)))
+    (unless (eql (car result) 0)
+      (user-error "Cannot supersede: %s" (pwnm--error-text result)))
+    (message "pwnm: %s" (or (pwnm--first-line (nth 1 result)) "done"))))
+
 ;;; Keys
 
 (defconst pwnm--commands
@@ -801,6 +878,7 @@ in which."
     (dolist (command pwnm--commands)
       (define-key map (car command) (nth 2 command)))
     (define-key map "?" #'pwnm-menu)
+    (define-key map "S" #'pwnm-supersede)
     map)
   "Keymap of the pwnm commands, bound to `pwnm-keymap-prefix' by `pwnm-setup-keys'.")
 
@@ -820,7 +898,8 @@ in which."
 The buffers are those of notmuch-hello and of search, tree and
 show mode.  After the prefix, s sets the state, w opens the patch
 on the web, e explains it, j jumps to a Patchwork search, p
-pushes now and ? shows these in a menu."
+pushes now, S marks superseded what a later revision replaced
+\(`pwnm-supersede') and ? shows the first five in a menu."
   (interactive)
   (dolist (map (list notmuch-hello-mode-map notmuch-search-mode-map
 		     notmuch-tree-mode-map notmuch-show-mode-map))
@@ -968,6 +1047,11 @@ becomes \"alpha:@jo\"."
   '(("pw/conflict" (propertize tag 'face 'pwnm-conflict-face))
     ("pw/denied" (propertize tag 'face 'pwnm-denied-face))
     ("pw/[^/]+")
+    ("pw/[^/]+/check/fail" (propertize (pwnm--format-tag tag) 'face 'pwnm-check-fail-face))
+    ("pw/[^/]+/check/warning"
+     (propertize (pwnm--format-tag tag) 'face 'pwnm-check-warning-face))
+    ("pw/[^/]+/check/success"
+     (propertize (pwnm--format-tag tag) 'face 'pwnm-check-success-face))
     ("pw/[^/]+/.+" (pwnm--format-tag tag)))
   "Entries added to the front of `notmuch-tag-formats' by `pwnm-enable'.")
 

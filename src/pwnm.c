@@ -799,6 +799,52 @@ read_client(const struct pwnm_config *cfg, long connect_ms, long timeout_ms, int
 	return pw_client_new(*http, url);
 }
 
+/*
+ * "series 10 in alpha: "feature" v2, 3 of 3 patches" and, with
+ * members, one "  patch:" line per patch pwnm knows (its notmuch id).
+ * 0 when the store has no such series.
+ */
+static int
+explain_series(pwnm_txn_t *txn, uint32_t series_id, int members)
+{
+	struct series_rec s;
+	struct project_rec pr;
+	size_t i;
+	int have_project;
+
+	if (state_series_get(txn, series_id, &s) != PWNM_STATUS_SUCCESS)
+		return 0;
+	have_project = state_project_get(txn, s.project_id, &pr) == PWNM_STATUS_SUCCESS;
+	{
+		char *name = text_escape(s.name);
+
+		if (members)
+			printf("series %u in %s: \"%s\" v%u, %zu of %u patches\n", s.series_id,
+			       have_project ? pr.link_name : "?", name, s.version, s.npatches, s.total);
+		else
+			printf("  series:    %u \"%s\" v%u, %zu of %u patches\n", s.series_id, name,
+			       s.version, s.npatches, s.total);
+		free(name);
+	}
+	if (members && (s.flags & SERIES_F_NEWER))
+		printf("  newer:     series %u\n", s.newer_id);
+	for (i = 0; members && i < s.npatches; i++) {
+		struct patch_rec p;
+
+		if (state_patch_get(txn, s.project_id, s.patches[i], &p) == PWNM_STATUS_SUCCESS) {
+			char *nm = msgid_to_notmuch(p.msgid);
+
+			printf("  patch:     %s\n", nm ? nm : p.msgid);
+			free(nm);
+			patch_rec_free(&p);
+		}
+	}
+	if (have_project)
+		project_rec_free(&pr);
+	series_rec_free(&s);
+	return 1;
+}
+
 /* The patch's CI checks, one line each: context, state, URL. */
 static void
 explain_checks(pw_client_t *c, uint32_t patch_id)
@@ -989,6 +1035,25 @@ cmd_explain(int argc, char **argv)
 			state_msgid_lookup(txn, nmid, &keys, &nk);
 		free(nmid);
 	}
+	if (nk == 0 && !url_only) {
+		/* A cover letter: its series and their patches. */
+		const char *id = strncmp(arg, "id:", 3) == 0 ? arg + 3 : arg;
+		char *nmid = msgid_to_notmuch(id);
+		uint32_t *covers = NULL;
+		size_t nc = 0, k, said = 0;
+
+		if (nmid)
+			state_cover_lookup(txn, nmid, &covers, &nc);
+		free(nmid);
+		for (k = 0; k < nc; k++)
+			said += (size_t)explain_series(txn, covers[k], 1);
+		free(covers);
+		if (said) {
+			state_txn_abort(txn);
+			env_close(&e);
+			return 0;
+		}
+	}
 	if (nk == 0) {
 		state_txn_abort(txn);
 		env_close(&e);
@@ -1049,6 +1114,8 @@ cmd_explain(int argc, char **argv)
 			printf("patch %u in %s: %s\n", p.patch_id, pname,
 			       mail_subject ? mail_subject : "(mail not in notmuch)");
 			printf("  msgid:     %s\n", p.msgid);
+			if (p.series_id)
+				explain_series(txn, p.series_id, 0);
 			printf("  notmuch:   %s%s\n", mine ? "state " : "",
 			       mine ? mine : mail_found ? "no state tag" : "no mail");
 

@@ -124,6 +124,7 @@ export PWNM_TEST_STUB_LATER=$TMP/bin/pwnm-later
 
 (cd "$TMP" && emacs -Q --batch -L "$PWNM_SRC/emacs" -L "$NOTMUCH_EL_DIR" \
 	-l ert -l "$PWNM_SRC/tests/emacs/pwnm-tests.el" \
+	-l "$PWNM_SRC/tests/emacs/pwnm-series-tests.el" \
 	-f ert-run-tests-batch-and-exit) >"$EMACS_LOG" 2>&1
 ert_rc=$?
 cat "$EMACS_LOG" >>"$test_log"

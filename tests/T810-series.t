@@ -98,6 +98,14 @@ test_expect_equal "$(pw_tags_of c10@example.org)" "pw/alpha pw/alpha/new pw/alph
 test_begin_subtest "the patches' tags are as before"
 test_expect_equal "$(pw_tags_of s12@example.org)" "pw/alpha pw/alpha/new"
 
+test_begin_subtest "explain on a cover letter: its series and the patches pwnm knows"
+pwnm explain '<c10@example.org>' >"$TMP/explain" 2>&1
+test_expect_equal "$? $(grep -c '^series 10 in alpha: "feature" v1, 3 of 3 patches$' "$TMP/explain") $(grep -c '^  patch: *s1[123]@example.org$' "$TMP/explain")" "0 1 3"
+
+test_begin_subtest "explain on a patch names its series"
+pwnm explain '<s12@example.org>' >"$TMP/explain" 2>&1
+test_expect_equal "$(grep -c '^  series: *10 "feature" v1, 3 of 3 patches$' "$TMP/explain")" "1"
+
 test_begin_subtest "pwnm status reads the store with its series"
 pwnm status >"$TMP/status" 2>&1
 test_expect_equal "$?" "0"
