@@ -152,6 +152,9 @@ run_free(struct run *r)
 	free(r->proj_dirty);
 	free(r->poll_failed);
 	free(r->polled_ok);
+	for (i = 0; i < r->nmissing; i++)
+		free(r->missing[i]);
+	free(r->missing);
 	for (i = 0; i < r->nusers; i++)
 		free(r->users[i].name);
 	free(r->users);
@@ -214,6 +217,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	if (o->dry_run)
 		goto out;
 	rc = sync_commit(r);               /* 7. agreed values, outbox, cursors, revision */
+	remote_report_projects(r, rc == PWNM_STATUS_SUCCESS);
 out:
 	/* Every failure went through run_error: the first one decides. */
 	rc = r->first_error ? r->worst : PWNM_STATUS_SUCCESS;

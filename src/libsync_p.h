@@ -147,6 +147,8 @@ struct run {
 	struct user *users;            /* delegates seen (the store's user records), for ids in a PATCH */
 	size_t nusers;
 	int users_dirty;               /* a user was learnt: commit writes the dirty ones */
+	char **missing;                /* names of pwnm.projects the server does not have (remote) */
+	size_t nmissing;
 	int users_rebuilt;             /* the old joined meta "users" was found: rebuilt, then deleted */
 	http_t *http;                  /* set up on first need (remote_client_ready) */
 	pw_client_t *client;
@@ -235,6 +237,7 @@ void scan_observe_mail(struct run *r, notmuch_database_t *db, struct work *w);
 /* libsync_remote.c: step 3, the server's news; remote_client_ready also serves the push */
 pwnm_status_t sync_remote(struct run *r);
 pwnm_status_t remote_client_ready(struct run *r);
+void remote_report_projects(struct run *r, int committed);
 
 /* libsync_merge.c: step 4, the three-way merge (cannot fail) */
 void sync_merge(struct run *r);

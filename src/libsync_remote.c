@@ -297,6 +297,71 @@ remote_client_ready(struct run *r)
 	return PWNM_STATUS_SUCCESS;
 }
 
+/*
+ * A name in pwnm.projects that the server does not have: said with the
+ * nearest name it has, or the names it has when none is near, and kept
+ * for remote_report_projects.
+ */
+static void
+remote_no_such_project(struct run *r, const char *name, const struct pw_project *pl, size_t npl)
+{
+	const char **names = xcalloc(npl + 1, sizeof(*names));
+	struct buf known = { 0 };
+	char *shown = text_escape(name);
+	size_t j;
+	long near;
+
+	for (j = 0; j < npl; j++) {
+		names[j] = pl[j].link_name;
+		buf_printf(&known, "%s%s", j ? ", " : "", pl[j].link_name);
+	}
+	near = nearest_name(name, names, npl);
+	if (near >= 0)
+		run_error(r, PWNM_STATUS_CONFIG,
+			  "%s: no such project on %s; did you mean %s? fix pwnm.projects", shown,
+			  r->cfg->url, names[near]);
+	else
+		run_error(r, PWNM_STATUS_CONFIG,
+			  "%s: no such project on %s (it has: %s); fix pwnm.projects", shown,
+			  r->cfg->url, known.data ? known.data : "none");
+	r->missing = xreallocarray(r->missing, r->nmissing + 1, sizeof(*r->missing));
+	r->missing[r->nmissing++] = xstrdup(name);
+	buf_free(&known);
+	free(shown);
+	free(names);
+}
+
+/*
+ * After a run in which a name of pwnm.projects was not on the server:
+ * one line with the projects that were synced and those that were not,
+ * since the run's status (1) alone does not say the others were.
+ */
+void
+remote_report_projects(struct run *r, int committed)
+{
+	struct buf ok = { 0 }, not = { 0 };
+	size_t i;
+
+	if (!r->nmissing || r->o->quiet)
+		return;
+	for (i = 0; i < r->nprojects; i++) {
+		if (!r->poll[i])
+			continue;
+		buf_printf(committed && r->polled_ok[i] ? &ok : &not, "%s%s",
+			   (committed && r->polled_ok[i] ? ok.len : not.len) ? ", " : "",
+			   r->projects[i].link_name);
+	}
+	for (i = 0; i < r->nmissing; i++) {
+		char *shown = text_escape(r->missing[i]);
+
+		buf_printf(&not, "%s%s", not.len ? ", " : "", shown);
+		free(shown);
+	}
+	warn("projects synced: %s; not synced: %s", ok.len ? ok.data : "none", not.data);
+	buf_free(&ok);
+	buf_free(&not);
+}
+
 /* Make sure every configured project is known (id, link_name); asks the server for new ones. */
 static pwnm_status_t
 remote_resolve_projects(struct run *r, int may_ask)
@@ -358,16 +423,8 @@ remote_resolve_projects(struct run *r, int may_ask)
 				break;
 			}
 		}
-		if (!found) {
-			struct buf known = { 0 };
-
-			for (j = 0; j < npl; j++)
-				buf_printf(&known, "%s%s", j ? ", " : "", pl[j].link_name);
-			run_error(r, PWNM_STATUS_CONFIG,
-				  "project '%s' is not on %s (known: %s); fix pwnm.projects", name,
-				  cfg->url, known.data ? known.data : "none");
-			buf_free(&known);
-		}
+		if (!found)
+			remote_no_such_project(r, name, pl, npl);
 	}
 	if (asked) {
 		/* The List-Ids of the tracked projects, to recognise their new mail. */

@@ -52,7 +52,7 @@ test_expect_equal "$(notmuch count 'subject:"no message-id"') $(notmuch count 's
 test_begin_subtest "a project the server does not know: one line naming it and the known ones"
 notmuch config set pwnm.projects 'alpha;gamma'
 pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$? $(grep -c "project 'gamma' is not on .* (known: alpha, beta); fix pwnm.projects" "$TMP/out")" "1 1"
+test_expect_equal "$? $(grep -c "gamma: no such project on .* (it has: alpha, beta); fix pwnm.projects" "$TMP/out")" "1 1"
 notmuch config set pwnm.projects 'alpha;beta'
 
 state=$(pwnm status | sed -n 's/^state: *//p')

@@ -74,4 +74,19 @@ notmuch tag +pw/alpha/delegate/maint -- id:p2@example.org &&
 pwnm_run sync
 test_expect_equal "$(server_state 2 delegate)" "maint"
 
+test_begin_subtest "pwnm.projects with a typo: the others are synced, and the run says which"
+notmuch config set pwnm.projects 'alpha;betta'
+standin_admin POST patches/8 '{"state": "rfc"}' >/dev/null
+pwnm sync >"$TMP/out" 2>&1
+code=$?
+cat "$TMP/out" >>"$test_log"
+test_expect_equal "$code $(pw_tags_of p1@example.org | tr ' ' '\n' | grep -c pw/alpha/rfc) $(grep -c "^pwnm: betta: no such project on $STANDIN_URL; did you mean beta? fix pwnm.projects\$" "$TMP/out") $(grep -c '^pwnm: projects synced: alpha; not synced: betta$' "$TMP/out")" \
+	"1 1 1 1"
+
+test_begin_subtest "a name near none of the server's: the names it has"
+notmuch config set pwnm.projects 'alpha;zeta-project'
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$? $(grep -c "zeta-project: no such project on .* (it has: alpha, beta); fix pwnm.projects" "$TMP/out")" "1 1"
+notmuch config set pwnm.projects 'alpha;beta'
+
 test_done
