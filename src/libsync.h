@@ -54,6 +54,25 @@ struct sync_result {
 pwnm_status_t sync_lock(const char *state_dir, int wait, int *fd, char **err);
 
 /*
+ * pw/ tags that name no project of pwnm.projects (a typo such as
+ * pw/alpah/accepted, or a project no longer tracked), found among every
+ * tag of the notmuch database db (a notmuch_database_t): one line each
+ * in *lines (caller frees each and the array), with the number of mails
+ * that carry it and what to do, e.g. "pw/alpah/accepted (1 mail): no
+ * such project in pwnm.projects; did you mean pw/alpha/accepted?".
+ * Returns the number of lines.  `pwnm status` lists them; a sync names
+ * those on the mail it reads (sync_stray_hint).
+ */
+size_t sync_stray_tags(void *db, const struct pwnm_config *cfg, char ***lines);
+/*
+ * The hint for one tag: NULL when it names a tracked project (or is
+ * pw/conflict or pw/denied), else "no such project in pwnm.projects;
+ * did you mean pw/alpha/accepted?" (or the projects when none is near).
+ * Caller frees.
+ */
+char *sync_stray_hint(const char *tag, const struct pwnm_config *cfg);
+
+/*
  * Run one sync with the store st open, step by step (pwnm(1), "One
  * run"; the steps are in src/libsync*.c).  token: the API token, or NULL
  * to have the run read it (config_token) only when something is to be

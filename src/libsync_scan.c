@@ -134,11 +134,118 @@ from_tracked_list(struct run *r, notmuch_database_t *db, const char *nmid)
 	return hit;
 }
 
+char *
+sync_stray_hint(const char *tag, const struct pwnm_config *cfg)
+{
+	const char *name, *rest;
+	char *comp, *hint;
+	size_t i, len;
+	long near;
+
+	if (strncmp(tag, "pw/", 3) != 0)
+		return NULL;
+	name = tag + 3;
+	len = strcspn(name, "/");
+	rest = name + len;
+	if (!*rest && (strcmp(name, "conflict") == 0 || strcmp(name, "denied") == 0))
+		return NULL;
+	comp = xstrndup(name, len);
+	for (i = 0; i < cfg->nprojects; i++) {
+		if (strcmp(cfg->projects[i], comp) == 0) {
+			free(comp);
+			return NULL;
+		}
+	}
+	near = nearest_name(comp, (const char *const *)cfg->projects, cfg->nprojects);
+	if (near >= 0) {
+		hint = xasprintf("no such project in pwnm.projects; did you mean pw/%s%s?",
+				 cfg->projects[near], rest);
+	} else {
+		struct buf b = { 0 };
+
+		for (i = 0; i < cfg->nprojects; i++)
+			buf_printf(&b, "%s%s", i ? ", " : "", cfg->projects[i]);
+		hint = xasprintf("no such project in pwnm.projects (%s); retag the mail",
+				 b.len ? b.data : "none");
+		buf_free(&b);
+	}
+	free(comp);
+	return hint;
+}
+
+size_t
+sync_stray_tags(void *vdb, const struct pwnm_config *cfg, char ***lines)
+{
+	notmuch_database_t *db = vdb;
+	notmuch_tags_t *tags = notmuch_database_get_all_tags(db);
+	size_t n = 0;
+
+	*lines = NULL;
+	for (; tags && notmuch_tags_valid(tags); notmuch_tags_move_to_next(tags)) {
+		const char *tag = notmuch_tags_get(tags);
+		char *hint = sync_stray_hint(tag, cfg), *shown, *qs;
+		struct buf q = { 0 };
+		notmuch_query_t *query;
+		unsigned count = 0;
+		const char *p;
+
+		if (!hint)
+			continue;
+		buf_adds(&q, "tag:\"");
+		for (p = tag; *p; p++) {
+			if (*p == '"')
+				buf_addc(&q, '"');
+			buf_addc(&q, *p);
+		}
+		buf_addc(&q, '"');
+		qs = buf_release(&q);
+		query = notmuch_query_create(db, qs);
+		if (query) {
+			notmuch_query_set_omit_excluded(query, NOTMUCH_EXCLUDE_FALSE);
+			if (notmuch_query_count_messages(query, &count) != NOTMUCH_STATUS_SUCCESS)
+				count = 0;
+			notmuch_query_destroy(query);
+		}
+		free(qs);
+		shown = text_escape(tag);
+		*lines = xreallocarray(*lines, n + 1, sizeof(**lines));
+		(*lines)[n++] = xasprintf("%s (%u mail%s): %s", shown, count, count == 1 ? "" : "s",
+					  hint);
+		free(shown);
+		free(hint);
+	}
+	if (tags)
+		notmuch_tags_destroy(tags);
+	return n;
+}
+
+/* A pw/ tag naming no tracked project on a mail the run reads: said once per tag and run. */
+static void
+scan_stray(struct run *r, const char *nmid, const struct tagset *tags, struct tagset *said)
+{
+	size_t i;
+
+	for (i = 0; i < tags->n; i++) {
+		char *hint, *shown, *id;
+
+		if (tagset_has(said, tags->v[i]) || !(hint = sync_stray_hint(tags->v[i], r->cfg)))
+			continue;
+		tagset_add(said, tags->v[i]);
+		shown = text_escape(tags->v[i]);
+		id = text_escape(nmid);
+		run_report(r, "pwnm: %s on <%s>: %s", shown, id, hint);
+		free(shown);
+		free(id);
+		free(hint);
+	}
+}
+
 static pwnm_status_t
 scan_mails(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 {
 	struct scanned *list = NULL;
 	size_t n = 0, cap = 0, i, j, nunknown = 0, *unknown = NULL;
+	struct tagset stray_said = { 0 };
 	pwnm_txn_t *txn = NULL;
 	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
 
@@ -215,6 +322,8 @@ scan_mails(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 		struct patch_key *keys = NULL;
 		size_t nk = 0;
 
+		scan_stray(r, list[i].nmid, &list[i].tags, &stray_said);
+
 		if ((rc = state_msgid_lookup(txn, list[i].nmid, &keys, &nk)))
 			break;
 		if (nk == 0) {
@@ -251,6 +360,7 @@ out:
 	}
 	free(list);
 	free(unknown);
+	tagset_free(&stray_said);
 	if (rc)
 		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
 	return rc;

@@ -740,6 +740,18 @@ cmd_status(int argc, char **argv)
 	if (ow.list.len)
 		fwrite(ow.list.data, 1, ow.list.len, stdout);
 	buf_free(&ow.list);
+	{
+		char **stray = NULL;
+		size_t ns = e.db ? sync_stray_tags(e.db, &e.cfg, &stray) : 0;
+
+		if (ns)
+			printf("\npw/ tags naming no tracked project: %zu\n", ns);
+		for (j = 0; j < ns; j++) {
+			printf("  %s\n", stray[j]);
+			free(stray[j]);
+		}
+		free(stray);
+	}
 	state_project_list_free(pl, np);
 	state_txn_abort(txn);
 	env_close(&e);

@@ -89,4 +89,31 @@ pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$? $(grep -c "zeta-project: no such project on .* (it has: alpha, beta); fix pwnm.projects" "$TMP/out")" "1 1"
 notmuch config set pwnm.projects 'alpha;beta'
 
+test_begin_subtest "a pw/ tag naming no tracked project is named by the sync, with the nearest project"
+notmuch tag -pw/alpha/new +pw/alpah/accepted -- 'id:odd"id"11@example.org'
+pwnm sync >"$TMP/out" 2>&1
+code=$?
+cat "$TMP/out" >>"$test_log"
+test_expect_equal "$code $(grep -cF 'pwnm: pw/alpah/accepted on <odd"id"11@example.org>: no such project in pwnm.projects; did you mean pw/alpha/accepted?' "$TMP/out")" "0 1"
+
+test_begin_subtest "pwnm status lists it until it is fixed"
+pwnm status >"$TMP/status" 2>&1
+pwnm_run sync
+pwnm status >"$TMP/status2" 2>&1
+test_expect_equal "$(grep -c '^  pw/alpah/accepted (1 mail): no such project in pwnm.projects; did you mean pw/alpha/accepted?$' "$TMP/status") $(grep -c 'pw/alpah/accepted' "$TMP/status2")" "1 1"
+
+test_begin_subtest "a later sync that reads no such mail says nothing of it again"
+test_expect_equal "$(pwnm sync 2>&1 | grep -c alpah)" "0"
+
+test_begin_subtest "fixed: status no longer lists it, and pw/conflict, pw/denied and tracked projects never"
+notmuch tag -pw/alpah/accepted +pw/alpha/new -- 'id:odd"id"11@example.org'
+pwnm_run sync
+test_expect_equal "$(pwnm status 2>&1 | grep -c 'naming no tracked project')" "0"
+
+test_begin_subtest "a name near no project: the projects tracked"
+notmuch tag +pw/zzz-other -- id:p2@example.org
+pwnm status >"$TMP/status" 2>&1
+notmuch tag -pw/zzz-other -- id:p2@example.org
+test_expect_equal "$(grep -c '^  pw/zzz-other (1 mail): no such project in pwnm.projects (alpha, beta); retag the mail$' "$TMP/status")" "1"
+
 test_done
