@@ -77,6 +77,23 @@ url_parse(const char *url)
 	return u;
 }
 
+/* Does libcurl read origin o back with the same host?  An origin must name one host. */
+static int
+origin_stable(const char *o, const char *host)
+{
+	CURLU *v = curl_url();
+	char *h = NULL;
+	int ok;
+
+	if (!v)
+		return 0;
+	ok = curl_url_set(v, CURLUPART_URL, o, 0) == CURLUE_OK &&
+	     curl_url_get(v, CURLUPART_HOST, &h, 0) == CURLUE_OK && strcasecmp(h, host) == 0;
+	curl_free(h);
+	curl_url_cleanup(v);
+	return ok;
+}
+
 char *
 url_origin_parsed(CURLU *u)
 {
@@ -92,6 +109,11 @@ url_origin_parsed(CURLU *u)
 	for (p = host; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	o = xasprintf("%s://%s%s%s", scheme, host, port ? ":" : "", port ? port : "");
+	if (!origin_stable(o, host)) {
+		/* e.g. http://%30: decoded to host "0", which libcurl reads again as 0.0.0.0 */
+		free(o);
+		o = NULL;
+	}
 out:
 	curl_free(scheme);
 	curl_free(host);
