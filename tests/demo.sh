@@ -108,7 +108,7 @@ mail=$(notmuch search --output=messages --limit=1 -- tag:pw/alpha/new and not ta
 notmuch tag -pw/alpha/new +pw/alpha/accepted -- "$mail"
 echo "notmuch tag -pw/alpha/new +pw/alpha/accepted -- $mail"
 PWNM_TOKEN=$TOKEN pwnm -v sync
-patch=$(pwnm explain "${mail#id:}" | sed -n 's/^patch \([0-9]*\) in alpha/\1/p')
+patch=$(pwnm explain "${mail#id:}" | sed -n 's/^patch \([0-9]*\) in alpha.*/\1/p')
 printf 'Patchwork now says patch %s is: ' "$patch"
 curl -s "$URL/api/1.3/patches/$patch/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'
 
