@@ -61,6 +61,7 @@ struct pwnm_state {
 	char *dir;
 	int writing; /* the write transaction is open */
 	int sound;   /* the data file was found sound at open: commits keep the stamp */
+	int fail_read; /* the next read transaction fails (state_fail_next_read) */
 	char err[ERRBUF_SIZE];
 };
 
@@ -1331,6 +1332,12 @@ state_txn_begin(pwnm_state_t *st, int write, pwnm_txn_t **txn)
 		set_err(st, "a write transaction is already open on '%s'", st->dir);
 		return PWNM_STATUS_STATE;
 	}
+	if (!write && st->fail_read) {
+		st->fail_read = 0;
+		set_err(st, "cannot begin a transaction on '%s': failure injected by the test suite "
+			    "(PWNM_DEBUG_FAIL_AT)", st->dir);
+		return PWNM_STATUS_STATE;
+	}
 	rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &mt);
 	if (rc == MDB_MAP_RESIZED) {
 		/* Another process grew the map: adopt its size and retry. */
@@ -1351,6 +1358,12 @@ state_txn_begin(pwnm_state_t *st, int write, pwnm_txn_t **txn)
 		st->writing = 1;
 	*txn = t;
 	return PWNM_STATUS_SUCCESS;
+}
+
+void
+state_fail_next_read(pwnm_state_t *st)
+{
+	st->fail_read = 1;
 }
 
 static void

@@ -90,6 +90,11 @@ const char *state_last_error(pwnm_state_t *st);
 pwnm_status_t state_txn_begin(pwnm_state_t *st, int write, pwnm_txn_t **txn);
 pwnm_status_t state_txn_commit(pwnm_txn_t *txn);
 void state_txn_abort(pwnm_txn_t *txn);
+/*
+ * For the test suite (a named fault point, PWNM_DEBUG_FAIL_AT): the next
+ * read transaction begun on st fails as a refused LMDB read would.
+ */
+void state_fail_next_read(pwnm_state_t *st);
 /* The transaction id a read transaction sees (LMDB's; every write commit moves it). */
 uint64_t state_txn_id(pwnm_txn_t *txn);
 

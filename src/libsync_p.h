@@ -188,6 +188,8 @@ pwnm_status_t run_notes_commit(struct run *r, pwnm_txn_t *txn);
 void run_error(struct run *r, pwnm_status_t rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void run_crash_point(const struct run *r, const char *name);
+/* PWNM_DEBUG_FAIL_AT names this point: the store's next read fails (tests only). */
+void run_fault_point(const struct run *r, const char *name);
 struct work *work_find(struct run *r, uint32_t project, uint32_t patch);
 struct work *work_insert(struct run *r, const struct patch_rec *rec, int in_store);
 struct work *work_get(struct run *r, pwnm_txn_t *txn, uint32_t project, uint32_t patch);

@@ -217,6 +217,7 @@ observe_page(const struct pw_patch *a, size_t n, void *data)
 
 	if (ps->failed)
 		return;
+	run_fault_point(ps->r, "observe-page");
 	if (state_txn_begin(ps->r->st, 0, &txn) != PWNM_STATUS_SUCCESS) {
 		run_error(ps->r, PWNM_STATUS_STATE, "cannot read the state database: %s",
 			  state_last_error(ps->r->st));
@@ -578,6 +579,7 @@ poll_events(struct run *r, struct project_rec *p, int events_only, int *gone)
 		pw_event_array_free(ev, nev);
 		return rc;
 	}
+	run_fault_point(r, "observe-events");
 	rc = state_txn_begin(r->st, 0, &txn);
 	if (rc) {
 		/* The news were read but not taken in: the cursor stays, the project is not polled. */

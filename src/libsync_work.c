@@ -105,6 +105,20 @@ run_crash_point(const struct run *r, const char *name)
 	}
 }
 
+/*
+ * Fault points for the tests of storage failures: when PWNM_DEBUG_FAIL_AT
+ * names this point, the store's next read transaction fails, as one that
+ * LMDB refuses would (state_fail_next_read).
+ */
+void
+run_fault_point(const struct run *r, const char *name)
+{
+	const char *at = getenv("PWNM_DEBUG_FAIL_AT");
+
+	if (at && strcmp(at, name) == 0)
+		state_fail_next_read(r->st);
+}
+
 /* ---- hash tables ---- */
 
 static uint64_t
