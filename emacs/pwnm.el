@@ -41,7 +41,10 @@
 ;;   pw/denied.  By default the state entries leave archived patches
 ;;   out, as the Patchwork web list does (see `pwnm-hide-archived').
 ;;   Entries without messages are not shown, nor those notmuch-hello
-;;   already shows among `notmuch-saved-searches'.  The search an
+;;   already shows among `notmuch-saved-searches'.  The numbers count
+;;   patches: a cover letter (pw/PROJECT/series/cover) carries the
+;;   state tag of its series, and the "action needed" and state
+;;   entries leave it out.  The search an
 ;;   entry opens is named after it ("alpha: new").  Before the first
 ;;   sync the section is one line saying to run "pwnm sync".
 ;;
@@ -61,8 +64,10 @@
 ;;   `notmuch-tag-undo' and `notmuch-after-tag-hook' work as usual.
 ;;
 ;; * `pwnm-browse-patch' (C-c p w), which opens the patch on the
-;;   Patchwork web site, and `pwnm-explain' (C-c p e), which shows
-;;   what pwnm knows about it.  C-c p ? lists these commands.
+;;   Patchwork web site, `pwnm-explain' (C-c p e), which shows what
+;;   pwnm knows about it, and `pwnm-supersede' (C-c p S), which marks
+;;   superseded the open patches a later revision of their series
+;;   replaced.  C-c p ? lists these commands.
 ;;
 ;; * `pwnm--after-tag' on `notmuch-after-tag-hook': a change to a pw/
 ;;   tag runs "notmuch-pwnm push --quick" in the background.
@@ -385,6 +390,11 @@ Each entry is a plist with :name, :query and :key as in
 	     (archived (pwnm--tag-query (concat "pw/" project "/archived")))
 	     (unarchived
 	      (lambda (q) (if pwnm-hide-archived (concat q " and not " archived) q)))
+	     ;; A cover letter carries its series' state tag: leave it
+	     ;; out so that the numbers count patches.
+	     (patches
+	      (lambda (q) (concat q " and not "
+				  (pwnm--tag-query (pwnm--cover-tag project)))))
 	     (add
 	      (lambda (label query)
 		(let ((letter (pwnm--label-key label taken)))
@@ -405,7 +415,8 @@ Each entry is a plist with :name, :query and :key as in
 					(pwnm--tag-query
 					 (concat "pw/" project "/" s)))
 				      pwnm-action-states " or ")
-			   ") and not " archived)))
+			   ") and not " archived
+			   " and not " (pwnm--tag-query (pwnm--cover-tag project)))))
 	(let ((delegate (and user (concat "pw/" project "/delegate/" user))))
 	  (when (and delegate (member delegate tags))
 	    (funcall add "delegated to me"
@@ -419,8 +430,9 @@ Each entry is a plist with :name, :query and :key as in
 		     (funcall unarchived (pwnm--tag-query newer)))))
 	(dolist (state (pwnm--sort-states (pwnm--states tags project)))
 	  (funcall add state
-		   (funcall unarchived
-			    (pwnm--tag-query (concat "pw/" project "/" state)))))
+		   (funcall patches
+			    (funcall unarchived
+				     (pwnm--tag-query (concat "pw/" project "/" state))))))
 	(when (member (concat "pw/" project "/archived") tags)
 	  (funcall add "archived" archived))))
     (nreverse entries)))
@@ -870,7 +882,8 @@ as \"`pwnm-command' supersede ID\" sets them."
     ("w" "web page" pwnm-browse-patch)
     ("e" "explain" pwnm-explain)
     ("j" "jump to a search" pwnm-jump-search)
-    ("p" "push now" pwnm-push))
+    ("p" "push now" pwnm-push)
+    ("S" "supersede older revision" pwnm-supersede))
   "The commands of `pwnm-command-map' as (KEY LABEL COMMAND).")
 
 (defvar pwnm-command-map
@@ -878,7 +891,6 @@ as \"`pwnm-command' supersede ID\" sets them."
     (dolist (command pwnm--commands)
       (define-key map (car command) (nth 2 command)))
     (define-key map "?" #'pwnm-menu)
-    (define-key map "S" #'pwnm-supersede)
     map)
   "Keymap of the pwnm commands, bound to `pwnm-keymap-prefix' by `pwnm-setup-keys'.")
 
@@ -899,7 +911,7 @@ The buffers are those of notmuch-hello and of search, tree and
 show mode.  After the prefix, s sets the state, w opens the patch
 on the web, e explains it, j jumps to a Patchwork search, p
 pushes now, S marks superseded what a later revision replaced
-\(`pwnm-supersede') and ? shows the first five in a menu."
+\(`pwnm-supersede') and ? offers all of them in a menu."
   (interactive)
   (dolist (map (list notmuch-hello-mode-map notmuch-search-mode-map
 		     notmuch-tree-mode-map notmuch-show-mode-map))

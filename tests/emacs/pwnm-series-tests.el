@@ -107,6 +107,21 @@
 			      :query)
 		   "tag:pw/alpha/check/fail and not tag:pw/alpha/archived"))))
 
+(ert-deftest pwnm-series-hello-counts-patches ()
+  ;; The cover letter carries the series' state tag (3 mails tagged
+  ;; pw/gamma/new); the hello section counts the 2 patches.
+  (pwnm-tests--with-db
+    (pwnm-series-tests--tag-cover)
+    (should (equal (pwnm-tests--notmuch "count" "tag:pw/gamma/new") "3\n"))
+    (let ((text (pwnm-tests--hello-text)))
+      (should (equal (pwnm-tests--group text "gamma")
+		     '(("action needed" . 2) ("new" . 2))))
+      (should (string-match-p "^[ \t]+2 action needed +2 new$" text)))
+    ;; A state only the cover letter has is not drawn.
+    (pwnm-tests--notmuch "tag" "-pw/gamma/new" "+pw/gamma/rfc" "--" "id:s0@example.org")
+    (should (equal (pwnm-tests--group (pwnm-tests--hello-text) "gamma")
+		   '(("action needed" . 2) ("new" . 2))))))
+
 (ert-deftest pwnm-series-supersede ()
   (pwnm-tests--with-db
     (let ((pwnm-command (pwnm-series-tests--stub))

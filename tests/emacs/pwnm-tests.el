@@ -240,7 +240,8 @@ the entries before the first project heading."
       (widget-button-press (point)))
     (kill-buffer)
     (should (equal searched
-		   "tag:pw/alpha/queued and not tag:pw/alpha/archived"))
+		   (concat "tag:pw/alpha/queued and not tag:pw/alpha/archived"
+			   " and not tag:pw/alpha/series/cover")))
     (should (equal (notmuch-saved-search-count searched) "1"))))
 
 (ert-deftest pwnm-hello-section-hide-button ()
@@ -258,9 +259,10 @@ the entries before the first project heading."
 ;;; Saved searches
 
 (ert-deftest pwnm-saved-searches-plists ()
-  (let ((na " and not tag:pw/alpha/archived")
-	(nb " and not tag:pw/beta/archived")
-	(ng " and not tag:pw/gamma/archived"))
+  (let ((na " and not tag:pw/alpha/archived and not tag:pw/alpha/series/cover")
+	(nb " and not tag:pw/beta/archived and not tag:pw/beta/series/cover")
+	(ng " and not tag:pw/gamma/archived and not tag:pw/gamma/series/cover")
+	(da " and not tag:pw/alpha/archived"))
     (should
      (equal
       (pwnm-saved-searches)
@@ -270,7 +272,7 @@ the entries before the first project heading."
 			       " or tag:pw/alpha/under-review)" na)
 	       :key "paa")
 	(:name "alpha: delegated to me"
-	       :query ,(concat "tag:pw/alpha/delegate/maint" na) :key "pam")
+	       :query ,(concat "tag:pw/alpha/delegate/maint" da) :key "pam")
 	(:name "alpha: new" :query ,(concat "tag:pw/alpha/new" na) :key "pan")
 	(:name "alpha: under-review"
 	       :query ,(concat "tag:pw/alpha/under-review" na) :key "pau")
@@ -945,8 +947,16 @@ the Patchwork entries on that line start."
     (should (equal (car offered) "pwnm: "))
     (should (equal (mapcar (lambda (a) (list (nth 0 a) (nth 1 a))) (cdr offered))
 		   '(("s" "set state") ("w" "web page") ("e" "explain")
-		     ("j" "jump to a search") ("p" "push now"))))
-    (should (cl-every (lambda (a) (functionp (nth 2 a))) (cdr offered))))
+		     ("j" "jump to a search") ("p" "push now")
+		     ("S" "supersede older revision"))))
+    (should (cl-every (lambda (a) (functionp (nth 2 a))) (cdr offered)))
+    ;; Each choice runs the command its key runs.
+    (let (called)
+      (cl-letf (((symbol-function 'call-interactively)
+		 (lambda (command &rest _) (setq called command))))
+	(funcall (nth 2 (assoc "S" (cdr offered)))))
+      (should (eq called #'pwnm-supersede))
+      (should (eq (lookup-key pwnm-command-map "S") #'pwnm-supersede))))
   (pwnm-setup-keys)
   (dolist (map (list notmuch-hello-mode-map notmuch-search-mode-map
 		     notmuch-tree-mode-map notmuch-show-mode-map))
