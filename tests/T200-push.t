@@ -99,6 +99,10 @@ test_begin_subtest "pwnm status lists the conflict"
 pwnm status >"$TMP/status" 2>&1
 test_expect_true grep -q "  1 in conflict, 0 denied" "$TMP/status"
 
+test_begin_subtest "pwnm status says the change is held by the conflict, and what to do"
+test_expect_equal "$(grep -c '^outbox: 1 change waiting, 1 held (conflict or push limit)$' "$TMP/status");$(grep '^  patch 3 ' "$TMP/status")" \
+	"1;  patch 3 in alpha <p3@example.org>: state accepted: held (conflict): set the tags you want and remove pw/conflict"
+
 test_begin_subtest "removing pw/conflict pushes the user's value"
 notmuch tag -pw/conflict -- id:p3@example.org
 pwnm_run sync
