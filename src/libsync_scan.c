@@ -57,6 +57,80 @@ observe_local(struct run *r, struct work *w, const struct tagset *tags)
 	}
 }
 
+/*
+ * The tags of one mail as patch w of it reads them, when the mail is
+ * also other patches of w's project (Patchwork Message-IDs that differ
+ * only in blanks are one notmuch mail): the state tags that only its
+ * siblings show are no change of w's own, so they are left out; when
+ * that leaves no state tag of the project, the user has set the state
+ * of every patch of the mail, and w reads the tags as they are.  So each
+ * patch follows the user's state tag, and a tag change that is no state
+ * change (+flagged) leaves them all as they were.
+ */
+static void
+shared_view(const struct work *w, struct work *const *ws, size_t n, const struct tagset *tags,
+	    struct tagset *view)
+{
+	struct pw_values own, sib;
+	size_t i, k, left = 0, all = 0;
+
+	shown_values(&w->rec, &w->out, w->has_out, &own);
+	for (i = 0; i < tags->n; i++) {
+		const char *st = merge_state_of_tag(tags->v[i], w->project);
+		int theirs = 0;
+
+		if (!st) {
+			tagset_add(view, tags->v[i]);
+			continue;
+		}
+		all++;
+		for (k = 0; k < n && !theirs; k++) {
+			if (ws[k] == w || ws[k]->rec.project_id != w->rec.project_id)
+				continue;
+			shown_values(&ws[k]->rec, &ws[k]->out, ws[k]->has_out, &sib);
+			theirs = strcmp(st, sib.state ? sib.state : "") == 0 &&
+				 strcmp(st, own.state ? own.state : "") != 0;
+		}
+		if (!theirs) {
+			tagset_add(view, tags->v[i]);
+			left++;
+		}
+	}
+	if (all && !left) {
+		tagset_free(view);
+		tagset_copy(view, tags);
+	}
+}
+
+/* Every patch of one mail (keys[0..nk)) reads its tags. */
+static void
+observe_mail(struct run *r, pwnm_txn_t *txn, const struct patch_key *keys, size_t nk,
+	     const struct tagset *tags)
+{
+	struct work **ws = xcalloc(nk + 1, sizeof(*ws));
+	size_t n = 0, i, k;
+
+	for (i = 0; i < nk; i++)
+		if ((ws[n] = work_get(r, txn, keys[i].project_id, keys[i].patch_id)))
+			n++;
+	for (i = 0; i < n; i++) {
+		int shared = 0;
+
+		for (k = 0; k < n && !shared; k++)
+			shared = k != i && ws[k]->rec.project_id == ws[i]->rec.project_id;
+		if (shared) {
+			struct tagset view = { 0 };
+
+			shared_view(ws[i], ws, n, tags, &view);
+			observe_local(r, ws[i], &view);
+			tagset_free(&view);
+		} else {
+			observe_local(r, ws[i], tags);
+		}
+	}
+	free(ws);
+}
+
 /* Read the tags of w's mail as the scan would have (a state set for its series or thread). */
 void
 scan_observe_mail(struct run *r, notmuch_database_t *db, struct work *w)
@@ -244,7 +318,7 @@ static pwnm_status_t
 scan_mails(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 {
 	struct scanned *list = NULL;
-	size_t n = 0, cap = 0, i, j, nunknown = 0, *unknown = NULL;
+	size_t n = 0, cap = 0, i, nunknown = 0, *unknown = NULL;
 	struct tagset stray_said = { 0 };
 	pwnm_txn_t *txn = NULL;
 	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
@@ -330,12 +404,7 @@ scan_mails(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 			unknown[nunknown++] = i;
 			continue;
 		}
-		for (j = 0; j < nk; j++) {
-			struct work *w = work_get(r, txn, keys[j].project_id, keys[j].patch_id);
-
-			if (w)
-				observe_local(r, w, &list[i].tags);
-		}
+		observe_mail(r, txn, keys, nk, &list[i].tags);
 		free(keys);
 	}
 	state_txn_abort(txn);

@@ -9,6 +9,7 @@
 
 struct patch_view {
 	const char *project;
+	uint32_t patch_id;
 	struct pw_values v;
 	uint32_t flags;
 	int deleted;
@@ -176,6 +177,7 @@ mail_views(struct run *r, pwnm_txn_t *txn, const char *nmid, struct work **ws, s
 				continue;
 			shown_values(rec, o, has_out, &v);
 			pv[n].project = pname;
+			pv[n].patch_id = rec->patch_id;
 			pv[n].v = v;
 			pv[n].flags = rec->flags;
 			n++;
@@ -188,6 +190,7 @@ mail_views(struct run *r, pwnm_txn_t *txn, const char *nmid, struct work **ws, s
 
 		shown_values(&w->rec, &w->out, w->has_out, &pv[n].v);
 		pv[n].project = w->project;
+		pv[n].patch_id = w->rec.patch_id;
 		pv[n].flags = w->rec.flags;
 		pv[n].deleted = w->deleted;
 		n++;
@@ -218,6 +221,42 @@ report_stale_tags(struct run *r, const struct work *w, const struct tagset *cur)
 		       w->rec.patch_id, w->project, w->rec.msgid, rest, w->rec.state);
 	}
 	free(prefix);
+}
+
+/*
+ * A patch new to the store whose mail is also another patch of its
+ * project (Patchwork Message-IDs that differ only in blanks are one
+ * notmuch mail): said once, when the mail is first tagged so, with what
+ * a state tag on it means (the scan gives it to every one of them).
+ */
+static void
+report_shared_mail(struct run *r, const char *nmid, const struct work *w, const struct patch_view *pv,
+		   size_t npv)
+{
+	uint32_t *v = xcalloc(npv + 1, sizeof(*v));
+	struct buf ids = { 0 };
+	size_t i, k, n = 0;
+	char *id;
+
+	for (i = 0; i < npv; i++) {
+		if (pv[i].deleted || strcmp(pv[i].project, w->project) != 0)
+			continue;
+		/* in increasing order */
+		for (k = n++; k > 0 && v[k - 1] > pv[i].patch_id; k--)
+			v[k] = v[k - 1];
+		v[k] = pv[i].patch_id;
+	}
+	for (i = 0; i < n; i++)
+		buf_printf(&ids, "%s%u", i ? ", " : "", v[i]);
+	free(v);
+	if (n > 1) {
+		id = text_escape(nmid);
+		run_report(r, "note: <%s> is one mail for %zu patches of %s (%s: their Message-IDs differ "
+			      "only in blanks); a state tag set on it goes to %s",
+			   id, n, w->project, ids.data, n == 2 ? "both" : "all of them");
+		free(id);
+	}
+	buf_free(&ids);
 }
 
 /* --dry-run: the change of one mail's tags, said instead of written. */
@@ -407,6 +446,16 @@ write_mail(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn, const struct 
 	for (k = 0; k < nws; k++)
 		if (!ws[k]->in_store)
 			report_stale_tags(r, ws[k], &cur);
+	for (k = 0; k < nws; k++) {
+		size_t e;
+		int first = 1;
+
+		/* Once per mail and project: at the first of its new patches. */
+		for (e = 0; e < k && first; e++)
+			first = !(!ws[e]->in_store && ws[e]->rec.project_id == ws[k]->rec.project_id);
+		if (!ws[k]->in_store && !ws[k]->deleted && first)
+			report_shared_mail(r, nmid, ws[k], pv, npv);
+	}
 	wanted_tags(r, &cur, pv, npv, &want);
 	if (r->o->dry_run) {
 		changed = !tagset_equal(&cur, &want);
