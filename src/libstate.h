@@ -42,6 +42,9 @@
 						  * users are rebuilt (libsync_work.c) */
 #define META_LISTS "lists"                       /* List-Ids of the tracked projects, ';'-separated */
 #define META_RECHECK "recheck"                   /* patches to fetch one by one: "project:patch;..." */
+#define META_CHECKS "checks"                     /* series whose patches' checks must be listed again
+						  * (a check-created event named one, and the listing
+						  * has not succeeded yet): "series;series..." */
 #define META_LAST_SYNC_TIME "last_sync_time"     /* unix seconds of the last run's commit */
 #define META_LAST_SYNC_RESULT "last_sync_result" /* "ok: <counts>" or "error: <first error>" */
 #define META_LAST_HOOK_ERROR "last_hook_error"   /* the last hook's problem (pwnm hook); cleared by a

@@ -89,7 +89,7 @@ load_recheck(struct run *r, pwnm_txn_t *txn)
 /*
  * Step 1: the last run's UUID and revision, the projects, the users, and
  * a work item for every change waiting in the outbox and every patch to
- * recheck.
+ * recheck, and the series whose checks are still to be listed.
  */
 static pwnm_status_t
 run_load(struct run *r)
@@ -118,8 +118,10 @@ run_load(struct run *r)
 		void *d[2] = { r, txn };
 
 		rc = state_outbox_foreach(txn, load_outbox_cb, d);
-		if (!rc)
+		if (!rc) {
 			load_recheck(r, txn);
+			series_load_checks(r, txn);
+		}
 		run_users_fix_outbox(r);
 	}
 	state_txn_abort(txn);

@@ -6,18 +6,18 @@
 #include "libutil.h"
 
 /*
- * A reason to ask the server (new mail from a tracked list, now or kept
- * from before) stays in the store until a run has read the news of every
- * project; a run that tried and failed makes the next hook wait a little
- * longer (libwork.h).
+ * A reason to ask the server (new mail from a tracked list, checks whose
+ * listing failed, now or kept from before) stays in the store until a run
+ * has read the news of every project; a run that tried and failed makes
+ * the next hook wait a little longer (libwork.h).
  */
 static pwnm_status_t
 commit_reason(struct run *r, pwnm_txn_t *txn)
 {
-	int all_ok = r->o->pull && !r->o->project, failed = 0;
+	int all_ok = r->o->pull && !r->o->project && !r->checks_failed, failed = r->checks_failed;
 	size_t i;
 
-	if (!r->new_mail && !r->reason.since)
+	if (!r->new_mail && !r->reason.since && !r->checks_failed)
 		return PWNM_STATUS_SUCCESS;
 	for (i = 0; i < r->nprojects; i++) {
 		if (!r->poll[i])

@@ -93,8 +93,10 @@ struct series_work {
 	int need_info;         /* ask the server for it: new, or a patch of an incomplete one arrived */
 	int dirty;             /* rec differs from the store: read by commit */
 	int cover;             /* its cover letter's tags must be rewritten: read by the tag step */
-	int checks;            /* a check-created event named one of its patches: set by the events,
-				* read by remote_series, which lists its patches again */
+	int checks;            /* a check-created event named one of its patches: set by the events
+				* (or loaded from META_CHECKS), read by remote_series, which lists
+				* its patches again and clears it only when that listing worked;
+				* the commit keeps the ones still set in META_CHECKS */
 	int info_now;          /* its record came from the server this run: remote_series looks
 				* for the older revisions it replaces */
 	const char *project;   /* link_name, borrowed from the run's project list */
@@ -134,6 +136,8 @@ struct run {
 					* (nothing is pushed blind) */
 	int server_silent;             /* a poll got no answer at all (network, time-out): set by remote,
 					* which then asks nothing more this run */
+	int checks_failed;             /* the listing of series whose checks changed failed: set by
+					* remote_series; the commit keeps a reason to ask (META_POLL_REASON) */
 	int *polled_ok;                /* the server's news were read this run: set by remote; read by
 					* merge (an unconfirmed push is settled) */
 	struct work **wtab;            /* the work items, hashed by (project, patch) */
@@ -222,6 +226,8 @@ void series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 void report_dry_tags(struct run *r, const char *nmid, const struct tagset *cur,
 		     const struct tagset *want);
 pwnm_status_t series_commit(struct run *r, pwnm_txn_t *txn);
+/* Step 1: the series whose checks an earlier run could not list (META_CHECKS). */
+void series_load_checks(struct run *r, pwnm_txn_t *txn);
 void series_free_all(struct run *r);
 
 /*

@@ -1,6 +1,7 @@
 /* libsync_series.c - series: membership pulled with the patches, the server's series records, cover letters' tags, and a state set on a cover letter */
 #include "libsync_p.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -325,13 +326,18 @@ series_newer_revisions(struct run *r)
 /*
  * The patches of the series whose checks changed (check-created events
  * name one check; the combined state is the patch's): one listing per
- * series, run together, whatever the number of events.
+ * series, run together, whatever the number of events.  The events that
+ * named them are behind the cursor once the run commits, so a series
+ * stays marked until its listing worked: the commit keeps the marked ones
+ * (META_CHECKS) and a reason to ask again (checks_failed), and the next
+ * run lists them.
  */
 static void
 remote_check_series(struct run *r)
 {
+	struct series_work **ss = NULL;
 	uint32_t *ids = NULL;
-	size_t n = 0, b;
+	size_t n = 0, b, i;
 	pwnm_status_t rc;
 
 	for (b = 0; b < r->scap; b++) {
@@ -343,16 +349,24 @@ remote_check_series(struct run *r)
 			if (!s->checks || k < 0 || !r->poll[k] || r->poll_failed[k])
 				continue;
 			ids = xreallocarray(ids, n + 1, sizeof(*ids));
+			ss = xreallocarray(ss, n + 1, sizeof(*ss));
+			ss[n] = s;
 			ids[n++] = s->rec.series_id;
-			s->checks = 0;
 		}
 	}
 	if (!n)
 		return;
 	rc = pw_list_series_patches(r->client, ids, n, remote_observe_patches, r);
-	if (rc)
-		run_error(r, rc, "%s", pw_client_error(r->client));
+	if (rc) {
+		r->checks_failed = 1;
+		run_error(r, rc, "the checks of %zu series: %s; listed again by the next run", n,
+			  pw_client_error(r->client));
+	} else {
+		for (i = 0; i < n; i++)
+			ss[i]->checks = 0;
+	}
 	free(ids);
+	free(ss);
 }
 
 /*
@@ -856,20 +870,48 @@ series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 	}
 }
 
+/* ---- step 1 ---- */
+
+void
+series_load_checks(struct run *r, pwnm_txn_t *txn)
+{
+	char *v = NULL, *p, *save = NULL;
+
+	if (state_meta_get(txn, META_CHECKS, &v) != PWNM_STATUS_SUCCESS || !v)
+		return;
+	for (p = strtok_r(v, ";", &save); p; p = strtok_r(NULL, ";", &save)) {
+		struct series_work *s;
+		unsigned id;
+
+		if (sscanf(p, "%u", &id) == 1 && (s = series_get(r, txn, id)))
+			s->checks = 1;
+	}
+	free(v);
+}
+
 /* ---- step 7 ---- */
 
 pwnm_status_t
 series_commit(struct run *r, pwnm_txn_t *txn)
 {
 	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
+	struct buf pending = { 0 };
 	size_t b;
 
 	for (b = 0; b < r->scap && !rc; b++) {
 		struct series_work *s;
 
-		for (s = r->stab[b]; s && !rc; s = s->hnext)
+		for (s = r->stab[b]; s && !rc; s = s->hnext) {
 			if (s->dirty)
 				rc = state_series_put(txn, &s->rec);
+			if (s->checks)
+				buf_printf(&pending, "%s%u", pending.len ? ";" : "", s->rec.series_id);
+		}
 	}
+	/* the series whose checks are still to be listed (the run loaded every one kept) */
+	if (!rc)
+		rc = pending.len ? state_meta_put(txn, META_CHECKS, pending.data)
+				 : state_meta_del(txn, META_CHECKS);
+	buf_free(&pending);
 	return rc;
 }

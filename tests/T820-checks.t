@@ -75,6 +75,31 @@ standin_admin POST patches/30/checks '{"context": "ci/build", "state": "success"
 pwnm_run sync
 test_expect_equal "$(pw_tags_of s30@example.org)" "pw/alpha pw/alpha/check/success pw/alpha/new"
 
+test_begin_subtest "the series listing fails after its check event was read: the run says so"
+standin_admin POST patches/30/checks '{"context": "ci/lint", "state": "fail", "actor": "ci"}' >/dev/null
+standin_admin POST fault '{"mode": "500", "count": -1, "match": "patches/\\?series="}' >/dev/null
+pwnm sync >"$TMP/out" 2>&1
+rc=$?
+cat "$TMP/out" >>"$test_log"
+test_expect_equal "$rc $(pw_tags_of s30@example.org) $(grep -c 'checks of 1 series.*listed again by the next run' "$TMP/out")" \
+	"75 pw/alpha pw/alpha/check/success pw/alpha/new 1"
+standin_admin POST fault/clear >/dev/null
+
+test_begin_subtest "... the next notmuch new lists the series again, although the event is behind the cursor"
+"$PWNM_SRC/install.sh" --hooks-only --bindir "$PWNM_BUILD" --libexecdir "$PWNM_SRC/hooks" \
+	>>"$test_log" 2>&1 || { echo "Bail out! install.sh --hooks-only failed"; exit 1; }
+sleep 2.2 # the backoff after one failed try is 2 s
+standin_log_clear
+notmuch new >>"$test_log" 2>&1
+test_expect_equal "$? $(pw_tags_of s30@example.org) $(standin_requests 'patches/\?series=')" \
+	"0 pw/alpha pw/alpha/check/fail pw/alpha/new 1"
+
+test_begin_subtest "... and only once: the notmuch new and the sync after are idle again"
+standin_log_clear
+notmuch new >>"$test_log" 2>&1
+pwnm_run sync
+test_expect_equal "$(standin_requests 'series') $(standin_requests .)" "0 2"
+
 test_begin_subtest "a check tag removed or changed by hand is put back, nothing is sent"
 notmuch tag -pw/alpha/check/fail +pw/alpha/check/success -- id:s13@example.org
 standin_log_clear
