@@ -678,9 +678,15 @@ write_tags(struct acc *a, char **err)
 				free(nmid);
 				continue;
 			}
+			tag = merge_project_tag(c->p.project);
+			if (!tag) {
+				notmuch_message_destroy(msg);
+				free(nmid);
+				continue; /* a name too long for a tag: the mail has none of the project */
+			}
 			nm_message_pw_tags(msg, &cur);
 			tagset_copy(&want, &cur);
-			prefix = xasprintf("pw/%s/", c->p.project);
+			prefix = xasprintf("%s/", tag);
 			plen = strlen(prefix);
 			for (k = 0; k < cur.n; k++) {
 				const char *rest = cur.v[k] + plen;
@@ -689,11 +695,10 @@ write_tags(struct acc *a, char **err)
 				    strncmp(rest, "delegate/", 9) != 0)
 					tagset_del(&want, cur.v[k]);
 			}
-			tag = xasprintf("pw/%s", c->p.project);
 			tagset_add(&want, tag);
 			free(tag);
-			tag = xasprintf("%s%s", prefix, a->want_state);
-			tagset_add(&want, tag);
+			if ((tag = merge_state_tag(c->p.project, a->want_state)))
+				tagset_add(&want, tag);
 			free(tag);
 			rc = nm_message_set_pw_tags(msg, &cur, &want, &changed,
 						    err);

@@ -176,11 +176,16 @@ supersede_run(const struct pwnm_config *cfg, pwnm_state_t *st, const char *what,
 			continue; /* no mail: nothing to tag (the tag change is what is pushed) */
 		nm_message_pw_tags(m, &cur);
 		tagset_copy(&want, &cur);
-		for (k = 0; k < cur.n; k++)
-			if (merge_state_of_tag(cur.v[k], marks[i].project))
+		for (k = 0; k < cur.n; k++) {
+			char *slug = merge_state_of_tag(cur.v[k], marks[i].project);
+
+			if (slug)
 				tagset_del(&want, cur.v[k]);
-		tag = xasprintf("pw/%s/%s", marks[i].project, SUPERSEDED);
-		tagset_add(&want, tag);
+			free(slug);
+		}
+		tag = merge_state_tag(marks[i].project, SUPERSEDED);
+		if (tag)
+			tagset_add(&want, tag);
 		free(tag);
 		rc = nm_message_set_pw_tags(m, &cur, &want, &changed, err);
 		tagset_free(&cur);

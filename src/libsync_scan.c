@@ -19,6 +19,7 @@ static void
 observe_local(struct run *r, struct work *w, const struct tagset *tags)
 {
 	struct pw_values shown, lv;
+	struct tagset names = { 0 };
 	int repair = 0;
 	size_t i;
 
@@ -29,7 +30,7 @@ observe_local(struct run *r, struct work *w, const struct tagset *tags)
 		/* The suggestion tag removed: dismissed. */
 		char *t = merge_newer_tag(w->project);
 
-		if (!tagset_has(tags, t)) {
+		if (t && !tagset_has(tags, t)) {
 			shown_values(&w->rec, &w->out, w->has_out, &shown);
 			if (merge_state_open(shown.state) && !shown.archived) {
 				w->rec.flags &= ~PATCH_F_NEWER;
@@ -45,7 +46,7 @@ observe_local(struct run *r, struct work *w, const struct tagset *tags)
 	}
 	/* A pending change is what the tags were left showing. */
 	shown_values(&w->rec, &w->out, w->has_out, &shown);
-	merge_local_values(tags, w->project, &shown, &r->topts, &lv, &repair, &w->l_note);
+	merge_local_values(tags, w->project, &shown, &r->topts, &lv, &names, &repair, &w->l_note);
 	w->l_repair = repair;
 	for (i = 0; i < FIELD_COUNT; i++) {
 		const struct field *f = &field_table[i];
@@ -55,6 +56,7 @@ observe_local(struct run *r, struct work *w, const struct tagset *tags)
 		w->l_set |= FIELD_BIT(i);
 		field_copy_set(&w->l[i], field_shown(f, &lv));
 	}
+	tagset_free(&names);
 }
 
 /*
@@ -225,15 +227,22 @@ sync_stray_hint(const char *tag, const struct pwnm_config *cfg)
 		return NULL;
 	comp = xstrndup(name, len);
 	for (i = 0; i < cfg->nprojects; i++) {
-		if (strcmp(cfg->projects[i], comp) == 0) {
+		/* A project's name as its tags spell it (merge_name_encode). */
+		char *enc = merge_name_encode(MERGE_NAME_PROJECT, cfg->projects[i]);
+		int same = strcmp(enc, comp) == 0;
+
+		free(enc);
+		if (same) {
 			free(comp);
 			return NULL;
 		}
 	}
 	near = nearest_name(comp, (const char *const *)cfg->projects, cfg->nprojects);
 	if (near >= 0) {
-		hint = xasprintf("no such project in pwnm.projects; did you mean pw/%s%s?",
-				 cfg->projects[near], rest);
+		char *enc = merge_name_encode(MERGE_NAME_PROJECT, cfg->projects[near]);
+
+		hint = xasprintf("no such project in pwnm.projects; did you mean pw/%s%s?", enc, rest);
+		free(enc);
 	} else {
 		struct buf b = { 0 };
 

@@ -424,22 +424,28 @@ remote_series(struct run *r)
 
 /* ---- step 2: a state tag on a cover letter ---- */
 
-/* The state the user put on a cover letter: the one state tag that is not what pwnm wrote. */
-static const char *
+/* The state the user put on a cover letter: the one state tag that is not what pwnm wrote.  Caller frees. */
+static char *
 cover_new_state(const struct series_work *s, const struct tagset *tags)
 {
-	const char *found = NULL;
+	char *found = NULL;
 	size_t i, n = 0;
 
 	for (i = 0; i < tags->n; i++) {
-		const char *st = merge_state_of_tag(tags->v[i], s->project);
+		char *st = merge_state_of_tag(tags->v[i], s->project);
 
-		if (!st || strcmp(st, s->rec.cover_state) == 0)
+		if (!st || strcmp(st, s->rec.cover_state) == 0) {
+			free(st);
 			continue;
+		}
+		free(found);
 		found = st;
 		n++;
 	}
-	return n == 1 ? found : NULL;
+	if (n == 1)
+		return found;
+	free(found);
+	return NULL;
 }
 
 /*
@@ -531,20 +537,22 @@ scan_thread_mail(struct run *r, notmuch_database_t *db, const char *nmid,
 	size_t i, p;
 
 	for (p = 0; p < r->nprojects; p++) {
-		const char *project = r->projects[p].link_name, *state = NULL;
-		char **ids;
+		const char *project = r->projects[p].link_name;
+		char **ids, *state = NULL;
 		size_t nids = 0, k, nws = 0, taken;
 		struct work **ws = NULL;
 		pwnm_txn_t *txn = NULL;
 		int several = 0;
 
 		for (i = 0; i < tags->n; i++) {
-			const char *st = merge_state_of_tag(tags->v[i], project);
+			char *st = merge_state_of_tag(tags->v[i], project);
 
 			if (st && state && strcmp(st, state) != 0)
 				several = 1;
-			if (st)
+			if (st) {
+				free(state);
 				state = st;
+			}
 		}
 		if (!state)
 			continue;
@@ -553,11 +561,11 @@ scan_thread_mail(struct run *r, notmuch_database_t *db, const char *nmid,
 		r->strays[r->nstrays].nmid = xstrdup(nmid);
 		r->strays[r->nstrays].project = project;
 		r->nstrays++;
-		if (r->restore_only)
-			continue;
-		if (several) {
-			run_report(r, "note: %s: several %s state tags on a mail that is no patch; none "
-				   "taken, they are removed", nmid, project);
+		if (r->restore_only || several) {
+			if (several && !r->restore_only)
+				run_report(r, "note: %s: several %s state tags on a mail that is no patch; "
+					   "none taken, they are removed", nmid, project);
+			free(state);
 			continue;
 		}
 		ids = thread_mails(db, nmid, &nids);
@@ -594,6 +602,7 @@ scan_thread_mail(struct run *r, notmuch_database_t *db, const char *nmid,
 			run_report(r, "%s: pw/%s/%s on a mail that is no patch: set on the %zu patch%s of "
 				   "its thread", nmid, project, state, taken, taken == 1 ? "" : "es");
 		free(ws);
+		free(state);
 	}
 }
 
@@ -626,7 +635,7 @@ series_scan_mail(struct run *r, notmuch_database_t *db, const char *nmid,
 	ch = xcalloc(n, sizeof(*ch));
 	for (i = 0; i < n; i++) {
 		struct series_work *s = series_get(r, txn, ids[i]);
-		const char *st;
+		char *st;
 
 		if (!s || !s->project)
 			continue;
@@ -637,7 +646,7 @@ series_scan_mail(struct run *r, notmuch_database_t *db, const char *nmid,
 		if (!st)
 			continue;
 		ch[nch].s = s;
-		ch[nch].state = xstrdup(st);
+		ch[nch].state = st;
 		ch[nch].ws = xcalloc(s->rec.npatches + 1, sizeof(struct work *));
 		for (j = 0; j < s->rec.npatches; j++) {
 			struct work *w = work_get(r, txn, s->rec.project_id, s->rec.patches[j]);
@@ -783,9 +792,13 @@ write_strays(struct run *r, notmuch_database_t *db, const struct tagset *busy)
 			continue;
 		nm_message_pw_tags(m, &cur);
 		tagset_copy(&want, &cur);
-		for (k = 0; k < cur.n; k++)
-			if (merge_state_of_tag(cur.v[k], r->strays[i].project))
+		for (k = 0; k < cur.n; k++) {
+			char *st = merge_state_of_tag(cur.v[k], r->strays[i].project);
+
+			if (st)
 				tagset_del(&want, cur.v[k]);
+			free(st);
+		}
 		if (r->o->dry_run) {
 			if (!tagset_equal(&cur, &want))
 				report_dry_tags(r, r->strays[i].nmid, &cur, &want);
@@ -834,14 +847,15 @@ series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 			nm_message_pw_tags(m, &cur);
 			tagset_copy(&want, &cur);
 			merge_drop_project_tags(&want, s->project);
-			t = xasprintf("pw/%s", s->project);
-			tagset_add(&want, t);
+			t = merge_project_tag(s->project);
+			if (t)
+				tagset_add(&want, t);
 			free(t);
 			t = merge_cover_tag(s->project);
-			tagset_add(&want, t);
+			if (t)
+				tagset_add(&want, t);
 			free(t);
-			if (common) {
-				t = xasprintf("pw/%s/%s", s->project, common);
+			if (common && (t = merge_state_tag(s->project, common))) {
 				tagset_add(&want, t);
 				free(t);
 			}

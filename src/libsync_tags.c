@@ -15,10 +15,37 @@ struct patch_view {
 	int deleted;
 };
 
+/*
+ * A name of the server's whose tag would be longer than notmuch takes:
+ * said once a run (said holds those said), and listed by `pwnm status`
+ * for as long as a patch has it.
+ */
+static void
+report_refused(struct run *r, const char *project, const char *what, enum merge_name kind,
+	       const char *name, struct tagset *said)
+{
+	char *key, *shown, *enc;
+
+	if (!merge_name_refused(project, kind, name))
+		return;
+	key = xasprintf("%s/%s/%s", what, project, name);
+	if (!tagset_has(said, key)) {
+		tagset_add(said, key);
+		shown = merge_name_shown(name);
+		enc = merge_project_tag(project);
+		run_report(r, "pwnm: %s: %s '%s' makes a tag longer than notmuch's %d bytes: not "
+			   "shown, its mail keeps %s and its other tags; rename it on Patchwork",
+			   project, what, shown, MERGE_TAG_MAX, enc ? enc : "no tag");
+		free(shown);
+		free(enc);
+	}
+	free(key);
+}
+
 /* The tags a mail should carry, given its patches; starts from cur to keep foreign pw/ tags. */
 static void
 wanted_tags(struct run *r, const struct tagset *cur, const struct patch_view *pv, size_t n,
-	    struct tagset *want)
+	    struct tagset *want, struct tagset *said)
 {
 	size_t i;
 	int conflict = 0, denied = 0;
@@ -31,12 +58,24 @@ wanted_tags(struct run *r, const struct tagset *cur, const struct patch_view *pv
 	for (i = 0; i < n; i++) {
 		if (pv[i].deleted)
 			continue;
-		merge_patch_tags(pv[i].project, &pv[i].v, &r->topts, want);
+		if (!merge_patch_tags(pv[i].project, &pv[i].v, &r->topts, want)) {
+			/* every name has its tag */
+		} else if (merge_name_refused(NULL, MERGE_NAME_PROJECT, pv[i].project)) {
+			report_refused(r, pv[i].project, "project", MERGE_NAME_PROJECT, pv[i].project,
+				       said);
+		} else {
+			report_refused(r, pv[i].project, "state", MERGE_NAME_STATE, pv[i].v.state,
+				       said);
+			if (r->topts.delegate)
+				report_refused(r, pv[i].project, "delegate", MERGE_NAME_USER,
+					       pv[i].v.delegate, said);
+		}
 		if ((pv[i].flags & PATCH_F_NEWER) && merge_state_open(pv[i].v.state) &&
 		    !pv[i].v.archived) {
 			char *t = merge_newer_tag(pv[i].project);
 
-			tagset_add(want, t);
+			if (t)
+				tagset_add(want, t);
 			free(t);
 		}
 		conflict |= (pv[i].flags & PATCH_F_CONFLICT) != 0;
@@ -207,20 +246,20 @@ mail_views(struct run *r, pwnm_txn_t *txn, const char *nmid, struct work **ws, s
 static void
 report_stale_tags(struct run *r, const struct work *w, const struct tagset *cur)
 {
-	char *prefix = xasprintf("pw/%s/", w->project);
-	size_t i, n = strlen(prefix);
+	size_t i;
 
 	for (i = 0; i < cur->n; i++) {
-		const char *rest = cur->v[i] + n;
+		char *st = merge_state_of_tag(cur->v[i], w->project), *shown;
 
-		if (strncmp(cur->v[i], prefix, n) != 0 || strchr(rest, '/') ||
-		    strcmp(rest, "archived") == 0 || strcmp(rest, w->rec.state) == 0)
-			continue;
-		run_report(r, "patch %u %s %s: the mail said %s, Patchwork says %s; Patchwork's value "
-			  "taken (change the tag again to push yours)",
-		       w->rec.patch_id, w->project, w->rec.msgid, rest, w->rec.state);
+		if (st && strcmp(st, w->rec.state) != 0) {
+			shown = text_escape(st);
+			run_report(r, "patch %u %s %s: the mail said %s, Patchwork says %s; Patchwork's "
+				   "value taken (change the tag again to push yours)",
+				   w->rec.patch_id, w->project, w->rec.msgid, shown, w->rec.state);
+			free(shown);
+		}
+		free(st);
 	}
-	free(prefix);
 }
 
 /*
@@ -408,7 +447,7 @@ writer_close(struct run *r, struct tag_writer *tw)
  */
 static int
 write_mail(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn, const struct tagset *busy,
-	   const char *nmid, struct work **ws, size_t nws, int *skipped)
+	   const char *nmid, struct work **ws, size_t nws, int *skipped, struct tagset *said)
 {
 	struct patch_view *pv = NULL;
 	struct patch_rec *recs = NULL;
@@ -456,7 +495,7 @@ write_mail(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn, const struct 
 		if (!ws[k]->in_store && !ws[k]->deleted && first)
 			report_shared_mail(r, nmid, ws[k], pv, npv);
 	}
-	wanted_tags(r, &cur, pv, npv, &want);
+	wanted_tags(r, &cur, pv, npv, &want, said);
 	if (r->o->dry_run) {
 		changed = !tagset_equal(&cur, &want);
 		if (changed)
@@ -503,7 +542,7 @@ write_tags(struct run *r)
 	size_t batch_from = 0; /* pairs[batch_from]: the first mail of the batch being written */
 	pwnm_txn_t *txn = NULL;
 	struct tag_writer tw = { 0 };
-	struct tagset busy = { 0 };
+	struct tagset busy = { 0 }, said = { 0 };
 	pwnm_status_t rc;
 	char *err = NULL;
 	int nmails = 0, any_skip = 0, covers;
@@ -557,7 +596,7 @@ write_tags(struct run *r)
 		ws = xcalloc(j - i, sizeof(*ws));
 		for (k = 0; k < j - i; k++)
 			ws[k] = pairs[i + k].w;
-		need = write_mail(r, tw.db, txn, &busy, pairs[i].nmid, ws, j - i, &any_skip);
+		need = write_mail(r, tw.db, txn, &busy, pairs[i].nmid, ws, j - i, &any_skip, &said);
 		free(ws);
 		if (!need)
 			continue;
@@ -603,6 +642,7 @@ write_tags(struct run *r)
 	rc = PWNM_STATUS_SUCCESS;
 out:
 	tagset_free(&busy);
+	tagset_free(&said);
 	free(pairs);
 	return rc;
 }

@@ -458,10 +458,14 @@ cmd_push(int argc, char **argv)
 
 struct stat_counts {
 	uint32_t project;
+	const char *link_name;
 	size_t total, nomail, conflicts, denied;
 	char **states;
 	size_t *counts;
 	size_t nstates;
+	struct buf *refused;   /* lines for the names too long for a tag (refused_cb) */
+	size_t nrefused;
+	struct tagset delegates_refused; /* delegates already counted there */
 };
 
 static int
@@ -489,6 +493,76 @@ count_cb(const struct patch_rec *p, void *data)
 	s->counts[s->nstates] = 1;
 	s->nstates++;
 	return 0;
+}
+
+/* One line of `pwnm status` for a name of the server's too long for a notmuch tag. */
+static void
+refused_line(struct stat_counts *s, const char *what, const char *name, size_t count,
+	     const char *shows)
+{
+	char *shown = merge_name_shown(name);
+
+	buf_printf(s->refused, "  %s: %s '%s' (%zu patch%s): longer than notmuch's %d-byte tags; its "
+		   "mail shows %s; rename it on Patchwork\n", s->link_name, what, shown, count,
+		   count == 1 ? "" : "es", MERGE_TAG_MAX, shows);
+	s->nrefused++;
+	free(shown);
+}
+
+/* The delegates of a project too long for a tag, with the number of patches delegated to each. */
+static int
+refused_delegate_cb(const struct patch_rec *p, void *data)
+{
+	struct stat_counts *s = data;
+
+	if (*p->delegate && !tagset_has(&s->delegates_refused, p->delegate) &&
+	    merge_name_refused(s->link_name, MERGE_NAME_USER, p->delegate))
+		tagset_add(&s->delegates_refused, p->delegate);
+	return 0;
+}
+
+struct deleg_count {
+	const char *name;
+	size_t n;
+};
+
+static int
+deleg_count_cb(const struct patch_rec *p, void *data)
+{
+	struct deleg_count *d = data;
+
+	if (strcmp(p->delegate, d->name) == 0)
+		d->n++;
+	return 0;
+}
+
+/* Every name of project s->project (states, delegates) that no tag can show, as lines in s->refused. */
+static void
+refused_names(pwnm_txn_t *txn, struct stat_counts *s)
+{
+	size_t j;
+
+	if (merge_name_refused(NULL, MERGE_NAME_PROJECT, s->link_name)) {
+		char *shown = merge_name_shown(s->link_name);
+
+		buf_printf(s->refused, "  project '%s' (%zu patch%s): longer than notmuch's %d-byte "
+			   "tags; its mail shows none of its tags\n", shown, s->total,
+			   s->total == 1 ? "" : "es", MERGE_TAG_MAX);
+		s->nrefused++;
+		free(shown);
+		return;
+	}
+	for (j = 0; j < s->nstates; j++)
+		if (merge_name_refused(s->link_name, MERGE_NAME_STATE, s->states[j]))
+			refused_line(s, "state", s->states[j], s->counts[j], "no state tag");
+	state_patch_foreach(txn, s->project, refused_delegate_cb, s);
+	for (j = 0; j < s->delegates_refused.n; j++) {
+		struct deleg_count d = { s->delegates_refused.v[j], 0 };
+
+		state_patch_foreach(txn, s->project, deleg_count_cb, &d);
+		refused_line(s, "delegate", d.name, d.n, "no delegate tag");
+	}
+	tagset_free(&s->delegates_refused);
 }
 
 static char *
@@ -622,7 +696,8 @@ cmd_status(int argc, char **argv)
 	pwnm_txn_t *txn;
 	struct project_rec *pl = NULL;
 	struct outbox_walk ow;
-	size_t np = 0, i, j, *ob = ow.n;
+	struct buf refused = { 0 };
+	size_t np = 0, i, j, *ob = ow.n, nrefused = 0;
 	char *v = NULL;
 	int64_t t = 0, rev = 0;
 	int code, problem = 0;
@@ -701,7 +776,11 @@ cmd_status(int argc, char **argv)
 		char *w1, *w2;
 
 		sc.project = pl[i].id;
+		sc.link_name = pl[i].link_name;
+		sc.refused = &refused;
 		state_patch_foreach(txn, pl[i].id, count_cb, &sc);
+		refused_names(txn, &sc);
+		nrefused += sc.nrefused;
 		printf("\nproject %s (id %u): %zu patch%s tracked", pl[i].link_name, pl[i].id, sc.total,
 		       sc.total == 1 ? "" : "es");
 		if (sc.nomail)
@@ -752,6 +831,9 @@ cmd_status(int argc, char **argv)
 		}
 		free(stray);
 	}
+	if (nrefused)
+		printf("\nnames too long for a notmuch tag: %zu\n%s", nrefused, refused.data);
+	buf_free(&refused);
 	state_project_list_free(pl, np);
 	state_txn_abort(txn);
 	env_close(&e);
@@ -925,21 +1007,17 @@ explain_remote(struct env *e, uint32_t patch_id)
 	return state;
 }
 
-/* The state tag of project on a mail (pw/PROJECT/STATE), or NULL. */
-static const char *
+/* The state tag of project on a mail (pw/PROJECT/STATE), decoded, or NULL.  Caller frees. */
+static char *
 tag_state(const struct tagset *t, const char *project)
 {
-	size_t i, n = strlen(project);
+	size_t i;
 
 	for (i = 0; i < t->n; i++) {
-		const char *rest;
+		char *st = merge_state_of_tag(t->v[i], project);
 
-		if (strncmp(t->v[i], "pw/", 3) != 0 || strncmp(t->v[i] + 3, project, n) != 0 ||
-		    t->v[i][3 + n] != '/')
-			continue;
-		rest = t->v[i] + 3 + n + 1;
-		if (*rest && !strchr(rest, '/') && strcmp(rest, "archived") != 0)
-			return rest;
+		if (st)
+			return st;
 	}
 	return NULL;
 }
@@ -1119,7 +1197,7 @@ cmd_explain(int argc, char **argv)
 			printf("%s/patch/%u/\n", e.cfg.url ? e.cfg.url : "", p.patch_id);
 		} else {
 			struct field_value v[FIELD_COUNT];
-			const char *mine = mail_found ? tag_state(&mail_tags, pname) : NULL;
+			char *mine = mail_found ? tag_state(&mail_tags, pname) : NULL;
 			char *server = NULL;
 			size_t k;
 
@@ -1159,6 +1237,7 @@ cmd_explain(int argc, char **argv)
 			}
 			explain_why(txn, &p, mine, server);
 			free(server);
+			free(mine);
 		}
 		if (pname != (const char *)"?")
 			project_rec_free(&pr);

@@ -18,22 +18,22 @@ notmuch config set pwnm.url "$STANDIN_URL"
 export PWNM_TOKEN=$MAINT_TOKEN
 pwnm_run sync
 
-test_begin_subtest "usernames with ';' and '=' are learnt as they are"
+test_begin_subtest "usernames with ';' and '=' are learnt as they are, and shown encoded"
 standin_admin POST patches/2 '{"delegate": "x;maint"}' >/dev/null
 standin_admin POST patches/4 '{"delegate": "a=b"}' >/dev/null
 pwnm_run sync
 test_expect_equal "$(pw_tags_of p2@example.org | tr ' ' '\n' | grep delegate) $(pw_tags_of 'odd"id"11@example.org' | tr ' ' '\n' | grep delegate)" \
-	"pw/alpha/delegate/x;maint pw/alpha/delegate/a=b"
+	"pw/alpha/delegate/x%3Bmaint pw/alpha/delegate/a%3Db"
 
 test_begin_subtest "a delegation to maint is sent as maint, not as the user 'x;maint'"
-notmuch tag -pw/alpha/delegate/x\;maint +pw/alpha/delegate/maint -- id:p2@example.org
+notmuch tag -pw/alpha/delegate/x%3Bmaint +pw/alpha/delegate/maint -- id:p2@example.org
 pwnm_run sync
 test_expect_equal "$(server_state 2 delegate)" "maint"
 
 test_begin_subtest "and a delegation to 'a=b' as that user"
-notmuch tag -pw/alpha/delegate/a=b -- 'id:odd"id"11@example.org'
+notmuch tag -pw/alpha/delegate/a%3Db -- 'id:odd"id"11@example.org'
 pwnm_run sync
-notmuch tag +pw/alpha/delegate/a=b -- 'id:odd"id"11@example.org'
+notmuch tag +pw/alpha/delegate/a%3Db -- 'id:odd"id"11@example.org'
 pwnm_run sync
 test_expect_equal "$(server_state 4 delegate)" "a=b"
 
