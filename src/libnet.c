@@ -8,6 +8,8 @@ void
 net_http_options(const struct pwnm_config *cfg, struct http_options *ho)
 {
 	ho->origin = cfg->url;
+	if (cfg->jobs > 0)
+		ho->max_parallel = cfg->jobs;
 	ho->proxy = cfg->proxy && *cfg->proxy ? cfg->proxy : NULL;
 	ho->cainfo = cfg->cainfo && *cfg->cainfo ? cfg->cainfo : NULL;
 	if (cfg->stall_timeout > 0) {

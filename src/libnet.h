@@ -7,7 +7,7 @@
 
 /*
  * Fill the fields of ho that the configuration decides: the origin the
- * token belongs to (pwnm.url), the stall bounds (pwnm.stall_timeout: no
+ * token belongs to (pwnm.url), the requests in flight (pwnm.jobs), the stall bounds (pwnm.stall_timeout: no
  * byte for that long, or less than 1 KiB/s for 1.5 times that, fails a
  * request), the https proxy (pwnm.proxy) and the CA file (pwnm.cainfo,
  * or the CURL_CA_BUNDLE or SSL_CERT_FILE of the environment).  Other fields are left as they are.  Strings are borrowed

@@ -30,6 +30,7 @@ struct pw_client {
 	int warned_no_link; /* the server's missing Link header was said once */
 	int discovered;     /* the version was found by asking, not given by pw_set_version */
 	int64_t server_time; /* the latest Date of a 2xx answer (the server's clock), 0 none */
+	int answered;        /* a 2xx answer came back to this client */
 };
 
 static void
@@ -200,6 +201,7 @@ new_get(const char *url)
 static void
 note_server_time(pw_client_t *c, const struct http_request *r)
 {
+	c->answered = 1;
 	if (r->date > c->server_time)
 		c->server_time = r->date;
 }
@@ -380,8 +382,16 @@ struct listing {
 	unsigned max_pages; /* stop after this many pages (more is then set); 0: no such limit */
 	pw_progress_cb progress;
 	void *pdata;
+	/*
+	 * group (not 0): a failure of this listing ends only the listings of
+	 * its group, and is kept in status and error instead of ending every
+	 * listing of the call.
+	 */
+	unsigned group;
 	/* out */
 	int more;           /* max_pages stopped the listing while the server had a next page */
+	pwnm_status_t status; /* with group: SUCCESS, or the failure that ended the group */
+	char *error;        /* with group: that failure's text (owned), or NULL */
 	/* state */
 	char *next;         /* the next page to fetch one at a time, or NULL */
 	int next_guessed;   /* next is a page number asked for without a Link */
@@ -402,7 +412,8 @@ listing_free(struct listing *l)
 
 	free(l->url);
 	free(l->next);
-	l->url = l->next = NULL;
+	free(l->error);
+	l->url = l->next = l->error = NULL;
 	for (i = 0; i < l->nvisited; i++)
 		free(l->visited[i]);
 	free(l->visited);
@@ -578,20 +589,49 @@ struct batch_item {
 };
 
 /*
- * Run the n listings to their ends: each batch holds the next page of
- * every listing still going, or a window of numbered pages of one that
- * knows its page count; bodies are decoded and freed before the next
- * batch, so memory does not grow with the page count.  SUCCESS, or the
- * first failure (c->error set).
+ * Listing l of ls failed with st (text msg, taken; NULL: c->error).
+ * Without a group, that is the call's failure: c->error is set and st
+ * returned.  With one, the failure is kept in the group's first listing
+ * still going (l) and every listing of the group ends; SUCCESS.
  */
 static pwnm_status_t
-paginate(pw_client_t *c, struct listing *ls, size_t n)
+listing_failed(pw_client_t *c, struct listing *ls, size_t n, struct listing *l, pwnm_status_t st,
+	       char *msg)
+{
+	size_t i;
+
+	if (!l->group) {
+		if (msg)
+			take_error(c, msg);
+		return st;
+	}
+	l->status = st;
+	free(l->error);
+	l->error = msg ? msg : xstrdup(pw_client_error(c));
+	for (i = 0; i < n; i++)
+		if (ls[i].group == l->group)
+			ls[i].done = 1;
+	return PWNM_STATUS_SUCCESS;
+}
+
+/*
+ * Run the n listings to their ends, or for max_batches batches (0: no
+ * limit; a later call goes on where this one stopped): each batch holds
+ * the next page of every listing still going, or a window of numbered
+ * pages of one that knows its page count; bodies are decoded and freed
+ * before the next batch, so memory does not grow with the page count.
+ * SUCCESS, or the first failure of a listing without a group (c->error
+ * set).
+ */
+static pwnm_status_t
+paginate_batches(pw_client_t *c, struct listing *ls, size_t n, unsigned max_batches)
 {
 	struct batch_item *b = NULL;
 	size_t cap = 0, nb, i, k;
 	pwnm_status_t st = PWNM_STATUS_SUCCESS;
+	unsigned batches = 0;
 
-	for (;;) {
+	for (; !max_batches || batches < max_batches; batches++) {
 		nb = 0;
 		for (i = 0; i < n; i++) {
 			struct listing *l = &ls[i];
@@ -641,6 +681,7 @@ paginate(pw_client_t *c, struct listing *ls, size_t n)
 			struct http_request *r = b[k].r;
 			struct page_info pi = { 0 };
 			int last_of_batch = k + 1 == nb || b[k + 1].l != l;
+			pwnm_status_t ls_st;
 
 			if (l->done)
 				continue;
@@ -654,19 +695,19 @@ paginate(pw_client_t *c, struct listing *ls, size_t n)
 					l->done = 1;
 					continue;
 				}
-				take_error(c, msg);
-				st = rs;
-				break;
+				st = listing_failed(c, ls, n, l, rs, msg);
+				continue;
 			}
 			note_server_time(c, r);
-			st = l->page(c, l, r, &pi);
-			if (st)
-				break;
+			if ((ls_st = l->page(c, l, r, &pi))) {
+				st = listing_failed(c, ls, n, l, ls_st, NULL);
+				continue;
+			}
 			l->pages++;
 			if (pi.stop)
 				l->done = 1;
-			else if (last_of_batch)
-				st = listing_continue(c, l, r, &pi);
+			else if (last_of_batch && (ls_st = listing_continue(c, l, r, &pi)))
+				st = listing_failed(c, ls, n, l, ls_st, NULL);
 			if (last_of_batch && l->progress) {
 				unsigned total = l->last > l->pages ? l->last : l->pages;
 
@@ -684,6 +725,12 @@ paginate(pw_client_t *c, struct listing *ls, size_t n)
 	}
 	free(b);
 	return st;
+}
+
+static pwnm_status_t
+paginate(pw_client_t *c, struct listing *ls, size_t n)
+{
+	return paginate_batches(c, ls, n, 0);
 }
 
 /* ---- pages of each kind ---- */
@@ -849,40 +896,53 @@ pwnm_status_t
 pw_discover(pw_client_t *c, const char **version)
 {
 	static const char *const versions[] = { "1.4", "1.3", "1.2", "1.1", "1.0" };
+	enum { NV = sizeof(versions) / sizeof(*versions) };
+	struct http_request *reqs[NV];
 	pwnm_status_t st = PWNM_STATUS_NOT_FOUND;
-	size_t i;
+	size_t i, found = NV;
 
 	*version = NULL;
-	for (i = 0; i < sizeof(versions) / sizeof(*versions); i++) {
+	/* every version's root at once; the newest that answers is taken */
+	for (i = 0; i < NV; i++) {
 		char *url = xasprintf("%s/api/%s/", c->base, versions[i]);
-		struct http_request *r = new_get(url);
 
+		reqs[i] = new_get(url);
 		free(url);
-		st = run_gets(c, &r, 1);
-		if (st == PWNM_STATUS_NOT_FOUND) {
-			http_request_free(r);
-			continue;
-		}
-		if (st != PWNM_STATUS_SUCCESS) {
-			http_request_free(r);
-			return st;
-		}
-		if (!pw_is_api_root(r->resp.data, r->resp.len)) {
-			set_error(c, "GET %s: not a Patchwork API root (no 'patches' link)", r->url);
-			st = PWNM_STATUS_PROTOCOL;
-		}
-		http_request_free(r);
-		if (st != PWNM_STATUS_SUCCESS)
-			return st;
-		client_set_root(c, versions[i]);
-		c->discovered = 1;
-		free(c->error); /* the 404s of newer versions are not an error */
-		c->error = NULL;
-		*version = c->version;
-		return PWNM_STATUS_SUCCESS;
 	}
-	set_error(c, "no Patchwork REST API at %s/api/ (versions 1.0 to 1.4 answer 404)", c->base);
-	return PWNM_STATUS_NOT_FOUND;
+	http_run(c->http, reqs, NV);
+	for (i = 0; i < NV && found == NV; i++) {
+		char *msg;
+
+		if (reqs[i]->status != PWNM_STATUS_SUCCESS) {
+			st = request_failure(reqs[i], &msg);
+			take_error(c, msg);
+			if (st == PWNM_STATUS_NOT_FOUND)
+				continue;
+			break;
+		}
+		note_server_time(c, reqs[i]);
+		if (!pw_is_api_root(reqs[i]->resp.data, reqs[i]->resp.len)) {
+			set_error(c, "GET %s: not a Patchwork API root (no 'patches' link)", reqs[i]->url);
+			st = PWNM_STATUS_PROTOCOL;
+			break;
+		}
+		st = PWNM_STATUS_SUCCESS;
+		found = i;
+	}
+	for (i = 0; i < NV; i++)
+		http_request_free(reqs[i]);
+	if (st == PWNM_STATUS_NOT_FOUND) {
+		set_error(c, "no Patchwork REST API at %s/api/ (versions 1.0 to 1.4 answer 404)", c->base);
+		return st;
+	}
+	if (st != PWNM_STATUS_SUCCESS)
+		return st;
+	client_set_root(c, versions[found]);
+	c->discovered = 1;
+	free(c->error); /* the 404s of newer versions are not an error */
+	c->error = NULL;
+	*version = c->version;
+	return PWNM_STATUS_SUCCESS;
 }
 
 const char *
@@ -934,6 +994,7 @@ pw_list_projects_once(pw_client_t *c, struct pw_project **out, size_t *n)
 	l.url = xasprintf("%sprojects/?per_page=%d", c->root, PW_PER_PAGE);
 	l.page = project_page;
 	l.data = &v;
+	l.by_number = 1;
 	st = paginate(c, &l, 1);
 	listing_free(&l);
 	if (st) {
@@ -979,94 +1040,160 @@ pw_list_patches_pages_once(pw_client_t *c, uint32_t project_id, const char *sinc
 	return PWNM_STATUS_SUCCESS;
 }
 
-/*
- * Page 1 asks for PW_PER_PAGE_PEEK patches, newest first, so that the
- * common idle check is one small request.  When that is not enough,
- * the listing starts again with PW_PER_PAGE per page; the overlap is
- * dropped by id.  Returned sorted by id ascending.
- */
-static pwnm_status_t
-pw_list_patches_above_once(pw_client_t *c, uint32_t project_id, uint32_t above_id,
-		           struct pw_patch **out, size_t *n)
-{
-	struct patch_pages pp = { .v = { .size = sizeof(struct pw_patch) }, .above = 1,
-				  .above_id = above_id };
-	struct listing l = { 0 };
-	pwnm_status_t st;
-
-	*out = NULL;
-	*n = 0;
-	l.url = xasprintf("%spatches/?project=%u&order=-id&per_page=%d", c->root, project_id,
-			  PW_PER_PAGE_PEEK);
-	l.page = patch_page;
-	l.data = &pp;
-	l.max_pages = 1;
-	st = paginate(c, &l, 1);
-	listing_free(&l);
-	if (st == PWNM_STATUS_SUCCESS && l.more) {
-		memset(&l, 0, sizeof(l));
-		l.url = xasprintf("%spatches/?project=%u&order=-id&per_page=%d", c->root, project_id,
-				  PW_PER_PAGE);
-		l.page = patch_page;
-		l.data = &pp;
-		st = paginate(c, &l, 1);
-		listing_free(&l);
-	}
-	if (st) {
-		pw_patch_array_free((struct pw_patch *)(void *)pp.v.v, pp.v.n);
-		return st;
-	}
-	vec_sort_unique(&pp.v, cmp_patch_id, patch_release);
-	*out = (struct pw_patch *)(void *)pp.v.v;
-	*n = pp.v.n;
-	return PWNM_STATUS_SUCCESS;
-}
-
-/* ---- events ---- */
+/* ---- events: the incremental poll of several projects ---- */
 
 /*
- * One listing per category, run together; with categories NULL or
- * empty, one listing without a category filter (every event).
+ * Every listing of the polls in one pagination: for poll i, the events
+ * (listing 2i) and the first PW_PER_PAGE_PEEK patches above above_id
+ * (listing 2i+1, unless events_only), as group i+1; then, for the polls
+ * whose peek page was not enough, the patches above again at
+ * PW_PER_PAGE a page, together.  When nothing has answered this client
+ * yet, the first events page goes alone: a server that gives it no
+ * answer at all (NETWORK, TIMEOUT) is not asked the rest.
  */
-static pwnm_status_t
-pw_list_events_once(pw_client_t *c, uint32_t project_id, const char *const *categories,
-		    const char *since, uint64_t after_id, struct pw_event **out, size_t *n)
+static void
+poll_projects_once(pw_client_t *c, struct pw_poll *p, size_t n)
 {
-	struct event_pages ep = { .v = { .size = sizeof(struct pw_event) }, .after_id = after_id };
-	struct listing *ls;
-	char *enc_since = since ? pw_urlencode(since) : NULL;
-	size_t nl = 0, i;
-	pwnm_status_t st;
+	struct listing *ls = xcalloc(2 * n, sizeof(*ls));
+	struct event_pages *ep = xcalloc(n, sizeof(*ep));
+	struct patch_pages *pp = xcalloc(n, sizeof(*pp));
+	size_t i, nfull = 0;
+	int probe = !c->answered;
 
-	*out = NULL;
-	*n = 0;
-	while (categories && categories[nl])
-		nl++;
-	ls = xcalloc(nl ? nl : 1, sizeof(*ls));
-	for (i = 0; i < (nl ? nl : 1); i++) {
-		char *cat = nl ? pw_urlencode(categories[i]) : NULL;
+	for (i = 0; i < n; i++) {
+		char *since = p[i].since && *p[i].since ? pw_urlencode(p[i].since) : NULL;
 
-		ls[i].url = xasprintf("%sevents/?project=%u%s%s&order=date&per_page=%d%s%s", c->root,
-				      project_id, cat ? "&category=" : "", cat ? cat : "",
-				      PW_PER_PAGE, enc_since ? "&since=" : "",
-				      enc_since ? enc_since : "");
-		ls[i].page = event_page;
-		ls[i].data = &ep;
-		free(cat);
+		ep[i].v.size = sizeof(struct pw_event);
+		pp[i].v.size = sizeof(struct pw_patch);
+		pp[i].above = 1;
+		pp[i].above_id = p[i].above_id;
+		ls[2 * i].url = xasprintf("%sevents/?project=%u&order=date&per_page=%d%s%s", c->root,
+					  p[i].project_id, PW_PER_PAGE, since ? "&since=" : "",
+					  since ? since : "");
+		ls[2 * i].page = event_page;
+		ls[2 * i].data = &ep[i];
+		ls[2 * i].group = (unsigned)i + 1;
+		ls[2 * i + 1].url = xasprintf("%spatches/?project=%u&order=-id&per_page=%d", c->root,
+					      p[i].project_id, PW_PER_PAGE_PEEK);
+		ls[2 * i + 1].page = patch_page;
+		ls[2 * i + 1].data = &pp[i];
+		ls[2 * i + 1].group = (unsigned)i + 1;
+		ls[2 * i + 1].max_pages = 1;
+		ls[2 * i + 1].done = p[i].events_only;
+		free(since);
+		p[i].asked = 1;
 	}
-	st = paginate(c, ls, nl ? nl : 1);
-	for (i = 0; i < (nl ? nl : 1); i++)
+	if (probe && n) {
+		paginate_batches(c, ls, 1, 1);
+		if (ls[0].status)
+			ls[1].done = 1;
+		if (ls[0].status == PWNM_STATUS_NETWORK || ls[0].status == PWNM_STATUS_TIMEOUT) {
+			for (i = 1; i < n; i++) {
+				p[i].asked = 0;
+				ls[2 * i].done = ls[2 * i + 1].done = 1;
+			}
+		}
+	}
+	paginate(c, ls, 2 * n);
+	/* the peek page was not enough: the patches above again, in full pages */
+	for (i = 0; i < n; i++) {
+		struct listing *l = &ls[2 * i + 1];
+
+		if (!l->more || ls[2 * i].status || l->status)
+			continue;
+		free(l->url);
+		free(l->next);
+		l->next = NULL;
+		l->url = xasprintf("%spatches/?project=%u&order=-id&per_page=%d", c->root,
+				   p[i].project_id, PW_PER_PAGE);
+		l->more = l->done = 0;
+		l->max_pages = 0;
+		l->pages = l->last = l->count_last = 0;
+		l->per_page = 0;
+		memset(&l->prev, 0, sizeof(l->prev));
+		nfull++;
+	}
+	if (nfull) {
+		for (i = 0; i < n; i++)
+			ls[2 * i].done = 1;
+		paginate(c, ls, 2 * n);
+	}
+	for (i = 0; i < n; i++) {
+		struct listing *l = ls[2 * i].status ? &ls[2 * i] : &ls[2 * i + 1];
+
+		p[i].status = l->status;
+		if (l->status) {
+			p[i].error = l->error;
+			l->error = NULL;
+			mask_secret(c, p[i].error);
+			pw_event_array_free((struct pw_event *)(void *)ep[i].v.v, ep[i].v.n);
+			pw_patch_array_free((struct pw_patch *)(void *)pp[i].v.v, pp[i].v.n);
+			continue;
+		}
+		if (!p[i].asked)
+			continue;
+		vec_sort_unique(&ep[i].v, cmp_event_id, event_release);
+		vec_sort_unique(&pp[i].v, cmp_patch_id, patch_release);
+		p[i].ev = (struct pw_event *)(void *)ep[i].v.v;
+		p[i].nev = ep[i].v.n;
+		p[i].patches = (struct pw_patch *)(void *)pp[i].v.v;
+		p[i].n = pp[i].v.n;
+	}
+	for (i = 0; i < 2 * n; i++)
 		listing_free(&ls[i]);
 	free(ls);
-	free(enc_since);
-	if (st) {
-		pw_event_array_free((struct pw_event *)(void *)ep.v.v, ep.v.n);
-		return st;
+	free(ep);
+	free(pp);
+}
+
+pwnm_status_t
+pw_poll_projects(pw_client_t *c, struct pw_poll *p, size_t n)
+{
+	pwnm_status_t st = PWNM_STATUS_SUCCESS;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		p[i].asked = 0;
+		p[i].status = PWNM_STATUS_SUCCESS;
+		p[i].error = NULL;
+		p[i].ev = NULL;
+		p[i].nev = 0;
+		p[i].patches = NULL;
+		p[i].n = 0;
 	}
-	vec_sort_unique(&ep.v, cmp_event_id, event_release);
-	*out = (struct pw_event *)(void *)ep.v.v;
-	*n = ep.v.n;
-	return PWNM_STATUS_SUCCESS;
+	poll_projects_once(c, p, n);
+	/* a 404 may be the API version gone (rediscovered): then every poll once more */
+	for (i = 0; i < n; i++) {
+		if (p[i].status != PWNM_STATUS_NOT_FOUND)
+			continue;
+		if (rediscovered(c)) {
+			for (i = 0; i < n; i++)
+				pw_poll_clear(&p[i]);
+			poll_projects_once(c, p, n);
+		}
+		break;
+	}
+	for (i = 0; i < n; i++) {
+		if (p[i].status && st == PWNM_STATUS_SUCCESS) {
+			st = p[i].status;
+			set_error(c, "%s", p[i].error ? p[i].error : pwnm_status_to_string(st));
+		}
+	}
+	return st;
+}
+
+void
+pw_poll_clear(struct pw_poll *p)
+{
+	if (!p)
+		return;
+	pw_event_array_free(p->ev, p->nev);
+	pw_patch_array_free(p->patches, p->n);
+	free(p->error);
+	p->ev = NULL;
+	p->patches = NULL;
+	p->nev = p->n = 0;
+	p->error = NULL;
 }
 
 static pwnm_status_t
@@ -1310,28 +1437,6 @@ pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const char *since,
 	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
 		st = pw_list_patches_pages_once(c, project_id, since, progress, pdata, sink, sdata,
 						out, n);
-	return st;
-}
-
-pwnm_status_t
-pw_list_patches_above(pw_client_t *c, uint32_t project_id, uint32_t above_id,
-		      struct pw_patch **out, size_t *n)
-{
-	pwnm_status_t st = pw_list_patches_above_once(c, project_id, above_id, out, n);
-
-	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
-		st = pw_list_patches_above_once(c, project_id, above_id, out, n);
-	return st;
-}
-
-pwnm_status_t
-pw_list_events(pw_client_t *c, uint32_t project_id, const char *const *categories,
-	       const char *since, uint64_t after_id, struct pw_event **out, size_t *n)
-{
-	pwnm_status_t st = pw_list_events_once(c, project_id, categories, since, after_id, out, n);
-
-	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
-		st = pw_list_events_once(c, project_id, categories, since, after_id, out, n);
 	return st;
 }
 

@@ -25,8 +25,9 @@ const char *pw_client_error(pw_client_t *c);
 
 /*
  * Find the newest API version the server offers: GET <base>/api/1.4/,
- * falling back to 1.3, 1.2, 1.1, 1.0 on 404.  Sets the API root used by the
- * calls below; *version ("1.3") borrowed from the client.
+ * 1.3, 1.2, 1.1 and 1.0 at once, and take the newest that answers (a
+ * failure other than 404 of a newer one is the answer).  Sets the API
+ * root used by the calls below; *version ("1.3") borrowed from the client.
  */
 pwnm_status_t pw_discover(pw_client_t *c, const char **version);
 /*
@@ -39,7 +40,7 @@ void pw_set_version(pw_client_t *c, const char *version);
 /* The API version in use ("1.3"); borrowed. */
 const char *pw_client_version(pw_client_t *c);
 
-/* All projects (all pages). */
+/* All projects (all pages; those after the first at once when the server gives rel="last"). */
 pwnm_status_t pw_list_projects(pw_client_t *c, struct pw_project **out, size_t *n);
 
 /*
@@ -60,20 +61,37 @@ pwnm_status_t pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const c
 				    void *sdata, struct pw_patch **out, size_t *n);
 
 /*
- * Patches of the project with id > above_id: pages of order=-id
- * followed by rel="next" until a page holds an id <= above_id.
+ * The incremental poll of n projects at once: for each, its events
+ * since the ISO date `since` (inclusive; NULL or "": every event),
+ * oldest first, and unless events_only its patches with id >
+ * above_id (a small newest-first page, then full pages when that was
+ * not enough).  Every listing goes in the same batches, at most the
+ * http handle's max_parallel requests in flight; a failure ends only
+ * its own project's listings.  When nothing has answered this client
+ * yet, the first project's first events page goes alone, and a server
+ * that gives it no answer at all (NETWORK, TIMEOUT) is not asked the
+ * rest: those polls are left with asked 0.  Results per poll: status
+ * SUCCESS with ev (sorted by id) and patches (sorted by id ascending),
+ * or the failure with error set.  Returns the first failure (c's error
+ * set), or SUCCESS; clear each poll with pw_poll_clear.
  */
-pwnm_status_t pw_list_patches_above(pw_client_t *c, uint32_t project_id, uint32_t above_id,
-				    struct pw_patch **out, size_t *n);
-
-/*
- * Events of the project in the given categories (NULL-terminated list;
- * one request chain per category, run concurrently) with date >= since
- * (ISO, NULL: all) and id > after_id, oldest first (order=date), all
- * pages.  Returned sorted by id ascending.
- */
-pwnm_status_t pw_list_events(pw_client_t *c, uint32_t project_id, const char *const *categories,
-			     const char *since, uint64_t after_id, struct pw_event **out, size_t *n);
+struct pw_poll {
+	/* in */
+	uint32_t project_id;
+	const char *since;
+	int events_only;
+	uint32_t above_id;
+	/* out */
+	int asked;              /* 0: not asked, the server gave no answer to the first request */
+	pwnm_status_t status;
+	char *error;            /* one line naming the URL, or NULL */
+	struct pw_event *ev;
+	size_t nev;
+	struct pw_patch *patches;
+	size_t n;
+};
+pwnm_status_t pw_poll_projects(pw_client_t *c, struct pw_poll *p, size_t n);
+void pw_poll_clear(struct pw_poll *p);
 
 /*
  * The newest event of the project (any category), dated before the ISO

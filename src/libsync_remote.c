@@ -528,35 +528,28 @@ poll_kind(struct run *r, const struct project_rec *p, int force_poll, int events
 }
 
 /*
- * Every event since the cursor, the cursor's own event included (since
- * is inclusive): when that event is gone (*gone CURSOR_GONE) the server
- * has dropped history pwnm has not seen, and only a full list is safe;
- * so it is when the cursor is ahead of the server's clock (CURSOR_AHEAD).
+ * The news of an incremental poll (pw_poll_projects) taken in: every
+ * event since the cursor, the cursor's own event included (since is
+ * inclusive): when that event is gone (*gone CURSOR_GONE) the server has
+ * dropped history pwnm has not seen, and only a full list is safe; so it
+ * is when the cursor is ahead of the server's clock (CURSOR_AHEAD).
  * Events at or before the cursor's own, in the server's order, were
- * handled before.  Unless events_only, also the patches above the
- * highest id seen.
+ * handled before.  Then the patches above the highest id seen.
  */
 enum { CURSOR_OK, CURSOR_GONE, CURSOR_AHEAD };
 
 static pwnm_status_t
-poll_events(struct run *r, struct project_rec *p, int events_only, int *gone)
+poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, int *gone)
 {
-	struct pw_event *ev = NULL;
-	struct pw_patch *pl = NULL;
-	size_t nev = 0, skip = 0, n = 0, i;
+	struct pw_event *ev = pl->ev;
+	size_t nev = pl->nev, skip = 0, i;
 	pwnm_txn_t *txn = NULL;
 	pwnm_status_t rc;
-	int64_t server_now;
+	int64_t server_now = pw_server_time(r->client);
 
 	*gone = CURSOR_OK;
-	rc = pw_list_events(r->client, p->id, NULL, *p->event_cursor ? p->event_cursor : NULL, 0,
-			    &ev, &nev);
-	if (rc)
-		return rc;
-	server_now = pw_server_time(r->client);
 	if (date_in_future(p->event_cursor, server_now)) {
 		*gone = CURSOR_AHEAD;
-		pw_event_array_free(ev, nev);
 		return PWNM_STATUS_SUCCESS;
 	}
 	if (nev > 1)
@@ -569,42 +562,33 @@ poll_events(struct run *r, struct project_rec *p, int events_only, int *gone)
 		/* skip: past the cursor's own event and what sorts before it */
 		if (!found) {
 			*gone = CURSOR_GONE;
-			pw_event_array_free(ev, nev);
 			return PWNM_STATUS_SUCCESS;
 		}
-	}
-	if (!events_only)
-		rc = pw_list_patches_above(r->client, p->id, p->max_patch_id, &pl, &n);
-	if (rc) {
-		pw_event_array_free(ev, nev);
-		return rc;
 	}
 	run_fault_point(r, "observe-events");
 	rc = state_txn_begin(r->st, 0, &txn);
 	if (rc) {
 		/* The news were read but not taken in: the cursor stays, the project is not polled. */
 		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
-	} else {
-		for (i = skip; i < nev; i++) {
-			if (date_in_future(ev[i].date, server_now)) {
-				/* sorts last: the cursor stays on the last event dated in time */
-				recheck_event_patch(r, txn, &ev[i]);
-				continue;
-			}
-			observe_remote_event(r, txn, &ev[i]);
-			p->event_last_id = ev[i].id;
-			str_set(&p->event_cursor, ev[i].date);
-		}
-		for (i = 0; i < n; i++) {
-			observe_remote_patch(r, txn, &pl[i]);
-			if (pl[i].id > p->max_patch_id)
-				p->max_patch_id = pl[i].id;
-		}
-		state_txn_abort(txn);
+		return PWNM_STATUS_STATE;
 	}
-	pw_event_array_free(ev, nev);
-	pw_patch_array_free(pl, n);
-	return rc ? PWNM_STATUS_STATE : PWNM_STATUS_SUCCESS;
+	for (i = skip; i < nev; i++) {
+		if (date_in_future(ev[i].date, server_now)) {
+			/* sorts last: the cursor stays on the last event dated in time */
+			recheck_event_patch(r, txn, &ev[i]);
+			continue;
+		}
+		observe_remote_event(r, txn, &ev[i]);
+		p->event_last_id = ev[i].id;
+		str_set(&p->event_cursor, ev[i].date);
+	}
+	for (i = 0; i < pl->n; i++) {
+		observe_remote_patch(r, txn, &pl->patches[i]);
+		if (pl->patches[i].id > p->max_patch_id)
+			p->max_patch_id = pl->patches[i].id;
+	}
+	state_txn_abort(txn);
+	return PWNM_STATUS_SUCCESS;
 }
 
 /* The whole patch list of the window, merged page by page; the event cursor moves to the newest event. */
@@ -642,65 +626,6 @@ poll_full(struct run *r, struct project_rec *p, int64_t now)
 	return PWNM_STATUS_SUCCESS;
 }
 
-/*
- * Poll project idx.  force_poll: a reason to ask now (new mail, a local
- * change); events_only: a push without a poll.  Failure marks the
- * project poll_failed; success marks it polled (polled_ok, unless an
- * earlier failure this run).
- */
-static void
-remote_poll_project(struct run *r, size_t idx, int force_poll, int events_only)
-{
-	struct project_rec *p = &r->projects[idx];
-	int64_t now = now_unix();
-	enum poll_kind kind = poll_kind(r, p, force_poll, events_only, now);
-	pwnm_status_t rc;
-	int gone = 0;
-
-	if (kind == POLL_NONE)
-		return;
-	if ((rc = remote_client_ready(r))) {
-		/* said by remote_client_ready; an API root that does not answer ends the asking */
-		r->poll_failed[idx] = 1;
-		if (rc == PWNM_STATUS_NETWORK || rc == PWNM_STATUS_TIMEOUT)
-			r->server_silent = 1;
-		return;
-	}
-	r->res->polled = 1;
-	if (kind != POLL_FULL) {
-		if ((rc = poll_events(r, p, kind == POLL_EVENTS_ONLY, &gone)))
-			goto fail;
-		if (gone && kind == POLL_EVENTS_ONLY)
-			return;
-		if (gone == CURSOR_GONE)
-			run_report(r, "pwnm: %s: the server no longer has the event pwnm stopped at "
-				      "(#%llu); listing every patch instead",
-				   p->link_name, (unsigned long long)p->event_last_id);
-		else if (gone == CURSOR_AHEAD)
-			run_report(r, "pwnm: %s: the event cursor (%s) is ahead of the server's clock; "
-				      "listing every patch instead", p->link_name, p->event_cursor);
-		if (gone)
-			kind = POLL_FULL;
-	}
-	if (kind == POLL_FULL && (rc = poll_full(r, p, now)))
-		goto fail;
-	p->last_poll = now;
-	r->proj_dirty[idx] = 1;
-	r->polled_ok[idx] = !r->poll_failed[idx];
-	return;
-fail:
-	r->poll_failed[idx] = 1;
-	if (rc == PWNM_STATUS_NETWORK || rc == PWNM_STATUS_TIMEOUT) {
-		/* No answer at all: the other projects are not asked this run either. */
-		r->server_silent = 1;
-		run_error(r, rc, "%s: %s; %s", p->link_name, pw_client_error(r->client),
-			  waiting_text(r, idx));
-		return;
-	}
-	if (rc != PWNM_STATUS_STATE) /* the store's failures were said where they happened */
-		run_error(r, rc, "%s: %s", p->link_name, pw_client_error(r->client));
-}
-
 /* A project not asked because the server gave no answer to another: one line saying what waits. */
 static void
 remote_not_asked(struct run *r, size_t idx)
@@ -708,6 +633,149 @@ remote_not_asked(struct run *r, size_t idx)
 	r->poll_failed[idx] = 1;
 	run_error(r, PWNM_STATUS_NETWORK, "%s: not asked, the server did not answer; %s",
 		  r->projects[idx].link_name, waiting_text(r, idx));
+}
+
+/* Polling project idx failed with rc (text err): marked poll_failed, and said. */
+static void
+remote_poll_failed(struct run *r, size_t idx, pwnm_status_t rc, const char *err)
+{
+	struct project_rec *p = &r->projects[idx];
+
+	r->poll_failed[idx] = 1;
+	if (rc == PWNM_STATUS_NETWORK || rc == PWNM_STATUS_TIMEOUT) {
+		/* No answer at all: the other projects are not asked this run either. */
+		r->server_silent = 1;
+		run_error(r, rc, "%s: %s; %s", p->link_name, err, waiting_text(r, idx));
+		return;
+	}
+	if (rc != PWNM_STATUS_STATE) /* the store's failures were said where they happened */
+		run_error(r, rc, "%s: %s", p->link_name, err);
+}
+
+static void
+remote_polled(struct run *r, size_t idx, int64_t now)
+{
+	r->projects[idx].last_poll = now;
+	r->proj_dirty[idx] = 1;
+	r->polled_ok[idx] = !r->poll_failed[idx];
+}
+
+/*
+ * Poll the projects whose kind[i] is not POLL_NONE.  The incremental
+ * polls (events and new patches) go to the server together
+ * (pw_poll_projects: concurrently, pwnm.jobs requests in flight) and are
+ * taken in project by project, in pwnm.projects order; then the full
+ * lists, one project after the other (a cursor the server no longer
+ * knows, or one ahead of its clock, turns an incremental poll into a
+ * full one, except for a push's events_only poll).  A project whose poll
+ * fails is marked poll_failed; success marks it polled (polled_ok).  A
+ * server that gives no answer at all is not asked for the other
+ * projects: each says so in one line (remote_not_asked).
+ */
+static void
+remote_poll(struct run *r, enum poll_kind *kind, int64_t now)
+{
+	struct pw_poll *polls = xcalloc(r->nprojects + 1, sizeof(*polls));
+	size_t *at = xcalloc(r->nprojects + 1, sizeof(*at));
+	size_t i, k, np = 0;
+
+	for (i = 0; i < r->nprojects; i++) {
+		pwnm_status_t rc;
+
+		if (kind[i] == POLL_NONE)
+			continue;
+		if (r->o->deadline_ms && now_ms() >= r->o->deadline_ms) {
+			run_error(r, PWNM_STATUS_TIMEOUT,
+				  "time budget used up before polling %s; the next run continues",
+				  r->projects[i].link_name);
+			r->poll_failed[i] = 1;
+			for (; i < r->nprojects; i++)
+				kind[i] = POLL_NONE;
+			break;
+		}
+		if (r->server_silent) {
+			remote_not_asked(r, i);
+			kind[i] = POLL_NONE;
+			continue;
+		}
+		if ((rc = remote_client_ready(r))) {
+			/* said by remote_client_ready; an API root that does not answer ends the asking */
+			r->poll_failed[i] = 1;
+			if (rc == PWNM_STATUS_NETWORK || rc == PWNM_STATUS_TIMEOUT)
+				r->server_silent = 1;
+			kind[i] = POLL_NONE;
+			continue;
+		}
+		r->res->polled = 1;
+		if (kind[i] == POLL_FULL)
+			continue;
+		polls[np].project_id = r->projects[i].id;
+		polls[np].since = r->projects[i].event_cursor;
+		polls[np].events_only = kind[i] == POLL_EVENTS_ONLY;
+		polls[np].above_id = r->projects[i].max_patch_id;
+		at[np++] = i;
+	}
+	if (np)
+		pw_poll_projects(r->client, polls, np);
+	for (k = 0; k < np; k++) {
+		struct project_rec *p = &r->projects[at[k]];
+		pwnm_status_t rc;
+		int gone = 0;
+
+		i = at[k];
+		if (!polls[k].asked) {
+			r->server_silent = 1;
+			remote_not_asked(r, i);
+			kind[i] = POLL_NONE;
+			continue;
+		}
+		if (polls[k].status) {
+			remote_poll_failed(r, i, polls[k].status, polls[k].error ? polls[k].error : "");
+			kind[i] = POLL_NONE;
+			pw_poll_clear(&polls[k]);
+			continue;
+		}
+		rc = poll_take(r, p, &polls[k], &gone);
+		pw_poll_clear(&polls[k]);
+		if (rc) {
+			remote_poll_failed(r, i, rc, "");
+			kind[i] = POLL_NONE;
+			continue;
+		}
+		if (gone && kind[i] == POLL_EVENTS_ONLY) {
+			kind[i] = POLL_NONE;
+			continue;
+		}
+		if (gone == CURSOR_GONE)
+			run_report(r, "pwnm: %s: the server no longer has the event pwnm stopped at "
+				      "(#%llu); listing every patch instead",
+				   p->link_name, (unsigned long long)p->event_last_id);
+		else if (gone == CURSOR_AHEAD)
+			run_report(r, "pwnm: %s: the event cursor (%s) is ahead of the server's clock; "
+				      "listing every patch instead", p->link_name, p->event_cursor);
+		if (gone) {
+			kind[i] = POLL_FULL;
+			continue;
+		}
+		remote_polled(r, i, now);
+		kind[i] = POLL_NONE;
+	}
+	for (i = 0; i < r->nprojects; i++) {
+		pwnm_status_t rc;
+
+		if (kind[i] != POLL_FULL)
+			continue;
+		if (r->server_silent) {
+			remote_not_asked(r, i);
+			continue;
+		}
+		if ((rc = poll_full(r, &r->projects[i], now)))
+			remote_poll_failed(r, i, rc, pw_client_error(r->client));
+		else
+			remote_polled(r, i, now);
+	}
+	free(polls);
+	free(at);
 }
 
 /*
@@ -788,7 +856,8 @@ remote_recheck(struct run *r)
 static void
 poll_for_push(struct run *r)
 {
-	int *mine = xcalloc(r->nprojects + 1, sizeof(int));
+	enum poll_kind *kind = xcalloc(r->nprojects + 1, sizeof(*kind));
+	int64_t now = now_unix();
 	size_t i;
 
 	for (i = 0; i < r->wcap; i++) {
@@ -798,18 +867,14 @@ poll_for_push(struct run *r)
 			long k = run_project_index(r, w->rec.project_id);
 
 			if (k >= 0 && (w->scanned || w->has_out))
-				mine[k] = 1;
+				kind[k] = POLL_EVENTS_ONLY;
 		}
 	}
-	for (i = 0; i < r->nprojects; i++) {
-		if (!mine[i] || !r->poll[i])
-			continue;
-		if (r->server_silent)
-			remote_not_asked(r, i);
-		else
-			remote_poll_project(r, i, 1, 1);
-	}
-	free(mine);
+	for (i = 0; i < r->nprojects; i++)
+		if (kind[i] != POLL_NONE)
+			kind[i] = r->poll[i] ? poll_kind(r, &r->projects[i], 1, 1, now) : POLL_NONE;
+	remote_poll(r, kind, now);
+	free(kind);
 }
 
 /*
@@ -835,21 +900,14 @@ sync_remote(struct run *r)
 		return rc;
 	pending = run_has_pending(r);
 	if (o->pull) {
-		for (i = 0; i < r->nprojects; i++) {
-			if (!r->poll[i])
-				continue;
-			if (o->deadline_ms && now_ms() >= o->deadline_ms) {
-				run_error(r, PWNM_STATUS_TIMEOUT,
-					  "time budget used up before polling %s; the next run continues",
-					  r->projects[i].link_name);
-				r->poll_failed[i] = 1;
-				break;
-			}
-			if (r->server_silent)
-				remote_not_asked(r, i);
-			else
-				remote_poll_project(r, i, r->new_mail || pending, 0);
-		}
+		enum poll_kind *kind = xcalloc(r->nprojects + 1, sizeof(*kind));
+		int64_t now = now_unix();
+
+		for (i = 0; i < r->nprojects; i++)
+			if (r->poll[i])
+				kind[i] = poll_kind(r, &r->projects[i], r->new_mail || pending, 0, now);
+		remote_poll(r, kind, now);
+		free(kind);
 		if (!r->server_silent) {
 			remote_recheck(r);
 			remote_series(r);

@@ -9,7 +9,9 @@ client's back, injects faults, sets latency and server-wide behaviour
 links that cycle or never end) and puts the server's clock off
 (/_admin/clock; a state change may also date its event or give it an id
 out of sequence: event_offset, event_date, event_id).  Every request is
-logged as one JSON object a line; with --tls-cert/--tls-key it serves
+logged as one JSON object a line (with the number of requests in service
+when it came, in_flight, and when its answer was ready, t_end, to see
+requests overlap); with --tls-cert/--tls-key it serves
 https, and a failed handshake is logged as {"tls": "failed"}.
 
   python3 tests/fake-patchwork.py --data FILE.json --port 0 --port-file F \\
@@ -1575,6 +1577,7 @@ class Handler(BaseHTTPRequestHandler):
             "body": body.decode("utf-8", "replace"),
             "auth": auth[0], "content_type": self.headers.get("Content-Type", ""),
             "status": None, "fault": None, "t": time.time(),
+            "in_flight": getattr(self, "in_flight_at_start", 0),
         }
         is_admin = path == "/_admin" or path.startswith("/_admin/")
         if is_admin:
@@ -1688,6 +1691,7 @@ class Handler(BaseHTTPRequestHandler):
     def finish_response(self, resp, entry, fault):
         mode = fault["mode"] if fault else None
         entry["status"] = resp.status
+        entry["t_end"] = time.time()
         self.server.log(entry)
         head_only = self.command == "HEAD"
         try:
@@ -1770,7 +1774,25 @@ class Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = handle_any
+    def handle_counted(self):
+        """handle_any, with the number of API requests in service counted: each log entry
+        says how many were (itself included) when it came ("in_flight"), and when its
+        answer was ready ("t_end"), so a test can see requests overlap."""
+        server = self.server
+        admin = self.path == "/_admin" or self.path.startswith("/_admin/") or \
+            self.path.startswith("/_admin?")
+        if not admin:
+            with server.log_lock:
+                server.in_flight += 1
+                self.in_flight_at_start = server.in_flight
+        try:
+            self.handle_any()
+        finally:
+            if not admin:
+                with server.log_lock:
+                    server.in_flight -= 1
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = handle_counted
 
 
 class Server(ThreadingHTTPServer):
@@ -1782,6 +1804,7 @@ class Server(ThreadingHTTPServer):
         ThreadingHTTPServer.__init__(self, addr, Handler)
         self.app = app
         self.log_lock = threading.Lock()
+        self.in_flight = 0
         self.logf = open(logpath, "a", encoding="utf-8") if logpath else None
 
     def log(self, entry):
