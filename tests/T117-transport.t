@@ -139,7 +139,8 @@ notmuch tag -pw/beta/rfc +pw/beta/deferred -- id:p6@example.org
 test_expect_equal "$(refused "https://localhost:$TLS_PORT" localhost)" "1 1 1 0"
 
 test_begin_subtest "... the handshake failed on the server's side too (nothing reached the API)"
-test_expect_equal "$(grep -c '"tls": "failed"' "$TMP/tls.log") $(grep -c '"path": "/api' "$TMP/tls.log")" "1 0"
+# (the API versions are asked for at once: a failed handshake each)
+test_expect_equal "$([ "$(grep -c '"tls": "failed"' "$TMP/tls.log")" -ge 1 ] && echo failed) $(grep -c '"path": "/api' "$TMP/tls.log")" "failed 0"
 
 test_begin_subtest "a certificate for another name (localhost, asked as 127.0.0.1): one clear error naming the host"
 notmuch config set pwnm.cainfo "$TMP/ca.pem"
