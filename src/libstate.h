@@ -53,6 +53,9 @@
 /* Notes on a lasting situation, said when it begins or changes, kept until it ends (the sync run) */
 #define META_NOTE_TOKEN "note.token"             /* changes wait: no API token */
 #define META_NOTE_PUSH_LIMIT "note.push_limit"   /* changes held: more than pwnm.push_limit */
+#define META_NOTE_UNSYNCED "note.unsynced"       /* a hook found no first sync done */
+#define META_NOTE_SETTINGS "note.settings"       /* the invalid setting the hooks said (pwnm hook);
+						  * cleared by a hook that read valid settings */
 #define META_POLL_REASON "poll_reason"           /* a reason to ask the server not yet acted on:
 						  * "<since> <failures> <next_try>" (libwork.h) */
 

@@ -207,10 +207,19 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 		goto out;
 	push_refuse_insecure(r);           /*    no token in clear to another host, before any request */
 	if (o->hook && r->nprojects == 0) {
-		/* Never synced: a first sync is too long for a hook. */
-		run_report(r, "pwnm: not synced yet; run 'pwnm sync' once");
+		/* Never synced: a first sync is too long for a hook.  Said by the first hook only. */
+		pwnm_txn_t *txn;
+
+		run_note(r, NOTE_UNSYNCED, "pwnm: not synced yet; run 'pwnm sync' once");
+		if (!o->dry_run && state_txn_begin(st, 1, &txn) == PWNM_STATUS_SUCCESS) {
+			if (run_notes_commit(r, txn) == PWNM_STATUS_SUCCESS)
+				state_txn_commit(txn);
+			else
+				state_txn_abort(txn);
+		}
 		goto out;
 	}
+	run_note_known(r, NOTE_UNSYNCED); /* the run's commit ends the note */
 	if ((rc = sync_remote(r)))         /* 3. what changed on the server */
 		goto out;
 	sync_merge(r);                     /* 4. three-way merge per patch and field */

@@ -115,7 +115,7 @@ struct user {
  * or -v), so pre-new, post-new and every sync do not repeat it; `pwnm
  * status` shows the stored ones.
  */
-enum run_note_kind { NOTE_TOKEN, NOTE_PUSH_LIMIT, NOTE_COUNT };
+enum run_note_kind { NOTE_TOKEN, NOTE_PUSH_LIMIT, NOTE_UNSYNCED, NOTE_COUNT };
 
 /* One run: what it was asked, what it has learnt, and what it must write at the end. */
 struct run {

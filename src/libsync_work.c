@@ -20,7 +20,8 @@ run_report(struct run *r, const char *fmt, ...)
 	fflush(r->out);
 }
 
-static const char *const note_keys[NOTE_COUNT] = { META_NOTE_TOKEN, META_NOTE_PUSH_LIMIT };
+static const char *const note_keys[NOTE_COUNT] = { META_NOTE_TOKEN, META_NOTE_PUSH_LIMIT,
+						    META_NOTE_UNSYNCED };
 
 void
 run_note_known(struct run *r, enum run_note_kind k)

@@ -20,6 +20,7 @@ work_reason_name(enum work_reason w)
 	case WORK_NEW_PROJECT: return "new-project";
 	case WORK_POLL_DUE: return "poll-due";
 	case WORK_KEPT_REASON: return "kept-reason";
+	case WORK_SETTINGS_NOTE: return "settings-note";
 	}
 	return "?";
 }

@@ -25,6 +25,8 @@ enum work_reason {
 	WORK_NEW_PROJECT, /* a configured project the store does not know yet */
 	WORK_POLL_DUE,    /* a project's last poll is older than pwnm.poll_interval */
 	WORK_KEPT_REASON, /* an earlier run could not act on a reason to ask the server (below) */
+	WORK_SETTINGS_NOTE, /* the hooks said a setting was invalid: pwnm hook clears that once
+			     * it reads valid settings (pwnm-hook's own check, not has_work's) */
 };
 
 /* A short name for debug output ("outbox", "poll-due", ...).  Static. */

@@ -89,6 +89,14 @@ hook_has_work(const char *which, struct idle_facts *f)
 		goto out;
 	f->txn = state_txn_id(txn);
 	why = has_work(txn, &cfg, which, uuid, rev, now_unix(), &f->until);
+	if (why == WORK_NONE) {
+		/* The settings were said to be wrong and are right again: pwnm hook forgets it. */
+		char *note = NULL;
+
+		if (state_meta_get(txn, META_NOTE_SETTINGS, &note) == PWNM_STATUS_SUCCESS && note)
+			why = WORK_SETTINGS_NOTE;
+		free(note);
+	}
 out:
 	debug("hook", "%s: %s", which, work_reason_name(why));
 	if (why == WORK_NONE) {

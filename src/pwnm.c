@@ -742,7 +742,8 @@ cmd_status(int argc, char **argv)
 	print_token_source(&e.cfg);
 	{
 		/* The lasting situations the last runs noted (said once by them). */
-		static const char *const notes[] = { META_NOTE_TOKEN, META_NOTE_PUSH_LIMIT };
+		static const char *const notes[] = { META_NOTE_TOKEN, META_NOTE_PUSH_LIMIT,
+						     META_NOTE_UNSYNCED };
 
 		for (i = 0; i < sizeof(notes) / sizeof(*notes); i++) {
 			char *n = NULL;
@@ -1513,6 +1514,66 @@ clear_hook_error(pwnm_state_t *st)
 }
 
 /*
+ * An invalid setting: one line in the output of notmuch new, said by the
+ * first hook that finds it and again only when the line changes.  The line
+ * said is kept in the store, found with the other settings at their
+ * defaults (as pwnm status finds it); when the store cannot be used, every
+ * hook says it.
+ */
+static void
+hook_settings_problem(const char *msg)
+{
+	struct env e;
+	pwnm_txn_t *txn;
+	char *stored = NULL, *err = NULL;
+	int said = 0;
+
+	settings_lenient = 1;
+	if (env_config_err(&e, 0, 1, &err, NULL) == 0) {
+		if (private_dir(e.cfg.state_dir, &err) == 0 &&
+		    state_open(e.cfg.state_dir, state_mapsize(), &e.st, NULL) == PWNM_STATUS_SUCCESS &&
+		    state_txn_begin(e.st, 1, &txn) == PWNM_STATUS_SUCCESS) {
+			state_meta_get(txn, META_NOTE_SETTINGS, &stored);
+			said = stored && strcmp(stored, msg) == 0;
+			if (!said && state_meta_put(txn, META_NOTE_SETTINGS, msg) == PWNM_STATUS_SUCCESS)
+				state_txn_commit(txn);
+			else
+				state_txn_abort(txn);
+		}
+		env_close(&e);
+	}
+	settings_lenient = 0;
+	free(settings_problem);
+	settings_problem = NULL;
+	free(stored);
+	free(err);
+	if (!said || g.verbose)
+		warn("%s", msg);
+}
+
+/* Valid settings again: the next invalid one is said anew. */
+static void
+hook_settings_valid(pwnm_state_t *st)
+{
+	pwnm_txn_t *txn;
+	char *v = NULL;
+
+	if (state_txn_begin(st, 0, &txn) != PWNM_STATUS_SUCCESS)
+		return;
+	state_meta_get(txn, META_NOTE_SETTINGS, &v);
+	state_txn_abort(txn);
+	if (!v)
+		return;
+	free(v);
+	if (state_txn_begin(st, 1, &txn) == PWNM_STATUS_SUCCESS) {
+		if (state_meta_del(txn, META_NOTE_SETTINGS) == PWNM_STATUS_SUCCESS)
+			state_txn_commit(txn);
+		else
+			state_txn_abort(txn);
+	}
+}
+
+/*
  * A hook never fails notmuch new because of the network, the server or
  * a busy lock: it logs and exits 0.  Only local corruption (a broken
  * state database) gives a non-zero exit, which for pre-new stops
@@ -1585,10 +1646,12 @@ cmd_hook(int argc, char **argv)
 	/*
 	 * Not set up for pwnm (no pwnm.url or pwnm.projects): nothing to do,
 	 * quietly.  A setting that is there but wrong is worth one line in
-	 * the output of notmuch new.
+	 * the output of notmuch new, once.
 	 */
 	if (env_config_err(&e, 1, 1, &err, &rc)) {
-		if (err && rc != PWNM_STATUS_NOT_CONFIGURED)
+		if (err && rc == PWNM_STATUS_CONFIG)
+			hook_settings_problem(err);
+		else if (err && rc != PWNM_STATUS_NOT_CONFIGURED)
 			warn("%s", err);
 		free(err);
 		return 0;
@@ -1646,6 +1709,7 @@ cmd_hook(int argc, char **argv)
 		env_close(&e);
 		return 0;
 	}
+	hook_settings_valid(e.st);
 	o.hook = 1;
 	o.crash_at = getenv("PWNM_DEBUG_CRASH_AT");
 	o.quiet = !g.verbose;

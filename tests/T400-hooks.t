@@ -70,6 +70,15 @@ test_expect_equal "$new_rc" 0
 test_begin_subtest "before any sync: the hook prints the hint to run pwnm sync"
 test_expect_true grep -q "run 'pwnm sync'" "$TMP/new.out"
 
+test_begin_subtest "before any sync: pre-new and post-new print it once in all"
+test_expect_equal "$(grep -c pwnm "$TMP/new.out") $(grep -c "^pwnm: not synced yet; run 'pwnm sync' once$" "$TMP/new.out")" "1 1"
+
+test_begin_subtest "before any sync: the next notmuch new is silent; pwnm status keeps the note"
+add_message '<hello2@example.org>' 'hello again'
+timed_new
+pwnm status >"$TMP/status" 2>&1
+test_expect_equal "$new_rc $(grep -c pwnm "$TMP/new.out") $(grep -c "^note: *not synced yet; run 'pwnm sync' once$" "$TMP/status")" "0 0 1"
+
 test_begin_subtest "before any sync: no hook started a sync (no patch or event listed)"
 test_expect_equal "$(standin_requests '/(patches|events)/')" 0
 
@@ -78,6 +87,10 @@ test_expect_equal "$(standin_requests .)" 0
 
 test_begin_subtest "first pwnm sync"
 test_expect_success pwnm sync
+
+test_begin_subtest "after the first sync the note is gone from pwnm status"
+pwnm status >"$TMP/status" 2>&1
+test_expect_equal "$(grep -c 'not synced yet' "$TMP/status")" "0"
 
 # ---- the normal path ----
 

@@ -205,13 +205,32 @@ pwnm status >"$TMP/status" 2>&1
 test_expect_equal "$? $(grep -c "^settings: *invalid value 'sometimes' for pwnm.hook_mode: .*notmuch config set pwnm.hook_mode VALUE" "$TMP/status") $(grep -c -e '^project alpha' -e '^project beta' -e '^outbox: ' -e '^server: ' "$TMP/status")" \
 	"1 1 4"
 
-test_begin_subtest "the hooks print the line pwnm-hooks(7) shows, and notmuch new succeeds"
+test_begin_subtest "the hooks print the line pwnm-hooks(7) shows, once for pre-new and post-new, and notmuch new succeeds"
 want=$(sed -n '/^\.Bd -literal/{n;p;}' "$PWNM_SRC/src/pwnm-hooks.7" | grep "^pwnm: invalid value 'sometimes'")
 hook_put pre-new 'exec pwnm-hook-idle pre-new'
 hook_put post-new 'exec pwnm-hook-idle post-new'
 notmuch new >"$TMP/new.out" 2>&1
 rc=$?
-test_expect_equal "$rc $(grep -cxF -- "$want" "$TMP/new.out") $(grep -c . "$TMP/new.out" | awk '{print ($1 >= 1)}')" "0 2 1"
+test_expect_equal "$rc $(grep -cxF -- "$want" "$TMP/new.out") $(grep -c 'pwnm' "$TMP/new.out")" "0 1 1"
+
+test_begin_subtest "the next notmuch new does not say it again; pwnm status still does"
+notmuch new >"$TMP/new.out" 2>&1
+rc=$?
+pwnm status >"$TMP/status" 2>&1
+test_expect_equal "$rc $(grep -c 'pwnm' "$TMP/new.out") $(grep -c "^settings: *invalid value 'sometimes' for pwnm.hook_mode" "$TMP/status")" "0 0 1"
+
+test_begin_subtest "another wrong value is said once again"
+notmuch config set pwnm.hook_mode never
+notmuch new >"$TMP/new.out" 2>&1
+notmuch new >"$TMP/new2.out" 2>&1
+test_expect_equal "$(grep -c "invalid value 'never' for pwnm.hook_mode" "$TMP/new.out") $(grep -c 'pwnm' "$TMP/new2.out")" "1 0"
+
+test_begin_subtest "set right, then wrong the same way: said again"
+notmuch config set pwnm.hook_mode ""
+notmuch new >"$TMP/new.out" 2>&1
+notmuch config set pwnm.hook_mode never
+notmuch new >"$TMP/new2.out" 2>&1
+test_expect_equal "$(grep -c 'pwnm' "$TMP/new.out") $(grep -c "invalid value 'never' for pwnm.hook_mode" "$TMP/new2.out")" "0 1"
 notmuch config set pwnm.hook_mode ""
 hook_remove pre-new
 hook_remove post-new
