@@ -42,6 +42,10 @@
 						  * users are rebuilt (libsync_work.c) */
 #define META_LISTS "lists"                       /* List-Ids of the tracked projects, ';'-separated */
 #define META_RECHECK "recheck"                   /* patches to fetch one by one: "project:patch;..." */
+#define META_EVENTS_SEEN "events_seen."           /* + project id: the ids of the events taken in that
+						  * are dated less than EVENT_OVERLAP before its
+						  * cursor, "id;id..." (libsync_remote.c); none
+						  * stored: those up to the cursor's own */
 #define META_CHECKS "checks"                     /* series whose patches' checks must be listed again
 						  * (a check-created event named one, and the listing
 						  * has not succeeded yet): "series;series..." */

@@ -154,6 +154,9 @@ run_free(struct run *r)
 	free(r->proj_dirty);
 	free(r->poll_failed);
 	free(r->polled_ok);
+	for (i = 0; i < r->nseen; i++)
+		free(r->seen[i].ids);
+	free(r->seen);
 	for (i = 0; i < r->nmissing; i++)
 		free(r->missing[i]);
 	free(r->missing);

@@ -75,6 +75,17 @@ commit(struct run *r, const char *result)
 	for (i = 0; i < r->nprojects && !rc; i++)
 		if (r->proj_dirty[i])
 			rc = state_project_put(txn, &r->projects[i]);
+	for (i = 0; i < r->nseen && !rc; i++) {
+		/* with the cursor they go with */
+		long k = run_project_index(r, r->seen[i].project_id);
+		char *key;
+
+		if (k < 0 || !r->proj_dirty[k])
+			continue;
+		key = xasprintf("%s%u", META_EVENTS_SEEN, r->seen[i].project_id);
+		rc = r->seen[i].ids ? state_meta_put(txn, key, r->seen[i].ids) : state_meta_del(txn, key);
+		free(key);
+	}
 	if (!rc) {
 		/* Every patch flagged for a recheck is in the run (loaded at its start). */
 		struct buf b = { 0 };

@@ -140,6 +140,11 @@ struct run {
 					* remote_series; the commit keeps a reason to ask (META_POLL_REASON) */
 	int *polled_ok;                /* the server's news were read this run: set by remote; read by
 					* merge (an unconfirmed push is settled) */
+	/* A project's new set of events seen near its cursor (META_EVENTS_SEEN): set by the events
+	 * poll when it changed (ids NULL: delete it, after a full list); the commit writes it with
+	 * the project's record (proj_dirty). */
+	struct events_seen { uint32_t project_id; char *ids; } *seen;
+	size_t nseen;
 	struct work **wtab;            /* the work items, hashed by (project, patch) */
 	size_t wcap, wn;
 	struct series_work **stab;     /* the series named by the run, hashed by id */

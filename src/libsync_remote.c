@@ -182,6 +182,115 @@ newest_trusted_event(struct run *r, uint32_t project_id, struct pw_event *out)
 	return rc;
 }
 
+/*
+ * Events dated before the cursor: an event can reach the list after
+ * others dated later (a transaction that committed late, a clock stepped
+ * back a little), and a list from the cursor on would never show it.  So
+ * the list starts EVENT_OVERLAP before the cursor, and the ids of the
+ * events taken in that are dated within EVENT_OVERLAP of the cursor are
+ * kept (META_EVENTS_SEEN): an event in that stretch whose id is not among
+ * them is new, and is taken in without moving the cursor back.  One
+ * dated further back is seen only by the next full list
+ * (pwnm.reconcile_interval).  With no ids kept (the first events poll
+ * after a full list, or after an upgrade) the events up to the cursor's
+ * own count as seen, as they did before.
+ */
+#define EVENT_OVERLAP (10 * 60)
+
+struct seen_ids {
+	uint64_t *v;
+	size_t n;
+	int stored;             /* the store had a set: else every event up to the cursor counts */
+	char *raw;              /* as stored */
+};
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static pwnm_status_t
+seen_load(pwnm_txn_t *txn, uint32_t project_id, struct seen_ids *s)
+{
+	char *key = xasprintf("%s%u", META_EVENTS_SEEN, project_id), *p, *end;
+	pwnm_status_t rc = state_meta_get(txn, key, &s->raw);
+
+	free(key);
+	if (rc || !s->raw)
+		return rc;
+	s->stored = 1;
+	for (p = s->raw; *p;) {
+		unsigned long long id = strtoull(p, &end, 10);
+
+		if (end == p)
+			break; /* garbage: the ids read so far */
+		s->v = xreallocarray(s->v, s->n + 1, sizeof(*s->v));
+		s->v[s->n++] = id;
+		p = *end == ';' ? end + 1 : end;
+	}
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), cmp_u64);
+	return PWNM_STATUS_SUCCESS;
+}
+
+static int
+seen_has(const struct seen_ids *s, uint64_t id)
+{
+	return s->n && bsearch(&id, s->v, s->n, sizeof(*s->v), cmp_u64) != NULL;
+}
+
+/* The project's set for the commit (ids NULL: none kept); replaces one recorded before. */
+static void
+seen_record(struct run *r, uint32_t project_id, char *ids)
+{
+	size_t i;
+
+	for (i = 0; i < r->nseen; i++) {
+		if (r->seen[i].project_id == project_id) {
+			free(r->seen[i].ids);
+			r->seen[i].ids = ids;
+			return;
+		}
+	}
+	r->seen = xreallocarray(r->seen, r->nseen + 1, sizeof(*r->seen));
+	r->seen[r->nseen].project_id = project_id;
+	r->seen[r->nseen].ids = ids;
+	r->nseen++;
+}
+
+/* The ids of the events dated within EVENT_OVERLAP of the cursor now (ev sorted), recorded when changed. */
+static void
+seen_update(struct run *r, const struct project_rec *p, const struct pw_event *ev, size_t nev,
+	    int64_t server_now, const struct seen_ids *old)
+{
+	int64_t from = iso_to_unix(p->event_cursor) - EVENT_OVERLAP;
+	uint64_t *v = xcalloc(nev + 1, sizeof(*v));
+	struct buf b = { 0 };
+	size_t i, n = 0;
+
+	if (!*p->event_cursor) {
+		free(v);
+		return;
+	}
+	for (i = 0; i < nev; i++)
+		if (!date_in_future(ev[i].date, server_now) && iso_to_unix(ev[i].date) >= from)
+			v[n++] = ev[i].id;
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_u64);
+	for (i = 0; i < n; i++)
+		if (!i || v[i] != v[i - 1])
+			buf_printf(&b, "%s%llu", b.len ? ";" : "", (unsigned long long)v[i]);
+	free(v);
+	if (old->stored && strcmp(old->raw, b.data ? b.data : "") == 0) {
+		buf_free(&b);
+		return; /* unchanged: nothing to write */
+	}
+	seen_record(r, p->id, b.data ? buf_release(&b) : xstrdup(""));
+}
+
 /* ---- end of event cursors ---- */
 
 /* Patches from a listing that is no project's full list (the patches of a series). */
@@ -534,7 +643,9 @@ poll_kind(struct run *r, const struct project_rec *p, int force_poll, int events
  * dropped history pwnm has not seen, and only a full list is safe; so it
  * is when the cursor is ahead of the server's clock (CURSOR_AHEAD).
  * Events at or before the cursor's own, in the server's order, were
- * handled before.  Then the patches above the highest id seen.
+ * handled before, except one that reached the list late (listed from
+ * EVENT_OVERLAP before the cursor, its id not among those seen).  Then
+ * the patches above the highest id seen.
  */
 enum { CURSOR_OK, CURSOR_GONE, CURSOR_AHEAD };
 
@@ -542,6 +653,7 @@ static pwnm_status_t
 poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, int *gone)
 {
 	struct pw_event *ev = pl->ev;
+	struct seen_ids seen = { 0 };
 	size_t nev = pl->nev, skip = 0, i;
 	pwnm_txn_t *txn = NULL;
 	pwnm_status_t rc;
@@ -559,7 +671,7 @@ poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, int *gone)
 
 		for (skip = 0; skip < nev && !found; skip++)
 			found = ev[skip].id == p->event_last_id;
-		/* skip: past the cursor's own event and what sorts before it */
+		/* skip: past the cursor's own event and what sorts before it (the overlap) */
 		if (!found) {
 			*gone = CURSOR_GONE;
 			return PWNM_STATUS_SUCCESS;
@@ -572,7 +684,21 @@ poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, int *gone)
 		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
 		return PWNM_STATUS_STATE;
 	}
-	for (i = skip; i < nev; i++) {
+	if ((rc = seen_load(txn, p->id, &seen))) {
+		state_txn_abort(txn);
+		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
+		return PWNM_STATUS_STATE;
+	}
+	for (i = 0; i < nev; i++) {
+		if (i < skip) {
+			/* at or before the cursor's own: new only when dated late (above) */
+			if (!seen.stored || i + 1 == skip || seen_has(&seen, ev[i].id))
+				continue;
+			debug("sync", "%s: event %llu dated %s, before the cursor: taken in",
+			      p->link_name, (unsigned long long)ev[i].id, ev[i].date);
+			observe_remote_event(r, txn, &ev[i]);
+			continue;
+		}
 		if (date_in_future(ev[i].date, server_now)) {
 			/* sorts last: the cursor stays on the last event dated in time */
 			recheck_event_patch(r, txn, &ev[i]);
@@ -588,6 +714,9 @@ poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, int *gone)
 			p->max_patch_id = pl->patches[i].id;
 	}
 	state_txn_abort(txn);
+	seen_update(r, p, ev, nev, server_now, &seen);
+	free(seen.v);
+	free(seen.raw);
 	return PWNM_STATUS_SUCCESS;
 }
 
@@ -622,6 +751,7 @@ poll_full(struct run *r, struct project_rec *p, int64_t now)
 		str_set(&p->event_cursor, newest.date);
 	}
 	pw_event_free(&newest);
+	seen_record(r, p->id, NULL); /* a new cursor: the events up to it count as seen */
 	p->last_reconcile = now;
 	return PWNM_STATUS_SUCCESS;
 }
@@ -677,6 +807,7 @@ remote_poll(struct run *r, enum poll_kind *kind, int64_t now)
 {
 	struct pw_poll *polls = xcalloc(r->nprojects + 1, sizeof(*polls));
 	size_t *at = xcalloc(r->nprojects + 1, sizeof(*at));
+	char **since = xcalloc(r->nprojects + 1, sizeof(*since));
 	size_t i, k, np = 0;
 
 	for (i = 0; i < r->nprojects; i++) {
@@ -710,13 +841,22 @@ remote_poll(struct run *r, enum poll_kind *kind, int64_t now)
 		if (kind[i] == POLL_FULL)
 			continue;
 		polls[np].project_id = r->projects[i].id;
-		polls[np].since = r->projects[i].event_cursor;
+		/* from EVENT_OVERLAP before the cursor: events that reached the list late */
+		since[np] = *r->projects[i].event_cursor
+				    ? unix_to_iso(iso_to_unix(r->projects[i].event_cursor) - EVENT_OVERLAP)
+				    : NULL;
+		polls[np].since = since[np];
 		polls[np].events_only = kind[i] == POLL_EVENTS_ONLY;
 		polls[np].above_id = r->projects[i].max_patch_id;
 		at[np++] = i;
 	}
 	if (np)
 		pw_poll_projects(r->client, polls, np);
+	for (k = 0; k < np; k++) {
+		free(since[k]);
+		polls[k].since = since[k] = NULL;
+	}
+	free(since);
 	for (k = 0; k < np; k++) {
 		struct project_rec *p = &r->projects[at[k]];
 		pwnm_status_t rc;

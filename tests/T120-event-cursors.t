@@ -60,4 +60,30 @@ pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$(pw_tags_of p3@example.org | grep -o 'alpha/queued') $(grep -c 'listing every patch' "$TMP/out") $(standin_requests 'order=id&')" \
 	"alpha/queued 0 0"
 
+test_begin_subtest "an event dated two minutes before the cursor (committed late): the next run takes it in"
+standin_admin POST patches/6 '{"state": "changes-requested", "event_offset": -120}' >/dev/null
+standin_log_clear
+PWNM_DEBUG=sync pwnm sync >"$TMP/out" 2>&1
+rc=$?
+cat "$TMP/out" >>"$test_log"
+echo "# backdated event: $(standin_requests .) requests in the sync that takes it in" >&2
+test_expect_equal "$rc $(pw_tags_of p6@example.org) $(grep -c 'listing every patch' "$TMP/out") $(standin_requests 'order=id&') $(grep -c 'before the cursor: taken in' "$TMP/out")" \
+	"0 pw/beta pw/beta/changes-requested 0 0 1"
+
+test_begin_subtest "... once: the events read again before the cursor are skipped by id, the idle run writes nothing"
+rev=$(revision)
+standin_log_clear
+PWNM_DEBUG=sync pwnm sync >"$TMP/out" 2>&1
+rc=$?
+cat "$TMP/out" >>"$test_log"
+# (the two future-dated events of the subtests above still cost a GET each)
+test_expect_equal "$rc $(revision) $(standin_requests 'events') $(standin_requests 'order=-id') $(standin_requests 'patches/6/') $(grep -c 'before the cursor: taken in' "$TMP/out")" \
+	"0 $rev 2 2 0 0"
+
+test_begin_subtest "... a change made by hand meanwhile is not undone by the events read again"
+notmuch tag -pw/beta/changes-requested +pw/beta/under-review -- id:p6@example.org
+PWNM_TOKEN=$MAINT_TOKEN pwnm_run sync
+pwnm_run sync
+test_expect_equal "$(pw_tags_of p6@example.org) $(server_state 6 state)" "pw/beta pw/beta/under-review under-review"
+
 test_done
