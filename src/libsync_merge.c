@@ -273,6 +273,8 @@ sync_merge(struct run *r)
 		struct work *w;
 
 		for (w = r->wtab[i]; w; w = w->hnext) {
+			if (!work_tracked(r, w))
+				continue;
 			if (r->o->project && strcmp(w->project, r->o->project) != 0) {
 				w->held = 1;
 				r->held_limit = 1;

@@ -56,7 +56,8 @@ struct work {
 				  * merge; read by the conflict release and work_undo_remote */
 	unsigned landed;        /* FIELD_BITs whose earlier push was found landed: set by merge; read
 				 * by the push, which records them with the next intent */
-	const char *project;    /* link_name (borrowed from the run's project list) */
+	const char *project;    /* link_name (borrowed from the run's project list); NULL when the
+				 * project is in no list (work_tracked) */
 	char *nmid;             /* notmuch form of rec.msgid, NULL when empty */
 	/* The pending local change: loaded with rec, written by merge (queue, drop, hold, release)
 	 * and push (intent, answers); commit stores it when out_dirty, deletes it when empty. */
@@ -202,6 +203,15 @@ void run_fault_point(const struct run *r, const char *name);
 struct work *work_find(struct run *r, uint32_t project, uint32_t patch);
 struct work *work_insert(struct run *r, const struct patch_rec *rec, int in_store);
 struct work *work_get(struct run *r, pwnm_txn_t *txn, uint32_t project, uint32_t patch);
+/*
+ * Is w's project in the run's list?  w->project is set when it is (also
+ * for a project the remote step added after w was made).  A patch of no
+ * project in the list (its project record lost with a run that could
+ * write no tag, or named by a server for a project never tracked) is
+ * not read from the mail, merged, pushed or tagged: no tag is made up
+ * for it.
+ */
+int work_tracked(struct run *r, struct work *w);
 void work_free(struct work *w);
 long run_project_index(const struct run *r, uint32_t id);
 const char *run_project_name(struct run *r, uint32_t id);

@@ -96,7 +96,7 @@ push_select(struct run *r, struct work ***out)
 		struct work *w;
 
 		for (w = r->wtab[i]; w; w = w->hnext) {
-			if (!w->has_out || !w->out.fields || w->deleted)
+			if (!w->has_out || !w->out.fields || w->deleted || !work_tracked(r, w))
 				continue;
 			if (run_poll_failed(r, w->rec.project_id)) {
 				/* Without the server's news a push could overwrite a change unseen. */

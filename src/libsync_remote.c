@@ -51,8 +51,11 @@ observe_patch_values(struct run *r, pwnm_txn_t *txn, struct work *w, const struc
 static void
 observe_remote_patch(struct run *r, pwnm_txn_t *txn, const struct pw_patch *p)
 {
-	struct work *w = work_get(r, txn, p->project_id, p->id);
+	struct work *w;
 
+	if (run_project_index(r, p->project_id) < 0)
+		return; /* a patch of a project not tracked: ignored */
+	w = work_get(r, txn, p->project_id, p->id);
 	if (!w)
 		w = work_new(r, p->project_id, p->id, p->msgid, p->date);
 	observe_patch_values(r, txn, w, p);
@@ -68,8 +71,8 @@ event_work(struct run *r, pwnm_txn_t *txn, const struct pw_event *e, int *made)
 	struct work *w;
 
 	*made = 0;
-	if (!e->patch_id)
-		return NULL;
+	if (!e->patch_id || run_project_index(r, e->project_id) < 0)
+		return NULL; /* no patch, or one of a project not tracked */
 	w = work_get(r, txn, e->project_id, e->patch_id);
 	if (!w && e->msgid && *e->msgid) {
 		w = work_new(r, e->project_id, e->patch_id, e->msgid, NULL);
@@ -975,6 +978,16 @@ remote_recheck(struct run *r)
 			if (st[i] == PWNM_STATUS_NOT_FOUND) {
 				w->deleted = 1;
 				w->tags = 1;
+			} else if (st[i] == PWNM_STATUS_SUCCESS &&
+				   pp[i].project_id != w->rec.project_id) {
+				/* Moved to another project: no longer one of this project's patches. */
+				if (w->in_store)
+					run_report(r, "gone: patch %u %s %s moved to another project; its tags "
+						   "are removed", w->rec.patch_id, w->project ? w->project : "?",
+						   w->rec.msgid);
+				w->deleted = 1;
+				w->tags = 1;
+				pw_patch_free(&pp[i]);
 			} else if (st[i] == PWNM_STATUS_SUCCESS) {
 				observe_patch_values(r, NULL, w, &pp[i]);
 				w->dirty = 1;

@@ -24,6 +24,8 @@ observe_local(struct run *r, struct work *w, const struct tagset *tags)
 	size_t i;
 
 	w->scanned = 1;
+	if (!work_tracked(r, w))
+		return; /* its tags are no project's pwnm knows */
 	w->l_conflict_tag = tagset_has(tags, "pw/conflict");
 	w->l_denied_tag = tagset_has(tags, "pw/denied");
 	if ((w->rec.flags & PATCH_F_NEWER) && (w->rec.flags & PATCH_F_TAGGED) && !r->restore_only) {
@@ -113,7 +115,8 @@ observe_mail(struct run *r, pwnm_txn_t *txn, const struct patch_key *keys, size_
 	size_t n = 0, i, k;
 
 	for (i = 0; i < nk; i++)
-		if ((ws[n] = work_get(r, txn, keys[i].project_id, keys[i].patch_id)))
+		if ((ws[n] = work_get(r, txn, keys[i].project_id, keys[i].patch_id)) &&
+		    work_tracked(r, ws[n]))
 			n++;
 	for (i = 0; i < n; i++) {
 		int shared = 0;

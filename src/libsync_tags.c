@@ -338,7 +338,7 @@ collect_pairs(struct run *r, size_t *np_out)
 		struct work *w;
 
 		for (w = r->wtab[i]; w; w = w->hnext) {
-			if (!w->nmid)
+			if (!w->nmid || !work_tracked(r, w))
 				continue;
 			if (np == cap) {
 				cap = cap ? cap * 2 : 1024;

@@ -199,9 +199,7 @@ work_insert(struct run *r, const struct patch_rec *rec, int in_store)
 		field_copy_set(&w->orig[i], field_agreed(&field_table[i], rec));
 	w->orig_flags = rec->flags;
 	w->in_store = in_store;
-	w->project = run_project_name(r, rec->project_id);
-	if (!w->project)
-		w->project = "unknown";
+	w->project = run_project_name(r, rec->project_id); /* NULL: see work_tracked */
 	w->nmid = msgid_to_notmuch(rec->msgid);
 	if (r->wn + 1 > r->wcap * 3 / 4)
 		wtab_grow(r);
@@ -210,6 +208,14 @@ work_insert(struct run *r, const struct patch_rec *rec, int in_store)
 	r->wtab[b] = w;
 	r->wn++;
 	return w;
+}
+
+int
+work_tracked(struct run *r, struct work *w)
+{
+	if (!w->project)
+		w->project = run_project_name(r, w->rec.project_id);
+	return w->project != NULL;
 }
 
 /* The work item of a patch, loaded from the store when it is there; NULL when unknown. */

@@ -15,6 +15,9 @@ w["states"] += ["archived", "delegate/maint", "Needs Review/2", sys.argv[2]]
 w["users"].append({"id": 9, "username": "ops team/2", "email": "ops@example.org", "token": None})
 w["users"].append({"id": 10, "username": "u" * 195, "email": "long@example.org", "token": None})
 w["projects"][0]["maintainers"] += ["ops team/2", "u" * 195]
+# A project pwnm does not track
+w["projects"].append({"id": 3, "link_name": "gamma", "name": "Gamma", "list_id": "gamma.lists.example.org",
+                      "list_email": "gamma@lists.example.org", "maintainers": ["maint"]})
 json.dump(w, open(sys.argv[1], "w"))
 EOP
 standin_start "$TMP/pw.json" || exit 1
@@ -143,5 +146,48 @@ test_expect_equal "$(server_state 8 state) $(pw_tags_of p1@example.org)" \
 
 test_begin_subtest "once no patch has it, status no longer lists it"
 test_expect_equal "$(pwnm status 2>&1 | grep -c "alpha: state 'x")" "0"
+
+# ---- patches of a project pwnm does not track ----
+
+test_begin_subtest "an event for a patch that has since moved to a project not tracked: its mail gets no tag"
+# patch 1 (old8) is too old to be tracked: the event makes the sync fetch it, and it is gamma's by then
+standin_admin POST patches/1 '{"state": "rfc"}' >/dev/null
+standin_admin POST patches/1 '{"project": "gamma"}' >/dev/null
+pwnm sync >"$TMP/out" 2>&1
+code=$?
+cat "$TMP/out" >>"$test_log"
+test_expect_equal "$code [$(pw_tags_of old8@example.org)] $(standin_requests '^GET /api/1.3/patches/1/$')" "0 [] 1"
+
+test_begin_subtest "... and the next sync does not ask for it again"
+standin_log_clear
+pwnm_run sync
+test_expect_equal "[$(pw_tags_of old8@example.org)] $(standin_requests '^GET /api/1.3/patches/1/$')" "[] 0"
+
+# After a run that could write no tag (a full mail filesystem), the next
+# runs know patches whose project the store does not list yet: their mail
+# never gets pw/unknown tags.
+test_begin_subtest "after a full mail filesystem, no pw/unknown tags"
+standin_stop
+world_dirs "$TEST_ROOT/small-fs"
+if mount -t tmpfs -o size=4m tmpfs "$MAILDIR" 2>/dev/null; then
+	trap 'standin_stop; umount "$MAILDIR"; test_cleanup' EXIT
+	mkdir -p "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp"
+	pw_world || exit 1
+	notmuch config set pwnm.projects alpha
+	pwnm_run sync
+	notmuch config set pwnm.projects 'alpha;beta'
+	dd if=/dev/zero of="$MAILDIR/fill" bs=4k >/dev/null 2>&1
+	pwnm sync >"$TMP/out" 2>&1
+	code=$?
+	cat "$TMP/out" >>"$test_log"
+	rm -f "$MAILDIR/fill"
+	notmuch tag +flagged -- id:p6@example.org
+	pwnm_run sync
+	pwnm_run sync --full
+	test_expect_equal "$code $(notmuch search --output=tags '*' | grep -c '^pw/unknown') $(pw_tags_of p6@example.org)" \
+		"1 0 pw/beta pw/beta/queued"
+else
+	test_skip_ "cannot mount a small tmpfs (not root)"
+fi
 
 test_done

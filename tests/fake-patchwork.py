@@ -8,7 +8,8 @@ client's back, injects faults, sets latency and server-wide behaviour
 (/_admin/settings: a page size cap, no Link, the API versions served, page
 links that cycle or never end) and puts the server's clock off
 (/_admin/clock; a state change may also date its event or give it an id
-out of sequence: event_offset, event_date, event_id).  Every request is
+out of sequence: event_offset, event_date, event_id; "project" moves a
+patch to another project, as Patchwork's admin pages can).  Every request is
 logged as one JSON object a line (with the number of requests in service
 when it came, in_flight, and when its answer was ready, t_end, to see
 requests overlap); with --tls-cert/--tls-key it serves
@@ -638,8 +639,13 @@ class Store:
         return e
 
     def change_patch(self, p, actor, state=UNSET, archived=UNSET, delegate=UNSET,
-                     when=None, event_id=None):
+                     when=None, event_id=None, project=UNSET):
         """Apply a change as the server would, recording its events."""
+        if project is not UNSET and project is not p.project:
+            # An admin moved the patch (Django admin): Patchwork records no event.
+            self.proj_ids[p.project.id].remove(p.id)
+            p.project = project
+            bisect.insort(self.proj_ids[project.id], p.id)
         if state is not UNSET and state != p.state:
             prev = p.state
             p.state = state
@@ -1444,6 +1450,11 @@ class App:
                     changes["state"] = data["state"]
                 if "archived" in data:
                     changes["archived"] = bool(data["archived"])
+                if "project" in data:
+                    pr = st.find_project(data["project"])
+                    if pr is None:
+                        return self.aerr(400, "unknown project %r" % (data["project"],))
+                    changes["project"] = pr
                 if "delegate" in data:
                     dg = data["delegate"]
                     if dg is None:
