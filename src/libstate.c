@@ -27,6 +27,7 @@
  *
  *   project: u64 event_last_id, u32 max_patch_id, i64 last_reconcile,
  *            i64 last_poll; link_name, web_url, event_cursor, states_seen
+ *            (its states_listed is a meta key, META_STATES_LISTED<id>)
  *   patch:   u32 flags, u8 archived, u32 delegate_id, i64 date;
  *            msgid, state, delegate, note, commit_ref; then (schema 3)
  *            u32 series_id, check
@@ -1534,6 +1535,37 @@ state_meta_put_i64(pwnm_txn_t *txn, const char *key, int64_t val)
 
 /* ---- projects ---- */
 
+/*
+ * A project's states_listed lives in meta (META_STATES_LISTED plus its
+ * id), so the project record keeps its layout.  A value that is no
+ * number reads as 0: the list is asked for again.
+ */
+static void
+states_listed_key(char *buf, size_t n, uint32_t id)
+{
+	snprintf(buf, n, "%s%" PRIu32, META_STATES_LISTED, id);
+}
+
+static pwnm_status_t
+project_read_listed(pwnm_txn_t *txn, struct project_rec *p)
+{
+	char key[64], *s = NULL, *end;
+	pwnm_status_t status;
+	long long v;
+
+	states_listed_key(key, sizeof(key), p->id);
+	p->states_listed = 0;
+	status = state_meta_get(txn, key, &s);
+	if (status != PWNM_STATUS_SUCCESS || !s)
+		return status;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s && !*end && errno == 0 && v > 0)
+		p->states_listed = (int64_t)v;
+	free(s);
+	return PWNM_STATUS_SUCCESS;
+}
+
 pwnm_status_t
 state_project_get(pwnm_txn_t *txn, uint32_t id, struct project_rec *out)
 {
@@ -1554,7 +1586,7 @@ state_project_get(pwnm_txn_t *txn, uint32_t id, struct project_rec *out)
 		memset(out, 0, sizeof(*out));
 		return corrupt(txn, "project", &k, &v);
 	}
-	return PWNM_STATUS_SUCCESS;
+	return project_read_listed(txn, out);
 }
 
 pwnm_status_t
@@ -1564,6 +1596,7 @@ state_project_put(pwnm_txn_t *txn, const struct project_rec *p)
 	MDB_val k = { 4, kb };
 	const char *const strs[4] = { p->link_name, p->web_url, p->event_cursor, p->states_seen };
 	struct sref refs[4];
+	char key[64];
 	struct wr w;
 	size_t size = PROJECT_FIXED, i;
 	pwnm_status_t status;
@@ -1586,13 +1619,17 @@ state_project_put(pwnm_txn_t *txn, const struct project_rec *p)
 	w_u64(&w, (uint64_t)p->last_poll);
 	for (i = 0; i < 4; i++)
 		w_str(&w, &refs[i]);
-	return PWNM_STATUS_SUCCESS;
+	states_listed_key(key, sizeof(key), p->id);
+	if (p->states_listed > 0)
+		return state_meta_put_i64(txn, key, p->states_listed);
+	return state_meta_del(txn, key);
 }
 
 pwnm_status_t
 state_project_del(pwnm_txn_t *txn, uint32_t id)
 {
 	unsigned char kb[4];
+	char key[64];
 	MDB_val k = { 4, kb };
 	pwnm_status_t status;
 	int rc;
@@ -1604,7 +1641,8 @@ state_project_del(pwnm_txn_t *txn, uint32_t id)
 	rc = mdb_del(txn->txn, txn->st->project, &k, NULL);
 	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
 		return lmdb_fail(txn, rc, "mdb_del(project)");
-	return PWNM_STATUS_SUCCESS;
+	states_listed_key(key, sizeof(key), id);
+	return state_meta_del(txn, key);
 }
 
 void
@@ -1646,6 +1684,8 @@ state_project_list(pwnm_txn_t *txn, struct project_rec **out, size_t *n)
 			goto fail;
 		}
 		len++;
+		if ((status = project_read_listed(txn, &list[len - 1])))
+			goto fail;
 	}
 	if (rc != MDB_NOTFOUND) {
 		status = lmdb_fail(txn, rc, "mdb_cursor_get(project)");

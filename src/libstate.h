@@ -60,6 +60,8 @@
 #define META_NOTE_UNSYNCED "note.unsynced"       /* a hook found no first sync done */
 #define META_NOTE_SETTINGS "note.settings"       /* the invalid setting the hooks said (pwnm hook);
 						  * cleared by a hook that read valid settings */
+#define META_STATES_LISTED "states_listed." /* + project id: its project_rec.states_listed
+						  * (state_project_put writes it) */
 #define META_POLL_REASON "poll_reason"           /* a reason to ask the server not yet acted on:
 						  * "<since> <failures> <next_try>" (libwork.h) */
 
@@ -126,7 +128,10 @@ struct project_rec {
 	uint32_t max_patch_id; /* highest patch id seen */
 	int64_t last_reconcile; /* unix seconds of the last full list, 0 never */
 	int64_t last_poll;      /* unix seconds of the last remote poll, 0 never */
-	char *states_seen;    /* ';'-separated state slugs seen, "" none */
+	char *states_seen;    /* ';'-separated state slugs seen on the server's patches, and those a
+			       * 400 answer listed; "" none */
+	int64_t states_listed; /* unix seconds of the last 400 answer that listed every state of
+				* the server, 0 never: states_seen was complete then */
 };
 void project_rec_free(struct project_rec *p); /* frees the strings, not p */
 /* NOT_FOUND when absent. */

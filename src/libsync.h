@@ -73,6 +73,34 @@ size_t sync_stray_tags(void *db, const struct pwnm_config *cfg, char ***lines);
 char *sync_stray_hint(const char *tag, const struct pwnm_config *cfg);
 
 /*
+ * The states of a project: those seen on its patches, and those a 400
+ * answer to a PATCH listed (project_rec.states_seen).  The list counts as
+ * complete for SYNC_STATES_FRESH seconds after such an answer; while it
+ * is, a state tag naming a state not in it is a typo: it is not sent,
+ * and the sync names it on each mail it reads (sync_state_hint).  Once
+ * the list is older, or before any answer listed it, an unknown state is
+ * sent once: the server's answer accepts it or lists the states again.
+ */
+#define SYNC_STATES_FRESH (7 * 24 * 3600)
+/* slug is not among p's states while the list is complete at now. */
+int sync_state_unknown(const struct project_rec *p, const char *slug, int64_t now);
+/*
+ * "no such state in alpha; did you mean pw/alpha/accepted?" (or "...;
+ * 'pwnm states alpha' lists them" when none is near).  Caller frees.
+ */
+char *sync_state_hint(const struct project_rec *p, const char *slug);
+/*
+ * The state tags of the projects pl[0..np) that name no state of theirs
+ * (sync_state_unknown), found among every tag of the notmuch database db
+ * (a notmuch_database_t): one line each in *lines with the mail that
+ * carries it (or their number and the first ones) and the hint, e.g.
+ * "pw/alpha/acepted on <x@example.org>: no such state in alpha; did you
+ * mean pw/alpha/accepted?".  Returns the number of lines; caller frees
+ * each and the array.  `pwnm status` lists them.
+ */
+size_t sync_typo_tags(void *db, const struct project_rec *pl, size_t np, char ***lines);
+
+/*
  * Run one sync with the store st open, step by step (pwnm(1), "One
  * run"; the steps are in src/libsync*.c).  token: the API token, or NULL
  * to have the run read it (config_token) only when something is to be

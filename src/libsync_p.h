@@ -221,6 +221,10 @@ pwnm_status_t run_users_load(struct run *r, pwnm_txn_t *txn);
 void run_users_fix_outbox(struct run *r);
 pwnm_status_t run_users_commit(struct run *r, pwnm_txn_t *txn);
 void run_state_seen(struct run *r, uint32_t project_id, const char *slug);
+/* A 400 answer's ';'-list of the project's states: learnt, and the list counts as complete. */
+void run_states_listed(struct run *r, uint32_t project_id, const char *list);
+/* slug is no state of the project (its list known complete): a typo, never sent. */
+int run_state_typo(const struct run *r, uint32_t project_id, const char *slug);
 void shown_values(const struct patch_rec *rec, const struct outbox_rec *out, int has_out,
 		  struct pw_values *v);
 void str_set(char **dst, const char *src);

@@ -322,8 +322,41 @@ push_send(struct run *r, struct pw_update *send, size_t ns)
 	}
 }
 
-/* Apply the server's answer to one change. */
-static void
+/*
+ * The server has no such state (its 400 answer listed the states, and
+ * the one sent is not among them): said in one short line with the
+ * nearest state, not counted as denied.  The state change is dropped
+ * (the mail shows the agreed state again, and the tag step leaves the
+ * misspelt tag for the user to fix); the other fields of the change go
+ * again.  Returns 1 when something is left to send.
+ */
+static int
+push_no_such_state(struct run *r, struct work *w)
+{
+	long i = run_project_index(r, w->rec.project_id);
+	char *tag = merge_state_tag(w->project, w->out.state);
+	char *shown = tag ? text_escape(tag) : merge_name_shown(w->out.state);
+	char *hint = sync_state_hint(&r->projects[i], w->out.state);
+	char *id = w->nmid ? text_escape(w->nmid) : xstrdup(w->rec.msgid);
+
+	run_report(r, "pwnm: %s on <%s>: %s", shown, id, hint);
+	free(id);
+	free(shown);
+	free(tag);
+	free(w->rec.note);
+	w->rec.note = hint;
+	w->out.fields &= ~OUT_STATE;
+	w->out.sent_fields &= ~OUT_STATE;
+	str_set(&w->out.state, "");
+	str_set(&w->out.sent_state, "");
+	w->out_dirty = 1;
+	w->dirty = 1;
+	w->tags = 1;
+	return w->out.fields != 0;
+}
+
+/* Apply the server's answer to one change; 1 when part of it is to be sent again now. */
+static int
 push_apply(struct run *r, struct work *w, struct pw_update *x, int *auth_failed)
 {
 	size_t k;
@@ -336,6 +369,8 @@ push_apply(struct run *r, struct work *w, struct pw_update *x, int *auth_failed)
 			if (!(w->out.fields & FIELD_BIT(k)))
 				continue;
 			field_set_agreed(f, &w->rec, field_remote(f, &x->result));
+			if (k == FIELD_STATE)
+				run_state_seen(r, w->rec.project_id, w->rec.state);
 			run_describe(r, w, "pushed", f, field_copy_value(&w->orig[k]),
 				     field_agreed(f, &w->rec));
 		}
@@ -364,11 +399,9 @@ push_apply(struct run *r, struct work *w, struct pw_update *x, int *auth_failed)
 		break;
 	case PWNM_STATUS_INVALID_VALUE:
 		if (x->valid_states) {
-			char *s = xstrdup(x->valid_states), *p, *save = NULL;
-
-			for (p = strtok_r(s, ";", &save); p; p = strtok_r(NULL, ";", &save))
-				run_state_seen(r, w->rec.project_id, p);
-			free(s);
+			run_states_listed(r, w->rec.project_id, x->valid_states);
+			if ((w->out.fields & OUT_STATE) && run_state_typo(r, w->rec.project_id, w->out.state))
+				return push_no_such_state(r, w);
 		}
 		{
 			char *why = xasprintf("%s%s%s", x->error ? x->error : "value refused",
@@ -397,6 +430,7 @@ push_apply(struct run *r, struct work *w, struct pw_update *x, int *auth_failed)
 				  x->error ? x->error : pwnm_status_to_string(x->status));
 		break;
 	}
+	return 0;
 }
 
 static pwnm_status_t
@@ -405,7 +439,7 @@ push_changes(struct run *r)
 	struct work **list = NULL, **sw = NULL;
 	struct pw_update *send = NULL;
 	size_t n, ns = 0, i;
-	int auth_failed = 0;
+	int auth_failed = 0, round;
 	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
 
 	n = push_select(r, &list);
@@ -430,17 +464,30 @@ push_changes(struct run *r)
 		if (push_request(r, list[i], &send[ns]) && list[i]->out.fields)
 			sw[ns++] = list[i];
 	}
-	if (ns == 0)
-		goto out;
-	rc = push_record_intent(r, sw, ns);
-	if (rc)
-		goto out;
-	run_crash_point(r, "after-outbox-write");
-	push_send(r, send, ns);
-	run_crash_point(r, "after-push");
-	for (i = 0; i < ns; i++) {
-		push_apply(r, sw[i], &send[i], &auth_failed);
-		pw_update_clear(&send[i]);
+	/*
+	 * A second round only for the changes whose state the server does
+	 * not have: their other fields go without it.
+	 */
+	for (round = 0; round < 2 && ns; round++) {
+		size_t again = 0;
+
+		rc = push_record_intent(r, sw, ns);
+		if (rc)
+			goto out;
+		if (round == 0)
+			run_crash_point(r, "after-outbox-write");
+		push_send(r, send, ns);
+		if (round == 0)
+			run_crash_point(r, "after-push");
+		for (i = 0; i < ns; i++) {
+			if (push_apply(r, sw[i], &send[i], &auth_failed))
+				sw[again++] = sw[i];
+			pw_update_clear(&send[i]);
+		}
+		ns = 0;
+		for (i = 0; i < again; i++)
+			if (push_request(r, sw[i], &send[ns]) && sw[i]->out.fields)
+				sw[ns++] = sw[i];
 	}
 out:
 	free(send);

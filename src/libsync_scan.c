@@ -15,9 +15,40 @@ struct scanned {
 	struct tagset tags;
 };
 
+/*
+ * The tags without the typo state tags of w's project (a state pwnm knows
+ * the project does not have, run_state_typo): they are no word of the
+ * user's on the state, so they are not read, and the tag step leaves them
+ * on the mail.  The state the tags show or agree on is never one.
+ * Returns 0 when there is none (view left empty).
+ */
+static int
+typo_view(const struct run *r, const struct work *w, const struct tagset *tags,
+	  const struct pw_values *shown, struct tagset *view)
+{
+	size_t i;
+	int any = 0;
+
+	for (i = 0; i < tags->n; i++) {
+		char *st = merge_state_of_tag(tags->v[i], w->project);
+		int typo = st && strcmp(st, shown->state ? shown->state : "") != 0 &&
+			   strcmp(st, w->rec.state) != 0 && run_state_typo(r, w->rec.project_id, st);
+
+		free(st);
+		if (typo)
+			any = 1;
+		else
+			tagset_add(view, tags->v[i]);
+	}
+	if (!any)
+		tagset_free(view);
+	return any;
+}
+
 static void
 observe_local(struct run *r, struct work *w, const struct tagset *tags)
 {
+	struct tagset typos_out = { 0 };
 	struct pw_values shown, lv;
 	struct tagset names = { 0 };
 	int repair = 0;
@@ -48,7 +79,11 @@ observe_local(struct run *r, struct work *w, const struct tagset *tags)
 	}
 	/* A pending change is what the tags were left showing. */
 	shown_values(&w->rec, &w->out, w->has_out, &shown);
+	if (typo_view(r, w, tags, &shown, &typos_out))
+		tags = &typos_out;
 	merge_local_values(tags, w->project, &shown, &r->topts, &lv, &names, &repair, &w->l_note);
+	if (tags == &typos_out && w->l_note && strncmp(w->l_note, "no state tag", 12) == 0)
+		w->l_note = NULL; /* the misspelt tag is named on its own line (scan_typos) */
 	w->l_repair = repair;
 	for (i = 0; i < FIELD_COUNT; i++) {
 		const struct field *f = &field_table[i];
@@ -59,6 +94,7 @@ observe_local(struct run *r, struct work *w, const struct tagset *tags)
 		field_copy_set(&w->l[i], field_shown(f, &lv));
 	}
 	tagset_free(&names);
+	tagset_free(&typos_out);
 }
 
 /*
@@ -80,7 +116,7 @@ shared_view(const struct work *w, struct work *const *ws, size_t n, const struct
 
 	shown_values(&w->rec, &w->out, w->has_out, &own);
 	for (i = 0; i < tags->n; i++) {
-		const char *st = merge_state_of_tag(tags->v[i], w->project);
+		char *st = merge_state_of_tag(tags->v[i], w->project);
 		int theirs = 0;
 
 		if (!st) {
@@ -95,6 +131,7 @@ shared_view(const struct work *w, struct work *const *ws, size_t n, const struct
 			theirs = strcmp(st, sib.state ? sib.state : "") == 0 &&
 				 strcmp(st, own.state ? own.state : "") != 0;
 		}
+		free(st);
 		if (!theirs) {
 			tagset_add(view, tags->v[i]);
 			left++;
@@ -213,6 +250,23 @@ from_tracked_list(struct run *r, notmuch_database_t *db, const char *nmid)
 	return hit;
 }
 
+/* The notmuch query for the mails carrying tag (quoted as notmuch reads it); caller frees. */
+static char *
+tag_query(const char *tag)
+{
+	struct buf q = { 0 };
+	const char *p;
+
+	buf_adds(&q, "tag:\"");
+	for (p = tag; *p; p++) {
+		if (*p == '"')
+			buf_addc(&q, '"');
+		buf_addc(&q, *p);
+	}
+	buf_addc(&q, '"');
+	return buf_release(&q);
+}
+
 char *
 sync_stray_hint(const char *tag, const struct pwnm_config *cfg)
 {
@@ -270,21 +324,12 @@ sync_stray_tags(void *vdb, const struct pwnm_config *cfg, char ***lines)
 	for (; tags && notmuch_tags_valid(tags); notmuch_tags_move_to_next(tags)) {
 		const char *tag = notmuch_tags_get(tags);
 		char *hint = sync_stray_hint(tag, cfg), *shown, *qs;
-		struct buf q = { 0 };
 		notmuch_query_t *query;
 		unsigned count = 0;
-		const char *p;
 
 		if (!hint)
 			continue;
-		buf_adds(&q, "tag:\"");
-		for (p = tag; *p; p++) {
-			if (*p == '"')
-				buf_addc(&q, '"');
-			buf_addc(&q, *p);
-		}
-		buf_addc(&q, '"');
-		qs = buf_release(&q);
+		qs = tag_query(tag);
 		query = notmuch_query_create(db, qs);
 		if (query) {
 			notmuch_query_set_omit_excluded(query, NOTMUCH_EXCLUDE_FALSE);
@@ -303,6 +348,168 @@ sync_stray_tags(void *vdb, const struct pwnm_config *cfg, char ***lines)
 	if (tags)
 		notmuch_tags_destroy(tags);
 	return n;
+}
+
+int
+sync_state_unknown(const struct project_rec *p, const char *slug, int64_t now)
+{
+	const char *s;
+	size_t n = strlen(slug);
+
+	if (!p->states_listed || now - p->states_listed > SYNC_STATES_FRESH || !*slug)
+		return 0;
+	for (s = p->states_seen; s && *s;) {
+		size_t len = strcspn(s, ";");
+
+		if (len == n && strncmp(s, slug, n) == 0)
+			return 0;
+		s += len;
+		if (*s == ';')
+			s++;
+	}
+	return 1;
+}
+
+char *
+sync_state_hint(const struct project_rec *p, const char *slug)
+{
+	char *list = xstrdup(p->states_seen ? p->states_seen : ""), *tok, *save = NULL, *hint;
+	const char **names = NULL;
+	size_t n = 0;
+	long near;
+
+	for (tok = strtok_r(list, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = tok;
+	}
+	near = nearest_name(slug, names, n);
+	if (near >= 0)
+	{
+		char *tag = merge_state_tag(p->link_name, names[near]);
+
+		hint = xasprintf("no such state in %s; did you mean %s?", p->link_name,
+				 tag ? tag : names[near]);
+		free(tag);
+	}
+	else
+		hint = xasprintf("no such state in %s; 'pwnm states %s' lists them", p->link_name,
+				 p->link_name);
+	free(names);
+	free(list);
+	return hint;
+}
+
+/* "on <id>", or "on N mails (<a>, <b>, <c>, ...)": the mails carrying tag.  Caller frees. */
+static char *
+tag_mails(notmuch_database_t *db, const char *tag)
+{
+	char *qs = tag_query(tag), *id;
+	notmuch_query_t *query = notmuch_query_create(db, qs);
+	notmuch_messages_t *msgs = NULL;
+	struct buf ids = { 0 };
+	unsigned count = 0;
+
+	free(qs);
+	if (query) {
+		notmuch_query_set_omit_excluded(query, NOTMUCH_EXCLUDE_FALSE);
+		if (notmuch_query_search_messages(query, &msgs) == NOTMUCH_STATUS_SUCCESS) {
+			for (; notmuch_messages_valid(msgs); notmuch_messages_move_to_next(msgs)) {
+				notmuch_message_t *m = notmuch_messages_get(msgs);
+
+				if (count < 3) {
+					id = text_escape(notmuch_message_get_message_id(m));
+					buf_printf(&ids, "%s<%s>", count ? ", " : "", id);
+					free(id);
+				} else if (count == 3) {
+					buf_adds(&ids, ", ...");
+				}
+				count++;
+				notmuch_message_destroy(m);
+			}
+		}
+		notmuch_query_destroy(query);
+	}
+	if (count == 1)
+		id = xasprintf("on %s", ids.data);
+	else
+		id = xasprintf("on %u mails (%s)", count, ids.data ? ids.data : "");
+	buf_free(&ids);
+	return id;
+}
+
+size_t
+sync_typo_tags(void *vdb, const struct project_rec *pl, size_t np, char ***lines)
+{
+	notmuch_database_t *db = vdb;
+	notmuch_tags_t *tags = notmuch_database_get_all_tags(db);
+	int64_t now = now_unix();
+	size_t n = 0, i;
+
+	*lines = NULL;
+	for (; tags && notmuch_tags_valid(tags); notmuch_tags_move_to_next(tags)) {
+		const char *tag = notmuch_tags_get(tags);
+
+		for (i = 0; i < np; i++) {
+			char *st = merge_state_of_tag(tag, pl[i].link_name);
+			char *hint, *shown, *mails;
+
+			if (!st || !sync_state_unknown(&pl[i], st, now)) {
+				free(st);
+				continue;
+			}
+			hint = sync_state_hint(&pl[i], st);
+			shown = text_escape(tag);
+			mails = tag_mails(db, tag);
+			*lines = xreallocarray(*lines, n + 1, sizeof(**lines));
+			(*lines)[n++] = xasprintf("%s %s: %s", shown, mails, hint);
+			free(st);
+			free(mails);
+			free(shown);
+			free(hint);
+		}
+	}
+	if (tags)
+		notmuch_tags_destroy(tags);
+	return n;
+}
+
+static int
+tracked(const struct pwnm_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nprojects; i++)
+		if (strcmp(cfg->projects[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* A state tag naming no state of its tracked project (pw/alpha/acepted) on a mail the run reads. */
+static void
+scan_typos(struct run *r, const char *nmid, const struct tagset *tags)
+{
+	size_t i, k;
+
+	for (i = 0; i < tags->n; i++) {
+		for (k = 0; k < r->nprojects; k++) {
+			char *st = merge_state_of_tag(tags->v[i], r->projects[k].link_name);
+			char *hint, *shown, *id;
+
+			if (!st || !run_state_typo(r, r->projects[k].id, st) ||
+			    !tracked(r->cfg, r->projects[k].link_name)) {
+				free(st);
+				continue;
+			}
+			hint = sync_state_hint(&r->projects[k], st);
+			shown = text_escape(tags->v[i]);
+			id = text_escape(nmid);
+			run_report(r, "pwnm: %s on <%s>: %s", shown, id, hint);
+			free(st);
+			free(id);
+			free(shown);
+			free(hint);
+		}
+	}
 }
 
 /* A pw/ tag naming no tracked project on a mail the run reads: said once per tag and run. */
@@ -409,6 +616,7 @@ scan_mails(struct run *r, notmuch_database_t *db, enum scan_mode mode)
 		size_t nk = 0;
 
 		scan_stray(r, list[i].nmid, &list[i].tags, &stray_said);
+		scan_typos(r, list[i].nmid, &list[i].tags);
 
 		if ((rc = state_msgid_lookup(txn, list[i].nmid, &keys, &nk)))
 			break;

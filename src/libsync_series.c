@@ -465,8 +465,8 @@ apply_state(struct run *r, notmuch_database_t *db, struct work **ws, size_t n, c
 		struct field_value v = { state, 0 };
 		unsigned bit = FIELD_BIT(FIELD_STATE);
 
-		if (w->deleted)
-			continue;
+		if (w->deleted || run_state_typo(r, w->rec.project_id, state))
+			continue; /* a misspelt state (named by the scan) goes to no patch */
 		if (!w->scanned)
 			scan_observe_mail(r, db, w);
 		shown_values(&w->rec, &w->out, w->has_out, &shown);

@@ -42,6 +42,29 @@ report_refused(struct run *r, const char *project, const char *what, enum merge_
 	free(key);
 }
 
+/*
+ * A state tag naming no state of project (pw/alpha/acepted, while pwnm
+ * knows its states: run_state_typo) stays on the mail for the user to
+ * fix; the scan reads past it and names it.
+ */
+static void
+keep_typo_tags(struct run *r, const struct tagset *cur, const char *project, struct tagset *want)
+{
+	size_t i, k;
+
+	for (k = 0; k < r->nprojects && strcmp(r->projects[k].link_name, project) != 0; k++)
+		;
+	if (k == r->nprojects)
+		return;
+	for (i = 0; i < cur->n; i++) {
+		char *st = merge_state_of_tag(cur->v[i], project);
+
+		if (st && run_state_typo(r, r->projects[k].id, st))
+			tagset_add(want, cur->v[i]);
+		free(st);
+	}
+}
+
 /* The tags a mail should carry, given its patches; starts from cur to keep foreign pw/ tags. */
 static void
 wanted_tags(struct run *r, const struct tagset *cur, const struct patch_view *pv, size_t n,
@@ -55,6 +78,8 @@ wanted_tags(struct run *r, const struct tagset *cur, const struct patch_view *pv
 	tagset_del(want, "pw/denied");
 	for (i = 0; i < n; i++)
 		merge_drop_project_tags(want, pv[i].project);
+	for (i = 0; i < n; i++)
+		keep_typo_tags(r, cur, pv[i].project, want);
 	for (i = 0; i < n; i++) {
 		if (pv[i].deleted)
 			continue;

@@ -410,6 +410,35 @@ run_state_seen(struct run *r, uint32_t project_id, const char *slug)
 	r->proj_dirty[i] = 1;
 }
 
+/* A 400 answer listed the project's states: each is learnt, and the list is complete now. */
+void
+run_states_listed(struct run *r, uint32_t project_id, const char *list)
+{
+	long i = run_project_index(r, project_id);
+	char *s, *p, *save = NULL;
+
+	if (i < 0 || !list || !*list)
+		return;
+	s = xstrdup(list);
+	for (p = strtok_r(s, ";", &save); p; p = strtok_r(NULL, ";", &save))
+		run_state_seen(r, project_id, p);
+	free(s);
+	r->projects[i].states_listed = now_unix();
+	r->proj_dirty[i] = 1;
+}
+
+/*
+ * Is slug a state the project does not have, as far as pwnm can tell
+ * (its list complete, sync_state_unknown)?  A typo: never sent.
+ */
+int
+run_state_typo(const struct run *r, uint32_t project_id, const char *slug)
+{
+	long i = run_project_index(r, project_id);
+
+	return i >= 0 && sync_state_unknown(&r->projects[i], slug, now_unix());
+}
+
 /* ---- values shown by the tags ---- */
 
 /* The values the mail's tags should show: agreed, overridden by a pending local change. */

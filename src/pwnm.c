@@ -831,6 +831,15 @@ cmd_status(int argc, char **argv)
 			free(stray[j]);
 		}
 		free(stray);
+		ns = e.db ? sync_typo_tags(e.db, pl, np, &stray) : 0;
+		if (ns)
+			printf("\nstate tags naming no state of their project: %zu (fix the tag; nothing "
+			       "was sent)\n", ns);
+		for (j = 0; j < ns; j++) {
+			printf("  %s\n", stray[j]);
+			free(stray[j]);
+		}
+		free(stray);
 	}
 	if (nrefused)
 		printf("\nnames too long for a notmuch tag: %zu\n%s", nrefused, refused.data);

@@ -143,11 +143,14 @@ test_begin_subtest "the kept change is pushed once a good token is back"
 pwnm_run sync
 test_expect_equal "$(server_state 6) $(pw_tags_of p6@example.org)" "accepted false - pw/beta pw/beta/accepted"
 
-test_begin_subtest "an unknown state: reverted, and the valid states are learnt"
+test_begin_subtest "an unknown state: the agreed state shown again, the valid states are learnt"
 notmuch tag -pw/beta/accepted +pw/beta/bogus -- id:p6@example.org
 pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$(server_state 6) $(pw_tags_of p6@example.org) $(pwnm states beta | grep -c '^superseded$')" \
-	"accepted false - pw/beta pw/beta/accepted 1"
+test_expect_equal "$(server_state 6) $(pw_tags_of p6@example.org) $(pwnm states beta | grep -c '^superseded$') $(grep -c 'pw/beta/bogus on <p6@example.org>: no such state in beta' "$TMP/out")" \
+	"accepted false - pw/beta pw/beta/accepted pw/beta/bogus 1 1"
+# the misspelt tag is the user's to remove
+notmuch tag -pw/beta/bogus -- id:p6@example.org
+pwnm_run sync
 
 test_begin_subtest "server down: the change goes to the outbox, exit 75"
 notmuch tag -pw/alpha/new +pw/alpha/rfc -- 'id:"odd""id""11@example.org"'

@@ -331,6 +331,7 @@ test_projects(pwnm_state_t *st)
 		p.last_reconcile = INT64_MIN + (int64_t)i;
 		p.last_poll = INT64_MAX - (int64_t)i;
 		p.states_seen = i == 2 ? (char *)(uintptr_t)"" : (char *)(uintptr_t)"new;accepted";
+		p.states_listed = i == 0 ? 0 : 1700000000 + (int64_t)i;
 		is_int(state_project_put(t, &p), PWNM_STATUS_SUCCESS, "project put %u", ids[i]);
 		free(p.link_name);
 	}
@@ -346,6 +347,7 @@ test_projects(pwnm_state_t *st)
 	ok(g.last_reconcile == INT64_MIN, "project last_reconcile");
 	ok(g.last_poll == INT64_MAX, "project last_poll");
 	is_str(g.states_seen, "new;accepted", "project states_seen");
+	ok(g.states_listed == 0, "project states_listed 0: never listed");
 	ok(g.id == 30, "project id");
 	project_rec_free(&g);
 	ok(g.link_name == NULL, "project_rec_free clears the pointers");
@@ -354,6 +356,7 @@ test_projects(pwnm_state_t *st)
 	project_rec_free(&g);
 	state_project_get(t, 70000, &g);
 	is_str(g.states_seen, "", "project empty string");
+	ok(g.states_listed == 1700000002, "project states_listed kept");
 	project_rec_free(&g);
 	is_int(state_project_get(t, 5, &g), PWNM_STATUS_NOT_FOUND, "project get absent: NOT_FOUND");
 	ok(g.link_name == NULL && g.id == 0, "project get absent: zeroed");
@@ -362,6 +365,9 @@ test_projects(pwnm_state_t *st)
 	ok(n == 3 && list[0].id == 2 && list[1].id == 30 && list[2].id == 70000,
 	   "project list ordered by id (numeric, big-endian keys)");
 	is_str(n == 3 ? list[2].link_name : NULL, "proj-70000", "project list strings");
+	ok(n == 3 && list[0].states_listed == 1700000001 && list[1].states_listed == 0 &&
+		   list[2].states_listed == 1700000002,
+	   "project list: each project's states_listed");
 	state_project_list_free(list, n);
 	state_txn_abort(t);
 
@@ -369,6 +375,20 @@ test_projects(pwnm_state_t *st)
 	is_int(state_project_del(t, 70000), PWNM_STATUS_SUCCESS, "project del");
 	is_int(state_project_del(t, 70000), PWNM_STATUS_SUCCESS, "project del absent");
 	is_int(state_project_get(t, 70000, &g), PWNM_STATUS_NOT_FOUND, "project gone");
+	{
+		char *v = NULL;
+
+		state_meta_get(t, META_STATES_LISTED "70000", &v);
+		ok(v == NULL, "project del: its states_listed goes too");
+		free(v);
+	}
+	memset(&p, 0, sizeof(p));
+	p.id = 2;
+	p.link_name = (char *)(uintptr_t)"proj-2";
+	is_int(state_project_put(t, &p), PWNM_STATUS_SUCCESS, "project put, states_listed 0");
+	state_project_get(t, 2, &g);
+	ok(g.states_listed == 0, "a put with states_listed 0 clears it");
+	project_rec_free(&g);
 	commit(t);
 }
 
