@@ -1414,6 +1414,131 @@ pw_get_patches(pw_client_t *c, const uint32_t *ids, size_t n, struct pw_patch *o
 	return ret;
 }
 
+/* ---- patches wanted by id, found in their project's list ---- */
+
+struct want_id {
+	uint32_t id;
+	size_t at; /* index in the want's ids */
+};
+
+struct want_pages {
+	struct pw_want *w;
+	struct want_id *ids;   /* sorted by id */
+	uint32_t max_id;
+	size_t missing;
+	unsigned total;        /* the list's page count from rel="last", 0 unknown */
+};
+
+static int
+cmp_want_id(const void *a, const void *b)
+{
+	uint32_t x = ((const struct want_id *)a)->id, y = ((const struct want_id *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static pwnm_status_t
+want_page(pw_client_t *c, struct listing *l, const struct http_request *r, struct page_info *pi)
+{
+	struct want_pages *wp = l->data;
+	struct pw_want *w = wp->w;
+	struct pw_patch *a;
+	size_t an, i;
+	unsigned read = l->pages + 1;
+	pwnm_status_t st = decode_patches_page(c, r, &a, &an);
+
+	if (st)
+		return st;
+	pi->count = an;
+	if (an) {
+		pi->first = a[0].id;
+		pi->last = a[an - 1].id;
+	}
+	for (i = 0; i < an; i++) {
+		struct want_id key = { a[i].id, 0 }, *hit;
+
+		hit = bsearch(&key, wp->ids, w->n, sizeof(*wp->ids), cmp_want_id);
+		if (hit && !w->found[hit->at] && a[i].project_id == w->project_id) {
+			w->out[hit->at] = a[i];
+			w->found[hit->at] = 1;
+			wp->missing--;
+		} else {
+			pw_patch_free(&a[i]);
+		}
+	}
+	free(a);
+	w->pages = read;
+	if (l->pages == 0) {
+		struct pw_links lk;
+
+		pw_parse_links(r->link, &lk);
+		wp->total = lk.last ? pw_url_page(lk.last) : 0;
+		pw_links_free(&lk);
+	}
+	/* ordered by id: a page ending past the highest id wanted holds the last of them */
+	if (!wp->missing || (an && pi->last >= wp->max_id))
+		pi->stop = 1;
+	else if (wp->total ? wp->total - (read < wp->total ? read : wp->total) >= wp->missing
+			   : read >= wp->missing)
+		pi->stop = 1; /* the rest costs no more by id */
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+pw_find_patches_in_lists(pw_client_t *c, struct pw_want *w, size_t n)
+{
+	struct listing *ls = xcalloc(n ? n : 1, sizeof(*ls));
+	struct want_pages *wp = xcalloc(n ? n : 1, sizeof(*wp));
+	pwnm_status_t st = PWNM_STATUS_SUCCESS;
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		char *since = pw_urlencode(w[i].since ? w[i].since : "");
+
+		w[i].pages = 0;
+		w[i].status = PWNM_STATUS_SUCCESS;
+		w[i].error = NULL;
+		wp[i].w = &w[i];
+		wp[i].ids = xcalloc(w[i].n ? w[i].n : 1, sizeof(*wp[i].ids));
+		for (k = 0; k < w[i].n; k++) {
+			wp[i].ids[k].id = w[i].ids[k];
+			wp[i].ids[k].at = k;
+			w[i].found[k] = 0;
+			if (w[i].ids[k] > wp[i].max_id)
+				wp[i].max_id = w[i].ids[k];
+		}
+		qsort(wp[i].ids, w[i].n, sizeof(*wp[i].ids), cmp_want_id);
+		wp[i].missing = w[i].n;
+		/* order=id last, so that a full list's "order=id&" is told apart in a log */
+		ls[i].url = xasprintf("%spatches/?project=%u&since=%s&per_page=%d&order=id", c->root,
+				      w[i].project_id, since, PW_PER_PAGE);
+		ls[i].page = want_page;
+		ls[i].data = &wp[i];
+		ls[i].by_number = 1;
+		ls[i].group = (unsigned)i + 1;
+		ls[i].done = w[i].n == 0;
+		free(since);
+	}
+	paginate(c, ls, n);
+	for (i = 0; i < n; i++) {
+		if (ls[i].status) {
+			w[i].status = ls[i].status;
+			w[i].error = ls[i].error;
+			ls[i].error = NULL;
+			mask_secret(c, w[i].error);
+			if (st == PWNM_STATUS_SUCCESS) {
+				st = w[i].status;
+				set_error(c, "%s", w[i].error ? w[i].error : pwnm_status_to_string(st));
+			}
+		}
+		listing_free(&ls[i]);
+		free(wp[i].ids);
+	}
+	free(ls);
+	free(wp);
+	return st;
+}
+
 /* ---- the calls, once more on a version that went away ---- */
 
 pwnm_status_t

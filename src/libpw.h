@@ -139,6 +139,35 @@ pwnm_status_t pw_get_patches(pw_client_t *c, const uint32_t *ids, size_t n, stru
 			     pwnm_status_t *st);
 
 /*
+ * Patches wanted by id, looked for in their project's list where that is
+ * cheaper than one GET each (Patchwork has no filter for a list of ids):
+ * for each want, the list of the project's patches submitted since
+ * `since` (the oldest submission date among them), by increasing id,
+ * PW_PER_PAGE a page; every want's list in the same batches.  A list
+ * stops when it holds every id, when a page ends past the highest id,
+ * or as soon as its remaining pages would cost as many requests as the
+ * ids still missing (the page count from rel="last"; without it, once
+ * the pages read are as many as the ids still missing).  found[i] is 1
+ * when out[i] was filled (free it with pw_patch_free); the ids not found
+ * are for pw_get_patches.  A list that fails ends only itself (status,
+ * error).  Returns the first failure, or SUCCESS.
+ */
+struct pw_want {
+	/* in */
+	uint32_t project_id;
+	const char *since;        /* ISO date */
+	const uint32_t *ids;
+	size_t n;
+	struct pw_patch *out;     /* n of them, filled where found */
+	int *found;               /* n of them */
+	/* out */
+	unsigned pages;           /* list pages read */
+	pwnm_status_t status;
+	char *error;              /* caller frees, or NULL */
+};
+pwnm_status_t pw_find_patches_in_lists(pw_client_t *c, struct pw_want *w, size_t n);
+
+/*
  * A batch of updates, sent concurrently.  For each: the PATCH body
  * from pw_update_body; results per item:
  *   SUCCESS      200 and the returned patch is the one sent and carries the asked values

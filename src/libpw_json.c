@@ -58,6 +58,7 @@ pw_event_free(struct pw_event *e)
 	free(e->category);
 	free(e->date);
 	free(e->msgid);
+	free(e->patch_date);
 	free(e->previous_state);
 	free(e->current_state);
 	free(e->current_delegate);
@@ -581,10 +582,12 @@ decode_event(const cJSON *o, struct pw_event *e, char **why)
 			goto fail;
 		}
 		if (get_id32(patch, "id", "payload.patch.id", &e->patch_id, why) < 0 ||
-		    get_str(patch, "msgid", "payload.patch.msgid", &e->msgid, why) < 0)
+		    get_str(patch, "msgid", "payload.patch.msgid", &e->msgid, why) < 0 ||
+		    get_str_or_null(patch, "date", "payload.patch.date", &e->patch_date, why) < 0)
 			goto fail;
 	} else {
 		e->msgid = xstrdup("");
+		e->patch_date = xstrdup("");
 	}
 
 	if (strcmp(e->category, "patch-state-changed") == 0) {

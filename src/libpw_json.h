@@ -45,6 +45,7 @@ struct pw_event {
 	uint32_t project_id;
 	uint32_t patch_id;    /* 0 when the event has no payload.patch */
 	char *msgid;          /* payload.patch.msgid or "" */
+	char *patch_date;     /* payload.patch.date (its submission date) or "" */
 	char *previous_state; /* patch-state-changed, else "" */
 	char *current_state;  /* patch-state-changed, else "" */
 	int has_delegate;     /* patch-delegated */

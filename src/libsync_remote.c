@@ -75,7 +75,8 @@ event_work(struct run *r, pwnm_txn_t *txn, const struct pw_event *e, int *made)
 		return NULL; /* no patch, or one of a project not tracked */
 	w = work_get(r, txn, e->project_id, e->patch_id);
 	if (!w && e->msgid && *e->msgid) {
-		w = work_new(r, e->project_id, e->patch_id, e->msgid, NULL);
+		w = work_new(r, e->project_id, e->patch_id, e->msgid,
+			     e->patch_date && *e->patch_date ? e->patch_date : NULL);
 		*made = 1;
 	}
 	return w;
@@ -924,12 +925,106 @@ remote_poll(struct run *r, enum poll_kind *kind, int64_t now)
 /*
  * Patches the server must be asked about by id (an event named a patch
  * pwnm does not track, or one dated in the future, or its mail could not
- * take the server's value).  They are asked for in batches of
- * RECHECK_BATCH, concurrently, at most RECHECK_MAX in a run: the rest
- * keep their flag for the next run.
+ * take the server's value), at most RECHECK_MAX in a run: the rest keep
+ * their flag for the next run.  A project with RECHECK_LIST_MIN or more
+ * of them whose submission dates are known has them looked for first in
+ * its list since the oldest date (pw_find_patches_in_lists: only while
+ * that costs fewer requests than asking by id); the rest are asked for
+ * by id in batches of RECHECK_BATCH, concurrently.
  */
 #define RECHECK_BATCH 250
 #define RECHECK_MAX 2000
+#define RECHECK_LIST_MIN 4
+
+static int
+cmp_work_project(const void *a, const void *b)
+{
+	const struct work *x = *(struct work *const *)a, *y = *(struct work *const *)b;
+
+	if (x->rec.project_id != y->rec.project_id)
+		return x->rec.project_id < y->rec.project_id ? -1 : 1;
+	return x->rec.patch_id < y->rec.patch_id ? -1 : x->rec.patch_id > y->rec.patch_id;
+}
+
+/*
+ * The rechecks ws[0..n) (sorted by project) looked for in their
+ * projects' lists; those found are taken in and set to NULL in ws.
+ * Nonzero when the server gave no answer (nothing more is asked).
+ */
+static int
+recheck_in_lists(struct run *r, struct work **ws, size_t n)
+{
+	struct pw_want *want = NULL;
+	size_t nw = 0, i, j, k;
+	int silent = 0;
+
+	for (i = 0; i < n; i = j) {
+		size_t dated = 0;
+		int64_t oldest = 0;
+
+		for (j = i; j < n && ws[j]->rec.project_id == ws[i]->rec.project_id; j++) {
+			if (ws[j]->rec.date <= 0)
+				continue;
+			if (!dated++ || ws[j]->rec.date < oldest)
+				oldest = ws[j]->rec.date;
+		}
+		if (dated < RECHECK_LIST_MIN)
+			continue;
+		want = xreallocarray(want, nw + 1, sizeof(*want));
+		memset(&want[nw], 0, sizeof(*want));
+		want[nw].project_id = ws[i]->rec.project_id;
+		want[nw].since = unix_to_iso(oldest);
+		{
+			uint32_t *ids = xcalloc(dated, sizeof(*ids));
+
+			for (k = i; k < j; k++)
+				if (ws[k]->rec.date > 0)
+					ids[want[nw].n++] = ws[k]->rec.patch_id;
+			want[nw].ids = ids;
+		}
+		want[nw].out = xcalloc(dated, sizeof(*want[nw].out));
+		want[nw].found = xcalloc(dated, sizeof(*want[nw].found));
+		nw++;
+	}
+	if (!nw)
+		return 0;
+	pw_find_patches_in_lists(r->client, want, nw);
+	for (i = 0, k = 0; i < nw; i++) {
+		struct pw_want *w = &want[i];
+		size_t got = 0;
+
+		for (j = 0; j < w->n; j++) {
+			if (!w->found[j])
+				continue;
+			while (k < n && (!ws[k] || ws[k]->rec.project_id != w->project_id ||
+					 ws[k]->rec.patch_id != w->ids[j]))
+				k++;
+			if (k == n) { /* not reached: ids are in ws's order */
+				pw_patch_free(&w->out[j]);
+				continue;
+			}
+			observe_patch_values(r, NULL, ws[k], &w->out[j]);
+			ws[k]->dirty = 1;
+			ws[k] = NULL;
+			pw_patch_free(&w->out[j]);
+			got++;
+		}
+		debug("sync", "project %u: %zu of %zu patches found in %u list pages", w->project_id,
+		      got, w->n, w->pages);
+		if (w->status == PWNM_STATUS_NETWORK || w->status == PWNM_STATUS_TIMEOUT) {
+			if (!silent)
+				run_error(r, w->status, "%s", w->error ? w->error : "");
+			silent = 1;
+		}
+		free((char *)(uintptr_t)w->since);
+		free((void *)(uintptr_t)w->ids);
+		free(w->out);
+		free(w->found);
+		free(w->error);
+	}
+	free(want);
+	return silent;
+}
 
 static void
 remote_recheck(struct run *r)
@@ -957,6 +1052,16 @@ remote_recheck(struct run *r)
 			ws[n++] = w;
 		}
 	}
+	if (n > 1)
+		qsort(ws, n, sizeof(*ws), cmp_work_project);
+	if (recheck_in_lists(r, ws, n)) {
+		free(ws);
+		return;
+	}
+	for (i = 0, from = 0; i < n; i++) /* those found in lists are done */
+		if (ws[i])
+			ws[from++] = ws[i];
+	n = from;
 	for (from = 0; from < n; from += RECHECK_BATCH) {
 		size_t m = n - from < RECHECK_BATCH ? n - from : RECHECK_BATCH;
 		uint32_t *ids = xcalloc(m, sizeof(*ids));
