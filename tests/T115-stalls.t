@@ -7,26 +7,14 @@ pw_world || exit 1
 pwnm_run sync
 notmuch config set pwnm.stall_timeout 2s
 
-# timed CMD...: run it (output to $TMP/out) under a 60 s guard; sets rc and ms
-timed() {
-	local t0
-	t0=$(date +%s%N)
-	timeout 60 "$@" >"$TMP/out" 2>&1
-	rc=$?
-	ms=$((($(date +%s%N) - t0) / 1000000))
-	cat "$TMP/out" >>"$test_log"
-	echo "# exit $rc after $ms ms" >>"$test_log"
-}
-
 test_begin_subtest "a server that accepts and never answers: pwnm sync ends soon with exit 75"
 standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
 standin_log_clear
 standin_admin POST fault '{"mode": "hang", "count": -1, "seconds": 120}' >/dev/null
-timed pwnm sync
+measured "hung server, pwnm sync, 2 projects, 2 s stall bound" pwnm sync
 # the first project's request stalls for 2 s, is tried once more; a server that gives no
 # answer at all is not asked for the other project
 test_expect_equal "$rc $([ "$ms" -lt 20000 ] && echo soon)" "75 soon"
-echo "# hang: $ms ms" >&2
 
 test_begin_subtest "... the stalled request was tried twice, no more, and the error says why"
 n=$(standin_requests .)
@@ -44,12 +32,11 @@ test_expect_equal "$(grep -c "^pwnm: waiting for 127.0.0.1:$STANDIN_PORT…" "$T
 test_begin_subtest "a server that sends a byte a second: pwnm sync ends soon with exit 75"
 standin_admin POST fault/clear >/dev/null
 standin_admin POST fault '{"mode": "slow", "count": -1, "match": "events"}' >/dev/null
-timed pwnm sync
+measured "a byte a second, pwnm sync, 2 s stall bound" pwnm sync
 # (its status line and headers trickle too: no header line is whole for seconds, which is
 # "no data"; a body that trickles is "slower than", see tst_http)
 test_expect_equal "$rc $([ "$ms" -lt 30000 ] && echo soon) $(grep -cE 'GET .*events.*: (no data for 2 s|slower than 1024 bytes/s for 3 s) after 2 attempts' "$TMP/out") $(grep -c 'beta: not asked' "$TMP/out")" \
 	"75 soon 1 1"
-echo "# trickle: $ms ms" >&2
 
 test_begin_subtest "once the server is back the change arrives"
 standin_admin POST fault/clear >/dev/null
@@ -59,7 +46,7 @@ test_expect_equal "$(pw_tags_of p2@example.org)" "pw/alpha pw/alpha/rfc"
 test_begin_subtest "a slow server that answers within the bound is waited for (the bound is not a run limit)"
 standin_admin POST latency '{"ms": 1500}' >/dev/null
 standin_admin POST patches/2 '{"state": "accepted"}' >/dev/null
-timed pwnm sync
+measured "1.5 s a request, within the 2 s stall bound" pwnm sync
 standin_admin POST latency '{"ms": 0}' >/dev/null
 test_expect_equal "$rc $([ "$ms" -gt 2000 ] && echo longer) $(pw_tags_of p2@example.org)" \
 	"0 longer pw/alpha pw/alpha/accepted"
@@ -74,13 +61,12 @@ export PWNM_TOKEN=$MAINT_TOKEN
 notmuch tag -pw/alpha/accepted +pw/alpha/rejected -- id:p2@example.org
 add_message '<late@example.org>' '[PATCH] late'
 standin_admin POST fault '{"mode": "hang", "count": -1, "seconds": 120}' >/dev/null
-timed notmuch new
+measured "notmuch new, hooks against a hung server, 4 s budget" notmuch new
 # pre-new (the push) and post-new (the poll) both meet the hung server.  The bound
 # is the budget plus notmuch new's own time; a sanitizer build starts slower.
 limit=5000
 [ -n "${PWNM_SANITIZED:-}" ] && limit=6500
 test_expect_equal "$rc $([ "$ms" -lt "$limit" ] && echo within)" "0 within"
-echo "# notmuch new, hooks against a hung server, 4 s budget: $ms ms" >&2
 
 test_begin_subtest "... and the change is still queued, pushed once the server is back"
 standin_admin POST fault/clear >/dev/null

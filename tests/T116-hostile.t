@@ -14,17 +14,16 @@ under_256m() {
 
 test_begin_subtest "a small gzip body that inflates to 30 MiB of JSON: a clear error, memory bounded"
 standin_admin POST fault '{"mode": "gzip-bomb", "count": 1, "seconds": 30, "match": "events"}' >/dev/null
-peak_rss_kb "$TMP/rss" pwnm sync >"$TMP/out" 2>&1
-code=$?
+measured "gzip body of 30 KiB inflating to 30 MiB" pwnm sync
+code=$rc
 test_expect_equal "$code $(grep -c 'events.*: response holds more than 2500 items' "$TMP/out") $(under_256m && echo bounded)" \
 	"1 1 bounded"
-echo "# gzip body inflating to 30 MiB: peak RSS $(tail -1 "$TMP/rss") KiB" >&2
 
 test_begin_subtest "... in a hook too: exit 0, the reason logged, memory bounded"
 notmuch config set pwnm.poll_interval 0s
 standin_admin POST fault '{"mode": "gzip-bomb", "count": 1, "seconds": 30, "match": "events"}' >/dev/null
-peak_rss_kb "$TMP/rss" pwnm hook post-new >"$TMP/out" 2>&1
-code=$?
+measured "the same in the post-new hook" pwnm hook post-new
+code=$rc
 pwnm status >"$TMP/status" 2>&1
 test_expect_equal "$code $(grep -q 'more than 2500 items' "$TMP/status" && echo logged) $(under_256m && echo bounded)" \
 	"0 logged bounded"
@@ -32,21 +31,19 @@ notmuch config set pwnm.poll_interval 5m
 
 test_begin_subtest "a gzip body that inflates past the size cap is cut off as it inflates"
 standin_admin POST fault '{"mode": "gzip-bomb", "count": 1, "seconds": 200, "match": "events"}' >/dev/null
-peak_rss_kb "$TMP/rss" pwnm sync >"$TMP/out" 2>&1
-code=$?
+measured "gzip body of 200 KiB inflating to 200 MiB" pwnm sync
+code=$rc
 test_expect_equal "$code $(grep -c 'response larger than 33554432 bytes' "$TMP/out") $(under_256m && echo bounded)" \
 	"1 1 bounded"
-echo "# gzip body inflating to 200 MiB: peak RSS $(tail -1 "$TMP/rss") KiB" >&2
 
 test_begin_subtest "page 2 links back to page 1: an error naming the URL, a few requests"
 standin_admin POST settings '{"max_per_page": 1, "cycle": true}' >/dev/null
 standin_log_clear
-pwnm projects >"$TMP/out" 2>&1
-code=$?
+measured "page links in a cycle (pwnm projects)" pwnm projects
+code=$rc
 n=$(standin_requests 'projects/')
 test_expect_equal "$code $(grep -c 'GET http://.*page=2.*: the next page link goes back to page 1' "$TMP/out") $([ "$n" -le 3 ] && echo few)" \
 	"1 1 few"
-echo "# page links in a cycle: $n requests" >&2
 standin_admin POST settings '{"cycle": false}' >/dev/null
 
 # From here the server caps pages at 2 patches: alpha's patches are 3 pages.
@@ -55,19 +52,18 @@ standin_admin POST settings '{"max_per_page": 2}' >/dev/null
 test_begin_subtest "a next link on every page, past the end (each repeating the last page): stopped"
 standin_admin POST settings '{"endless": true}' >/dev/null
 standin_log_clear
-peak_rss_kb "$TMP/rss" pwnm projects >"$TMP/out" 2>&1
-code=$?
+measured "endless next links (pwnm projects)" pwnm projects
+code=$rc
 n=$(standin_requests 'projects/')
 test_expect_equal "$code $(grep -c 'GET http://.*projects/.*: page 2 repeats page 1' "$TMP/out") $([ "$n" -le 3 ] && echo few)" \
 	"1 1 few"
-echo "# endless next links (pwnm projects): $n requests, peak RSS $(tail -1 "$TMP/rss") KiB" >&2
 
 test_begin_subtest "... the same on the event list, also without rel=\"last\" (Patchwork 2.x)"
 standin_admin POST settings '{"link_last": false}' >/dev/null
 standin_admin POST patches/2 '{"state": "deferred"}' >/dev/null
 standin_log_clear
-pwnm sync >"$TMP/out" 2>&1
-code=$?
+measured "endless next links on the events, no rel=last" pwnm sync
+code=$rc
 n=$(standin_requests 'events/')
 # the events are listed from 10 minutes before the cursor: every event of this test, 2 a page
 test_expect_equal "$code $(grep -c 'GET http://.*events/.*: page [0-9]* repeats page' "$TMP/out") $([ "$n" -le 14 ] && echo few)" \
@@ -79,11 +75,10 @@ standin_admin POST settings '{"link": false}' >/dev/null
 standin_log_clear
 rm -rf "$XDG_STATE_HOME/pwnm"
 notmuch tag -pw/alpha/deferred -pw/alpha -- id:p2@example.org
-pwnm sync >"$TMP/out" 2>&1
-code=$?
+measured "first sync, pages capped at 2, no Link" pwnm sync
+code=$rc
 test_expect_equal "$code $(pw_tags_of p2@example.org) / $(pw_tags_of p3@example.org)" \
 	"0 pw/alpha pw/alpha/deferred / pw/alpha pw/alpha/accepted pw/alpha/archived pw/alpha/delegate/maint"
-echo "# first sync, 2 a page, no Link: $(standin_requests .) requests" >&2
 
 test_begin_subtest "... with one warning that the server sends no Link"
 test_expect_equal "$(grep -c 'sends no Link header' "$TMP/out")" "1"
@@ -96,7 +91,7 @@ for i in 11 12 13 14 15; do
 	add_message "<n$i@example.org>" "[PATCH] n$i"
 done
 notmuch new >>"$test_log" 2>&1
-pwnm_run sync
+measured "incremental poll of 5 new patches, pages capped at 2, no Link" pwnm sync
 tagged=0
 for i in 11 12 13 14 15; do
 	[ "$(pw_tags_of n$i@example.org)" = "pw/alpha pw/alpha/new" ] && tagged=$((tagged + 1))

@@ -26,9 +26,8 @@ test_begin_subtest "... and after --full the cursor is not stuck on it"
 pwnm_run sync --full
 standin_admin POST patches/4 '{"state": "deferred"}' >/dev/null
 standin_log_clear
-pwnm_run sync
+measured "a sync after a future-dated event" pwnm sync
 test_expect_equal "$(pw_tags_of 'odd"id"11@example.org')" "pw/alpha pw/alpha/deferred"
-echo "# future-dated event: $(standin_requests .) requests in a sync" >&2
 
 test_begin_subtest "an event whose id jumps to 2^53: later changes still arrive"
 standin_admin POST patches/5 '{"state": "rfc", "event_id": 9007199254740992}' >/dev/null
@@ -45,11 +44,7 @@ pwnm_run sync
 standin_admin POST clock '{"offset": 0}' >/dev/null
 standin_admin POST patches/2 '{"state": "deferred"}' >/dev/null
 standin_log_clear
-t0=$(date +%s%N)
-pwnm sync >"$TMP/out" 2>&1
-rc=$?
-echo "# cursor ahead of the server's clock: repaired in $((($(date +%s%N) - t0) / 1000000)) ms, $(standin_requests .) requests" >&2
-cat "$TMP/out" >>"$test_log"
+measured "a cursor ahead of the server's clock repaired" pwnm sync
 test_expect_equal "$rc $(pw_tags_of p2@example.org) $(grep -c "alpha: the event cursor .* is ahead of the server's clock" "$TMP/out")" \
 	"0 pw/alpha pw/alpha/deferred 1"
 

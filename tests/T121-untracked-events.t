@@ -58,13 +58,10 @@ standin_admin POST latency '{"ms": 20}' >/dev/null
 standin_log_clear
 
 test_begin_subtest "400 events on untracked patches: found in alpha's list since the oldest, 2 pages"
-t0=$(date +%s%N)
-pwnm_run sync
-rc=$?
-ms=$((($(date +%s%N) - t0) / 1000000))
+measured "400 events on untracked patches, 20 ms a request" pwnm sync
 gets=$(standin_requests '^GET /api/1.3/patches/[0-9]+/$')
 lists=$(standin_requests '^GET /api/1.3/patches/\?project=1&since=2020-01-01T00%3A00%3A00&.*order=id(&page=[0-9]+)?$')
-echo "# 400 events on untracked patches, 20 ms a request: $ms ms, $(standin_requests .) requests ($lists list pages, $gets patch GETs)" >&2
+echo "# ... of them $lists list pages, $gets patch GETs" >&2
 # (by id, one GET each: 400 of them)
 test_expect_equal "$rc $gets $lists" "0 0 2"
 
@@ -79,22 +76,20 @@ test_expect_equal "$(standin_requests '^GET /api/1.3/patches/[0-9]+/$') $(standi
 test_begin_subtest "5 events on untracked patches behind 1000 others: one list page, then by id"
 set_state accepted 7000 5
 standin_log_clear
-pwnm_run sync
-rc=$?
+measured "5 events on untracked patches, 20 ms a request, their list 1 page" pwnm sync
 gets=$(standin_requests '^GET /api/1.3/patches/70[0-9][0-9]/$')
 lists=$(standin_requests '^GET /api/1.3/patches/\?project=2&since=2021-01-01T00%3A00%3A00&.*order=id(&page=[0-9]+)?$')
-echo "# 5 events on untracked patches, their list 1 page: $(standin_requests .) requests ($lists list pages, $gets patch GETs)" >&2
+echo "# ... of them $lists list pages, $gets patch GETs" >&2
 test_expect_equal "$rc $lists $gets $(pw_tags_of late3@example.org)" "0 1 0 pw/beta pw/beta/accepted"
 
 test_begin_subtest "5 events on patches far apart in a list of 1008: one list page, then 4 by id, and done"
 set_state deferred 6000 1
 set_state deferred 6500 4
 standin_log_clear
-pwnm_run sync
-rc=$?
+measured "5 events on untracked patches, 20 ms a request, their list 5 pages" pwnm sync
 gets=$(standin_requests '^GET /api/1.3/patches/(6000|650[0-3])/$')
 lists=$(standin_requests '^GET /api/1.3/patches/\?project=2&since=2020-06-01T00%3A00%3A00&.*order=id(&page=[0-9]+)?$')
-echo "# 5 events, their list 5 pages: $(standin_requests .) requests ($lists list pages, $gets patch GETs)" >&2
+echo "# ... of them $lists list pages, $gets patch GETs" >&2
 # page 1 holds 6000 (one found), 4 pages more would cost what 4 GETs cost: by id
 standin_log_clear
 pwnm_run sync

@@ -30,10 +30,7 @@ test_begin_subtest "the first notmuch new after the server is back (backoff over
 standin_admin POST fault/clear >/dev/null
 sleep 2.2 # the backoff after one failed try is 2 s
 standin_log_clear
-t0=$(date +%s%N)
-notmuch new >>"$test_log" 2>&1
-rc=$?
-echo "# kept reason acted on: notmuch new $((($(date +%s%N) - t0) / 1000000)) ms, $(standin_requests .) requests" >&2
+measured "a kept reason acted on by notmuch new" notmuch new
 test_expect_equal "$rc $(pw_tags_of p51@example.org)" "0 pw/alpha pw/alpha/new"
 
 test_begin_subtest "once acted on, the reason is gone: an idle notmuch new asks nothing"

@@ -243,6 +243,22 @@ open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDRE
 sys.exit(rc if rc >= 0 else 128 - rc)' "$file" "$@"
 }
 
+# measured LABEL CMD...: run CMD under a 60 s guard (its output to $TMP/out and the log)
+# and say on stderr "# LABEL: N requests, T ms, peak RSS K KiB": the stand-in's requests
+# while it ran, its wall time and the peak resident size of CMD or a child of it.
+# Sets rc and ms.  These lines are the figures of README's Reliability section.
+measured() {
+	local label=$1 n0 t0
+	shift
+	n0=$(standin_requests .)
+	t0=$(date +%s%N)
+	peak_rss_kb "$TMP/rss" timeout 60 "$@" >"$TMP/out" 2>&1
+	rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	cat "$TMP/out" >>"$test_log"
+	echo "# $label: $(($(standin_requests .) - n0)) requests, $ms ms, peak RSS $(tail -1 "$TMP/rss") KiB" >&2
+}
+
 # ---- the Patchwork stand-in ----
 
 # standin_start DATA.json [extra options]: start tests/fake-patchwork.py on
