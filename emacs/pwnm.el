@@ -36,9 +36,12 @@
 ;;
 ;; * a "Patchwork" section for notmuch-hello, one group per project:
 ;;   an "action needed" entry (states in `pwnm-action-states', not
-;;   archived), "delegated to me" (see `pwnm-user'), one entry per
-;;   state, an "archived" entry, and entries for pw/conflict and
-;;   pw/denied.  By default the state entries leave archived patches
+;;   archived), "delegated to me" (your account on the server: see
+;;   `pwnm-user'), one entry per state, an "archived" entry, and,
+;;   before the projects, entries for pw/conflict, pw/denied and
+;;   "queued pushes": the mails whose changes wait in pwnm's outbox
+;;   (not sent yet, held, or failed and to be retried), as "pwnm
+;;   status --porcelain" lists them.  By default the state entries leave archived patches
 ;;   out, as the Patchwork web list does (see `pwnm-hide-archived').
 ;;   Entries without messages are not shown, nor those notmuch-hello
 ;;   already shows among `notmuch-saved-searches'.  The numbers count
@@ -50,6 +53,7 @@
 ;;
 ;; * `pwnm-jump-search' (C-c p j), the same entries with stable keys:
 ;;     p C        pw/conflict         p D    pw/denied
+;;     p Q        queued pushes
 ;;     p L K      entry K of the project with letter L
 ;;   L is the first letter of the project's name not taken by a
 ;;   project before it in sorted order (or `pwnm-project-keys'); K
@@ -139,10 +143,10 @@ counted only in the \"archived\" entry."
 
 (defcustom pwnm-user nil
   "Your user name on the Patchwork server, for the \"delegated to me\" entry.
-When nil, it is the delegate (in pw/PROJECT/delegate/USER tags)
-whose name is the part before the @ of notmuch's
-user.primary_email or of one of user.other_email."
-  :type '(choice (const :tag "From notmuch's user addresses" nil) string)
+When nil, it is the account pwnm knows: the setting pwnm.user, or
+the account \"pwnm sync\" found on the server from notmuch's
+user.primary_email and user.other_email (see \"pwnm status\")."
+  :type '(choice (const :tag "The account pwnm knows" nil) string)
   :group 'pwnm)
 
 (defcustom pwnm-entry-keys
@@ -300,33 +304,31 @@ or a string when the program could not be run."
 	    status
 	  (format "%s exited with status %s" pwnm-command status)))))
 
-;;; Who the user is on Patchwork
+;;; What pwnm knows beyond the tags
 
-(defun pwnm--notmuch-config (key)
-  "Return the values of the notmuch setting KEY, a list of strings."
-  (condition-case nil
-      (process-lines notmuch-command "config" "get" key)
-    (error nil)))
+(defun pwnm--porcelain ()
+  "Return the answer of \"`pwnm-command' status --porcelain\" as a plist.
+:user is the user's Patchwork account name, or nil when pwnm
+knows none; :queued lists a (PROJECT MESSAGE-ID WHY) for each
+change waiting in the outbox.  Both are nil when the program
+fails."
+  (let ((result (pwnm--call "status" "--porcelain"))
+	user queued)
+    (when (eql (car result) 0)
+      (dolist (line (split-string (nth 1 result) "\n" t))
+	(cond
+	 ((string-match "\\`user \\([^ ]+\\)\\'" line)
+	  (setq user (match-string 1 line)))
+	 ((string-match "\\`queued \\([^ ]+\\) \\([^ ]+\\) \\([^ ]+\\)\\'" line)
+	  (push (list (match-string 1 line) (match-string 2 line) (match-string 3 line))
+		queued)))))
+    (list :user user :queued (nreverse queued))))
 
-(defun pwnm--user (tags)
+(defun pwnm--user (info)
   "Return the Patchwork user name of the user, or nil.
-It is `pwnm-user' when set; otherwise the delegate named in TAGS
-whose name is the part before the @ of notmuch's user.primary_email
-or one of user.other_email."
-  (or pwnm-user
-      (let ((delegates
-	     (delete-dups
-	      (delq nil
-		    (mapcar (lambda (tag)
-			      (and (string-match "\\`pw/[^/]+/delegate/\\(.+\\)\\'" tag)
-				   (match-string 1 tag)))
-			    tags)))))
-	(and delegates
-	     (cl-some (lambda (address)
-			(let ((local (car (split-string address "@"))))
-			  (car (member local delegates))))
-		      (append (pwnm--notmuch-config "user.primary_email")
-			      (pwnm--notmuch-config "user.other_email")))))))
+It is `pwnm-user' when set, else the :user of INFO (see
+`pwnm--porcelain')."
+  (or pwnm-user (plist-get info :user)))
 
 ;;; Hello section and saved searches
 
@@ -364,15 +366,19 @@ yet taken."
 	  (push (cons project key) result))))
     result))
 
-(defun pwnm--entries (tags)
+(defun pwnm--entries (tags &optional info)
   "Return the hello entries for the pw/ tags among TAGS.
-Each entry is a plist with :name, :query and :key as in
-`notmuch-saved-searches', plus :pwnm-label (the short name) and
-:pwnm-project (nil for pw/conflict and pw/denied)."
+INFO is what pwnm knows beyond the tags (see `pwnm--porcelain'),
+asked for when nil.  Each entry is a plist with :name, :query and
+:key as in `notmuch-saved-searches', plus :pwnm-label (the short
+name) and :pwnm-project (nil for pw/conflict, pw/denied and the
+queued pushes)."
   (let* ((entries nil)
+	 (info (or info (pwnm--porcelain)))
 	 (projects (pwnm--projects tags))
 	 (project-keys (pwnm--project-keys projects))
-	 (user (pwnm--user tags)))
+	 (user (pwnm--user info))
+	 (queued (delete-dups (mapcar #'cadr (plist-get info :queued)))))
     (dolist (global '(("conflict" . "C") ("denied" . "D")))
       (let ((tag (concat "pw/" (car global))))
 	(when (member tag tags)
@@ -383,6 +389,13 @@ Each entry is a plist with :name, :query and :key as in
 		      :pwnm-label (car global)
 		      :pwnm-project nil)
 		entries))))
+    (when queued
+      (push (list :name "queued pushes"
+		  :query (mapconcat #'notmuch-id-to-query queued " or ")
+		  :key (and pwnm-jump-prefix (concat pwnm-jump-prefix "Q"))
+		  :pwnm-label "queued pushes"
+		  :pwnm-project nil)
+	    entries))
     (dolist (project projects)
       (let* ((pletter (cdr (assoc project project-keys)))
 	     (taken nil)

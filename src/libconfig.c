@@ -286,6 +286,15 @@ config_load(notmuch_database_t *db, int need_url, struct pwnm_config *cfg, char 
 		val = NULL;
 	}
 	cfg->accept_state = val ? val : xstrdup("accepted");
+	val = get(db, "pwnm.user");
+	if (val && (strpbrk(val, " \t\r\n/") || strlen(val) > 150)) {
+		rc = bad_value(err, "user", val, "your user name on the Patchwork server, without blanks");
+		free(val);
+		if (rc)
+			goto fail;
+		val = NULL;
+	}
+	cfg->user = val ? val : xstrdup("");
 	val = get(db, "pwnm.proxy");
 	cfg->proxy = val ? val : xstrdup("");
 	val = get(db, "pwnm.cainfo");
@@ -348,6 +357,7 @@ config_free(struct pwnm_config *cfg)
 	free(cfg->proxy);
 	free(cfg->cainfo);
 	free(cfg->accept_state);
+	free(cfg->user);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

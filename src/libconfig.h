@@ -50,6 +50,7 @@ struct pwnm_config {
 	char *proxy;            /* pwnm.proxy: the proxy for https, "" none set (libcurl's environment) */
 	char *cainfo;           /* pwnm.cainfo, else $CURL_CA_BUNDLE, else $SSL_CERT_FILE; "" none */
 	char *accept_state;     /* pwnm.accept_state: what `pwnm accept` sets, default "accepted" */
+	char *user;             /* pwnm.user: the user's Patchwork user name, "" unset (pwnm sync finds it) */
 };
 
 /*

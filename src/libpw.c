@@ -1302,6 +1302,60 @@ pw_list_checks(pw_client_t *c, uint32_t patch_id, struct pw_check **out, size_t 
 	return PWNM_STATUS_SUCCESS;
 }
 
+/* ---- people ---- */
+
+/* s percent-encoded for a query value: every byte but A-Z a-z 0-9 - . _ ~ as %XX. */
+static char *
+query_value(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = xmalloc(strlen(s) * 3 + 1), *o = out;
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+			*o++ = (char)ch;
+		} else {
+			*o++ = '%';
+			*o++ = hex[ch >> 4];
+			*o++ = hex[ch & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+pwnm_status_t
+pw_find_people(pw_client_t *c, const char *text, struct pw_person **out, size_t *n)
+{
+	char *q = query_value(text), *url, *why = NULL, *msg;
+	struct http_request *r;
+	pwnm_status_t st;
+
+	*out = NULL;
+	*n = 0;
+	url = xasprintf("%speople/?q=%s&per_page=%d", c->root, q, PW_PER_PAGE);
+	free(q);
+	r = http_request_new("GET", url, NULL);
+	free(url);
+	r->auth = 1; /* the one read Patchwork answers to token holders only */
+	http_run(c->http, &r, 1);
+	if (r->status != PWNM_STATUS_SUCCESS) {
+		st = request_failure(r, &msg);
+		take_error(c, msg);
+	} else {
+		note_server_time(c, r);
+		st = pw_people_from_json(r->resp.data, r->resp.len, out, n, &why);
+		if (st)
+			set_error(c, "GET %s: %s", r->url, why);
+		free(why);
+	}
+	http_request_free(r);
+	return st;
+}
+
 /* ---- single patch ---- */
 
 /*

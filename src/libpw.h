@@ -121,6 +121,13 @@ pwnm_status_t pw_list_series_patches(pw_client_t *c, const uint32_t *ids, size_t
 
 /* The CI checks of one patch, every page.  Caller frees *out with pw_check_array_free. */
 pwnm_status_t pw_list_checks(pw_client_t *c, uint32_t patch_id, struct pw_check **out, size_t *n);
+/*
+ * The people whose name or address contains text (GET people/?q=TEXT,
+ * its first page, which holds them all unless a name is very common),
+ * sent with the token: Patchwork answers it to token holders only (403
+ * without).
+ */
+pwnm_status_t pw_find_people(pw_client_t *c, const char *text, struct pw_person **out, size_t *n);
 
 /*
  * One patch by id.  NOT_FOUND on the API's 404 (with a JSON detail);

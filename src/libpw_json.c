@@ -143,6 +143,26 @@ pw_check_array_free(struct pw_check *a, size_t n)
 	free(a);
 }
 
+static void
+person_free(struct pw_person *p)
+{
+	free(p->email);
+	free(p->username);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+pw_person_array_free(struct pw_person *a, size_t n)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < n; i++)
+		person_free(&a[i]);
+	free(a);
+}
+
 /* ==== JSON helpers ==== */
 
 /*
@@ -671,6 +691,34 @@ decode_check_v(const cJSON *o, void *out, char **why)
 	return decode_check(o, out, why);
 }
 
+static int
+decode_person(const cJSON *o, struct pw_person *p, char **why)
+{
+	memset(p, 0, sizeof(*p));
+	if (!cJSON_IsObject(o)) {
+		*why = xasprintf("expected a JSON object, got %s", json_type_name(o));
+		return -1;
+	}
+	if (get_id32(o, "id", "id", &p->id, why) < 0 || get_str(o, "email", "email", &p->email, why) < 0 ||
+	    get_user_or_null(o, "user", "user", &p->user_id, &p->username, why) < 0) {
+		person_free(p);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+decode_person_v(const cJSON *o, void *out, char **why)
+{
+	return decode_person(o, out, why);
+}
+
+static void
+person_free_v(void *p)
+{
+	person_free(p);
+}
+
 static void
 series_free_v(void *p)
 {
@@ -802,6 +850,18 @@ pw_checks_from_json(const char *body, size_t len, struct pw_check **out, size_t 
 	pwnm_status_t st;
 
 	st = decode_array(body, len, sizeof(struct pw_check), decode_check_v, check_free_v, &v, n,
+			  err);
+	*out = v;
+	return st;
+}
+
+pwnm_status_t
+pw_people_from_json(const char *body, size_t len, struct pw_person **out, size_t *n, char **err)
+{
+	void *v;
+	pwnm_status_t st;
+
+	st = decode_array(body, len, sizeof(struct pw_person), decode_person_v, person_free_v, &v, n,
 			  err);
 	*out = v;
 	return st;

@@ -92,6 +92,17 @@ struct pw_check {
 };
 void pw_check_array_free(struct pw_check *a, size_t n);
 
+/* A person (GET /people/, which needs a token): an address and the user account behind it. */
+struct pw_person {
+	uint32_t id;
+	char *email;
+	uint32_t user_id;        /* 0 when the address is linked to no user */
+	char *username;          /* "" when the address is linked to no user */
+};
+void pw_person_array_free(struct pw_person *a, size_t n);
+pwnm_status_t pw_people_from_json(const char *body, size_t len, struct pw_person **out, size_t *n,
+				  char **err);
+
 /*
  * Decoders: every field pwnm uses is checked for presence and type; a
  * missing or mistyped one is PWNM_STATUS_PROTOCOL with *err set to a

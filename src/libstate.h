@@ -62,6 +62,12 @@
 						  * cleared by a hook that read valid settings */
 #define META_STATES_LISTED "states_listed." /* + project id: its project_rec.states_listed
 						  * (state_project_put writes it) */
+/* The user's Patchwork account found from notmuch's addresses (pwnm sync, when pwnm.user is unset) */
+#define META_ME "me"                             /* its username; "" none found */
+#define META_ME_ID "me_id"                       /* its user id */
+#define META_ME_FROM "me_from"                   /* the address it was found from */
+#define META_ME_ASKED "me_asked"                 /* the addresses asked about, ';'-separated */
+#define META_ME_URL "me_url"                     /* the pwnm.url they were asked of */
 #define META_POLL_REASON "poll_reason"           /* a reason to ask the server not yet acted on:
 						  * "<since> <failures> <next_try>" (libwork.h) */
 

@@ -17,9 +17,11 @@
 #include "libconfig.h"
 #include "libfield.h"
 #include "libhttp.h"
+#include "liburl.h"
 #include "libnm.h"
 #include "libpw.h"
 #include "libstate.h"
+#include "libme.h"
 #include "libstatus.h"
 #include "libsupersede.h"
 #include "libsync.h"
@@ -79,7 +81,9 @@ static const struct command commands[] = {
 	  "  --dry-run       print every change it would send; send nothing\n"
 	  "  --force         push more changes than pwnm.push_limit\n"
 	  "  --no-wait       exit 75 at once when another run holds the lock\n" },
-	{ "status", cmd_status, "", "what is tracked, waiting, denied or in conflict, and why", NULL },
+	{ "status", cmd_status, "[--porcelain]", "what is tracked, waiting, denied or in conflict, and why",
+	  "  --porcelain     only your Patchwork account and the waiting changes, one line each,\n"
+	  "                  for programs (see pwnm(1))\n" },
 	{ "explain", cmd_explain, "[--url] [--project P] <message-id|patch-id>",
 	  "everything pwnm knows about one mail or patch",
 	  "  --url           print only the patch's web address\n"
@@ -353,6 +357,8 @@ enum { OPT_FULL = 256, OPT_ALL, OPT_DRY, OPT_PROJECT, OPT_JOBS, OPT_FORCE, OPT_N
 
 static void clear_hook_error(pwnm_state_t *st);
 
+static void me_refresh(struct env *e, const char *addresses, int again);
+
 static int
 run_sync_cmd(int argc, char **argv, int pull, int push)
 {
@@ -371,7 +377,7 @@ run_sync_cmd(int argc, char **argv, int pull, int push)
 	struct sync_opts o = { 0 };
 	struct sync_result res;
 	struct env e;
-	char *err = NULL;
+	char *err = NULL, *addresses;
 	int c, code, nowait = 0, quick = 0;
 	pwnm_status_t rc;
 
@@ -423,11 +429,15 @@ run_sync_cmd(int argc, char **argv, int pull, int push)
 	/* The token is read by the run itself, only when there is something to push. */
 	if (!push)
 		o.push = 0;
+	addresses = pull && push && !o.project ? me_addresses(e.db) : NULL;
 	o.db = e.db;
 	e.db = NULL;
 	rc = sync_run(&e.cfg, NULL, e.st, &o, &res, &err);
 	if (!rc && !o.dry_run)
 		clear_hook_error(e.st);
+	if (!rc && !o.dry_run && addresses)
+		me_refresh(&e, addresses, o.full);
+	free(addresses);
 	/* Errors were printed as they happened. */
 	if (o.verbose || o.dry_run || isatty(2))
 		print_summary(&res, o.dry_run);
@@ -689,6 +699,103 @@ print_token_source(const struct pwnm_config *cfg)
 		       cfg->token_file ? cfg->token_file : "~/.config/pwnm/token");
 }
 
+/* Who the user is on Patchwork: pwnm.user, else what pwnm sync found.  NULL unknown; caller frees. */
+static char *
+status_me(const struct pwnm_config *cfg, pwnm_txn_t *txn, char **from, char **asked)
+{
+	char *name = NULL;
+
+	*from = NULL;
+	*asked = NULL;
+	if (cfg->user && *cfg->user) {
+		*from = xstrdup("pwnm.user");
+		return xstrdup(cfg->user);
+	}
+	state_meta_get(txn, META_ME_ASKED, asked);
+	state_meta_get(txn, META_ME, &name);
+	if (name && *name) {
+		state_meta_get(txn, META_ME_FROM, from);
+		return name;
+	}
+	free(name);
+	return NULL;
+}
+
+static void
+print_me(const struct pwnm_config *cfg, pwnm_txn_t *txn)
+{
+	char *from, *asked, *name = status_me(cfg, txn, &from, &asked);
+
+	if (name && strcmp(from, "pwnm.user") == 0)
+		printf("patchwork user:   %s (pwnm.user)\n", name);
+	else if (name)
+		printf("patchwork user:   %s (found from your address %s)\n", name, from ? from : "?");
+	else if (asked)
+		printf("patchwork user:   none found for %s; set pwnm.user to your Patchwork user name\n",
+		       asked);
+	else
+		printf("patchwork user:   not known yet: set pwnm.user, or 'pwnm sync' with an API token "
+		       "finds it from user.primary_email and user.other_email\n");
+	free(name);
+	free(from);
+	free(asked);
+}
+
+/* pwnm status --porcelain: one line a fact, for programs (the Emacs helper); see pwnm(1). */
+static int
+porcelain_outbox_cb(const struct outbox_rec *o, void *data)
+{
+	struct outbox_walk *w = data;
+	struct patch_rec p;
+	const char *pname = NULL, *why;
+	enum outbox_status st = state_outbox_status(o);
+	size_t i;
+	char *nm;
+
+	if (st == OUTBOX_DONE)
+		return 0; /* sent: it waits for the server, not for a push */
+	for (i = 0; i < w->np; i++)
+		if (w->pl[i].id == o->project_id)
+			pname = w->pl[i].link_name;
+	if (!pname || state_patch_get(w->txn, o->project_id, o->patch_id, &p) != PWNM_STATUS_SUCCESS)
+		return 0;
+	why = st == OUTBOX_HELD_CONFLICT ? "held"
+	      : st == OUTBOX_RETRY       ? "retry"
+	      : !w->has_token            ? "token"
+					 : "waiting";
+	nm = msgid_to_notmuch(p.msgid);
+	/* Blanks would break the line; notmuch ids hold none, odd bytes aside. */
+	if (nm && *nm && !strpbrk(nm, " \t\r\n") && !strpbrk(pname, " \t\r\n"))
+		printf("queued %s %s %s\n", pname, nm, why);
+	free(nm);
+	patch_rec_free(&p);
+	return 0;
+}
+
+static int
+status_porcelain(struct env *e, pwnm_txn_t *txn)
+{
+	struct outbox_walk ow;
+	struct project_rec *pl = NULL;
+	size_t np = 0;
+	char *from, *asked, *name = status_me(&e->cfg, txn, &from, &asked);
+
+	if (name && !strpbrk(name, " \t\r\n"))
+		printf("user %s\n", name);
+	free(name);
+	free(from);
+	free(asked);
+	memset(&ow, 0, sizeof(ow));
+	state_project_list(txn, &pl, &np);
+	ow.txn = txn;
+	ow.pl = pl;
+	ow.np = np;
+	ow.has_token = config_has_token(&e->cfg);
+	state_outbox_foreach(txn, porcelain_outbox_cb, &ow);
+	state_project_list_free(pl, np);
+	return 0;
+}
+
 static int
 cmd_status(int argc, char **argv)
 {
@@ -700,9 +807,11 @@ cmd_status(int argc, char **argv)
 	size_t np = 0, i, j, *ob = ow.n, nrefused = 0;
 	char *v = NULL;
 	int64_t t = 0, rev = 0;
-	int code, problem = 0;
+	int code, problem = 0, porcelain = 0;
 
-	if (argc > 1)
+	if (argc == 2 && strcmp(argv[1], "--porcelain") == 0)
+		porcelain = 1;
+	else if (argc > 1)
 		return usage_error(argv[0]);
 	memset(&ow, 0, sizeof(ow));
 	settings_lenient = 1; /* one wrong setting is said, and the rest is still shown */
@@ -712,6 +821,14 @@ cmd_status(int argc, char **argv)
 		warn("cannot read the state database: %s", state_last_error(e.st));
 		env_close(&e);
 		return 1;
+	}
+	if (porcelain) {
+		free(settings_problem);
+		settings_problem = NULL;
+		status_porcelain(&e, txn);
+		state_txn_abort(txn);
+		env_close(&e);
+		return 0;
 	}
 	if (settings_problem) {
 		printf("settings:         %s; until then its default is used\n", settings_problem);
@@ -740,6 +857,7 @@ cmd_status(int argc, char **argv)
 	free(v);
 	v = NULL;
 	print_token_source(&e.cfg);
+	print_me(&e.cfg, txn);
 	{
 		/* The lasting situations the last runs noted (said once by them). */
 		static const char *const notes[] = { META_NOTE_TOKEN, META_NOTE_PUSH_LIMIT,
@@ -901,6 +1019,78 @@ read_client(const struct pwnm_config *cfg, long connect_ms, long timeout_ms, int
 		return NULL;
 	}
 	return pw_client_new(*http, url);
+}
+
+/*
+ * pwnm sync, when pwnm.user is not set: find the user's Patchwork account
+ * from notmuch's addresses, once for each list of addresses and pwnm.url
+ * (again with --full when none was found), and keep it in the store for pwnm status
+ * and the Emacs helper.  Patchwork lists people to token holders only:
+ * without a token nothing is asked.  A failure is one line; the sync
+ * still succeeded, and the next one asks again.
+ */
+static void
+me_refresh(struct env *e, const char *addresses, int again)
+{
+	pwnm_txn_t *txn;
+	char *asked = NULL, *asked_url = NULL, *found = NULL, *ver = NULL, *token = NULL, *err = NULL;
+	char *name = NULL, *from = NULL;
+	pw_client_t *c = NULL;
+	http_t *http = NULL;
+	uint32_t id = 0;
+
+	if (e->cfg.user && *e->cfg.user)
+		return;
+	if (state_txn_begin(e->st, 0, &txn) != PWNM_STATUS_SUCCESS)
+		return;
+	state_meta_get(txn, META_ME_ASKED, &asked);
+	state_meta_get(txn, META_ME_URL, &asked_url);
+	state_meta_get(txn, META_ME, &found);
+	state_meta_get(txn, META_API_VERSION, &ver);
+	state_txn_abort(txn);
+	if (asked && strcmp(asked, addresses) == 0 && asked_url && strcmp(asked_url, e->cfg.url) == 0 &&
+	    !(again && found && !*found))
+		goto out;
+	/* No token, or one that may not go to this server: the sync has said so when it mattered. */
+	if (config_token(&e->cfg, &token, &err) || !token ||
+	    (err = url_token_refusal(e->cfg.url, e->cfg.allow_insecure)))
+		goto out;
+	if (!(c = read_client(&e->cfg, 0, 0, 0, &http)))
+		goto out;
+	if (ver)
+		pw_set_version(c, ver);
+	http_set_token(http, token);
+	if (me_find(c, addresses, &name, &id, &from) != PWNM_STATUS_SUCCESS) {
+		warn("cannot find your Patchwork account from your addresses: %s (set pwnm.user to "
+		     "name it)",
+		     pw_client_error(c));
+		goto out;
+	}
+	if (state_txn_begin(e->st, 1, &txn) == PWNM_STATUS_SUCCESS) {
+		if (state_meta_put(txn, META_ME, name ? name : "") == PWNM_STATUS_SUCCESS &&
+		    state_meta_put_i64(txn, META_ME_ID, id) == PWNM_STATUS_SUCCESS &&
+		    state_meta_put(txn, META_ME_FROM, from ? from : "") == PWNM_STATUS_SUCCESS &&
+		    state_meta_put(txn, META_ME_ASKED, addresses) == PWNM_STATUS_SUCCESS &&
+		    state_meta_put(txn, META_ME_URL, e->cfg.url) == PWNM_STATUS_SUCCESS)
+			state_txn_commit(txn);
+		else
+			state_txn_abort(txn);
+	}
+out:
+	if (c)
+		pw_client_free(c);
+	if (http)
+		http_free(http);
+	free(asked);
+	free(asked_url);
+	free(found);
+	free(ver);
+	if (token)
+		explicit_bzero(token, strlen(token));
+	free(token);
+	free(err);
+	free(name);
+	free(from);
 }
 
 /*

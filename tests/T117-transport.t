@@ -8,6 +8,8 @@ command -v openssl >/dev/null 2>&1 || test_skip_all "openssl is not installed"
 pw_world || exit 1
 pwnm_run sync
 export PWNM_TOKEN=$MAINT_TOKEN
+# The account is named: the token goes only with the pushes (not with a people search).
+notmuch config set pwnm.user maint
 
 # ---- a proxy that records what it is asked: CONNECT is tunnelled, anything else is 502 ----
 cat >"$TMP/proxy.py" <<'EOP'

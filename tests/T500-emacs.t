@@ -89,6 +89,7 @@ cat >"$TMP/bin/pwnm-ok" <<EOS
 echo "\$*" >>"$TMP/stub.log"
 case "\$1" in
 push) sleep "\${PWNM_STUB_SLEEP:-0}"; echo "pushed 1 change" ;;
+status) cat "$TMP/porcelain" ;;
 states) printf 'new\nunder-review\nhandled-elsewhere\narchived\n' ;;
 explain)
 	# explain --url --project P ID, or explain ID
@@ -114,6 +115,8 @@ echo "pwnm: patch 2: PATCH http://127.0.0.1:9/api/1.3/patches/2/: HTTP 503 after
 exit 75
 EOS
 chmod +x "$TMP/bin/pwnm-ok" "$TMP/bin/pwnm-fail" "$TMP/bin/pwnm-later"
+# What pwnm-ok's "status --porcelain" prints (tests change it for a while).
+echo "user maint" >"$TMP/porcelain"
 
 # ---- ERT ----
 

@@ -42,8 +42,8 @@ done
 test_expect_equal "$missing" ""
 
 test_begin_subtest "usage lines of commands without arguments end without a blank"
-pwnm status extra >"$TMP/out" 2>&1
-test_expect_equal "$? $(cat "$TMP/out")" "2 usage: pwnm status"
+pwnm projects extra >"$TMP/out" 2>&1
+test_expect_equal "$? $(cat "$TMP/out")" "2 usage: pwnm projects"
 
 test_begin_subtest "a mistyped command: did you mean, exit 2"
 pwnm snyc >"$TMP/out" 2>&1

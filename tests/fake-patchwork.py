@@ -254,7 +254,7 @@ class User:
 
 
 class Person:
-    __slots__ = ("id", "name", "email")
+    __slots__ = ("id", "name", "email", "user")
 
 
 class Patch:
@@ -329,6 +329,9 @@ class Store:
                 self.user_by_token[user.token] = user
             if user.email:
                 self.user_by_email[user.email.lower()] = user
+            # more confirmed addresses of the account ("emails"), people of it like its own
+            for extra in u.get("emails", []):
+                self.user_by_email[extra.lower()] = user
 
         self.projects = {}
         self.project_by_link = {}
@@ -391,6 +394,13 @@ class Store:
                 p.check = self.combined_check(p.id)
             self.add_event("patch-created", p, None, {},
                            when=start + datetime.timedelta(microseconds=k))
+        # Patchwork links a person to the account whose confirmed address it is:
+        # every address of a user is a person with that user (made after the
+        # submitters, whose ids the worlds' files may name).
+        for addr in sorted(self.user_by_email):
+            u = self.user_by_email[addr]
+            self.person_for({"name": ("%s %s" % (u.first_name, u.last_name)).strip() or None,
+                             "email": addr})
 
     # ---- construction ----
 
@@ -403,6 +413,7 @@ class Store:
             pe.id = len(self.people) + 1
             pe.name = name
             pe.email = addr
+            pe.user = self.user_by_email.get(key)
             self.people[pe.id] = pe
             self.person_by_email[key] = pe
         return pe
@@ -729,6 +740,7 @@ class Store:
             "url": "%s/people/%d/" % (ctx.api, pe.id),
             "name": pe.name,
             "email": pe.email,
+            "user": self.r_user(pe.user, ctx),
         }
 
     def r_patch(self, p, ctx, kind="list"):
@@ -838,6 +850,17 @@ class Store:
 class Request:
     __slots__ = ("method", "path", "query", "params", "body", "headers",
                  "user", "auth", "host", "ctx", "content_type")
+
+
+def search_match(kind, o, q):
+    """DRF's SearchFilter (?q=): every term of q is part of one of the fields, any case."""
+    if kind == "users":
+        fields = (o.username, o.first_name, o.last_name, o.email)
+    else:
+        fields = (o.name, o.email)
+    fields = [(f or "").lower() for f in fields]
+    terms = [t for t in re.split(r"[\s,]+", q.lower()) if t]
+    return all(any(t in f for f in fields) for t in terms)
 
 
 def paginate(req, items, render):
@@ -1015,6 +1038,8 @@ class App:
                 objs, render = st.people, st.r_person
             if len(parts) == 1:
                 items = [objs[k] for k in sorted(objs)]
+                if "q" in req.params:
+                    items = [o for o in items if search_match(kind, o, req.params["q"][-1])]
                 return paginate(req, items, lambda o: render(o, req.ctx))
             if len(parts) == 2:
                 o = objs.get(self.int_or_404(parts[1], allow))

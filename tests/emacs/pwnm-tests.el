@@ -6,7 +6,10 @@
 ;; there for the messages and their tags) and exports:
 ;;   NOTMUCH_CONFIG       the throwaway notmuch configuration
 ;;   PWNM_TEST_TMP        a scratch directory (the stubs log to stub.log)
-;;   PWNM_TEST_STUB_OK    a notmuch-pwnm stand-in that succeeds
+;;   PWNM_TEST_STUB_OK    a notmuch-pwnm stand-in that succeeds; its
+;;                        "status --porcelain" prints the file porcelain
+;;                        in PWNM_TEST_TMP ("user maint" unless a test
+;;                        changes it)
 ;;   PWNM_TEST_STUB_FAIL  one that fails with "server said no"
 ;;   PWNM_TEST_STUB_LATER one that fails as pwnm does when the server
 ;;                        does not answer (exit status 75)
@@ -29,6 +32,10 @@
 (unless (and pwnm-tests--tmp pwnm-tests--stub-ok pwnm-tests--stub-fail
 	     (getenv "NOTMUCH_CONFIG"))
   (error "Run these tests through tests/T500-emacs.t"))
+
+;; What pwnm knows beyond the tags comes from the stand-in, unless a
+;; test says otherwise.
+(setq pwnm-command pwnm-tests--stub-ok)
 
 ;;; Helpers
 
@@ -106,6 +113,17 @@
 		nil)))
      ,@body))
 
+(defmacro pwnm-tests--with-porcelain (text &rest body)
+  "Run BODY with the stand-in's \"status --porcelain\" printing TEXT."
+  (declare (indent 1) (debug t))
+  (let ((file (make-symbol "file")))
+    `(let ((,file (expand-file-name "porcelain" pwnm-tests--tmp)))
+       (unwind-protect
+	   (progn
+	     (with-temp-file ,file (insert ,text))
+	     ,@body)
+	 (with-temp-file ,file (insert "user maint\n"))))))
+
 (defmacro pwnm-tests--count-tag-calls (var &rest body)
   "Run BODY counting the calls of `notmuch-tag' in VAR."
   (declare (indent 1) (debug t))
@@ -145,7 +163,7 @@ the entries before the first project heading."
     (while (and in lines (string-match-p "^[ \t]+[0-9]" (car lines)))
       (let ((line (car lines))
 	    (start 0))
-	(while (string-match "\\([0-9]+\\) \\(action needed\\|delegated to me\\|[^ ]+\\)"
+	(while (string-match "\\([0-9]+\\) \\(action needed\\|delegated to me\\|queued pushes\\|[^ ]+\\)"
 			     line start)
 	  (push (cons (match-string 2 line)
 		      (string-to-number (match-string 1 line)))
@@ -757,18 +775,27 @@ the Patchwork entries on that line start."
     (should-not (string-match-p "[ \t]$" (buffer-string)))
     (kill-buffer)))
 
+(defun pwnm-tests--open-entry (label buffer-name)
+  "Draw notmuch-hello, press the entry LABEL and wait for its search.
+The search buffer must be named BUFFER-NAME; it is left current."
+  (let ((notmuch-hello-sections (list #'pwnm-hello-insert-section))
+	(notmuch-hello-hidden-sections nil))
+    (notmuch-hello)
+    (goto-char (point-min))
+    ;; The label, then the padding before the next entry or the end of the line.
+    (should (re-search-forward (concat "[0-9] \\(" (regexp-quote label) "\\)\\(  \\|$\\)")
+			       nil t))
+    (widget-button-press (match-beginning 1))
+    (should (derived-mode-p 'notmuch-search-mode))
+    (should (equal (buffer-name) buffer-name))
+    (pwnm-tests--wait-buffer (current-buffer))))
+
 (ert-deftest pwnm-hello-search-is-named ()
   (let ((notmuch-hello-sections (list #'pwnm-hello-insert-section))
 	(notmuch-hello-hidden-sections nil))
     (unwind-protect
 	(progn
-	  (notmuch-hello)
-	  (goto-char (point-min))
-	  (should (re-search-forward "[0-9] \\(queued\\)" nil t))
-	  (widget-button-press (match-beginning 1))
-	  (should (derived-mode-p 'notmuch-search-mode))
-	  (should (equal (buffer-name) "*notmuch-saved-search-alpha: queued*"))
-	  (pwnm-tests--wait-buffer (current-buffer))
+	  (pwnm-tests--open-entry "queued" "*notmuch-saved-search-alpha: queued*")
 	  (should (equal (notmuch-search-find-thread-id)
 			 (string-trim (pwnm-tests--notmuch
 				       "search" "--output=threads"
@@ -816,20 +843,64 @@ the Patchwork entries on that line start."
 	(kill-buffer)))))
 
 (ert-deftest pwnm-hello-delegated-to-me ()
-  ;; maint@example.org is notmuch's user.primary_email; a2 is
-  ;; delegated to maint.
-  (should (equal (pwnm--user (pwnm--all-tags)) "maint"))
+  ;; pwnm says the account is maint; a2 is delegated to maint.
+  (pwnm-tests--stub-log)
+  (should (equal (pwnm--user (pwnm--porcelain)) "maint"))
+  (should (equal (pwnm-tests--stub-log) '("status --porcelain")))
+  (should (string-match-p " 1 delegated to me$" (pwnm-tests--hello-text)))
   (let ((pwnm-user "someone-else"))
+    (should-not (assoc "delegated to me"
+		       (pwnm-tests--group (pwnm-tests--hello-text) "alpha"))))
+  ;; pwnm knows no account: no guess from notmuch's addresses
+  ;; (maint@example.org is user.primary_email).
+  (pwnm-tests--with-porcelain ""
+    (should-not (pwnm--user (pwnm--porcelain)))
+    (should-not (assoc "delegated to me"
+		       (pwnm-tests--group (pwnm-tests--hello-text) "alpha"))))
+  (let ((pwnm-command pwnm-tests--stub-fail))
     (should-not (assoc "delegated to me"
 		       (pwnm-tests--group (pwnm-tests--hello-text) "alpha"))))
   (pwnm-tests--with-db
     (pwnm-tests--notmuch "tag" "-pw/alpha/delegate/maint" "+pw/alpha/delegate/jo"
 			 "--" "id:a2@example.org")
-    (should-not (pwnm--user (pwnm--all-tags)))
+    (should-not (assoc "delegated to me"
+		       (pwnm-tests--group (pwnm-tests--hello-text) "alpha")))
+    (pwnm-tests--with-porcelain "user jo\n"
+      (should (equal (cdr (assoc "delegated to me"
+				 (pwnm-tests--group (pwnm-tests--hello-text) "alpha")))
+		     1)))
     (let ((pwnm-user "jo"))
       (should (equal (cdr (assoc "delegated to me"
 				 (pwnm-tests--group (pwnm-tests--hello-text) "alpha")))
 		     1)))))
+
+(ert-deftest pwnm-hello-queued-pushes ()
+  ;; Three changes wait, two of them for x1 (one per project).
+  (pwnm-tests--with-porcelain
+      (concat "user maint\n"
+	      "queued alpha a1@example.org waiting\n"
+	      "queued alpha x1@example.org held\n"
+	      "queued beta x1@example.org token\n")
+    (let ((text (pwnm-tests--hello-text)))
+      (should (equal (pwnm-tests--group text nil)
+		     '(("conflict" . 1) ("queued pushes" . 2))))
+      ;; Beside the conflicts, before the projects, in the same columns.
+      (should (string-match-p "\\`Patchwork: \\[hide\\]\n\n[ \t]+1 conflict +2 queued pushes\n[ \t]+alpha\n"
+			      text)))
+    (let ((search (cl-find "queued pushes" (pwnm-saved-searches)
+			   :key (lambda (s) (plist-get s :name)) :test #'equal)))
+      (should (equal (plist-get search :key) "pQ"))
+      (should (equal (plist-get search :query) "id:a1@example.org or id:x1@example.org")))
+    ;; The button opens the search of those mails, named after the entry.
+    (unwind-protect
+	(progn
+	  (pwnm-tests--open-entry "queued pushes" "*notmuch-saved-search-queued pushes*")
+	  (should (string-match-p "both: cross-posted" (buffer-string)))
+	  (should (string-match-p "alpha: one" (buffer-string)))
+	  (should-not (string-match-p "alpha: two" (buffer-string))))
+      (pwnm-tests--kill-buffers)))
+  ;; Nothing waits: no entry.
+  (should-not (assoc "queued pushes" (pwnm-tests--group (pwnm-tests--hello-text) nil))))
 
 (ert-deftest pwnm-jump-keys-stable ()
   (let ((before (mapcar (lambda (s) (cons (plist-get s :name) (plist-get s :key)))
