@@ -46,6 +46,9 @@
 						  * are dated less than EVENT_OVERLAP before its
 						  * cursor, "id;id..." (libsync_remote.c); none
 						  * stored: those up to the cursor's own */
+#define META_STRAYS_SWEPT "strays_swept"         /* "1": a run looked for state tags on mails that
+						  * are no patch (libsync_series.c); until then
+						  * every run does */
 #define META_CHECKS "checks"                     /* series whose patches' checks must be listed again
 						  * (a check-created event named one, and the listing
 						  * has not succeeded yet): "series;series..." */

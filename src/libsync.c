@@ -114,6 +114,13 @@ run_load(struct run *r)
 	rc = run_users_load(r, txn);
 	state_meta_get(txn, META_LISTS, &r->lists);
 	reason_get(txn, &r->reason);
+	{
+		char *swept = NULL;
+
+		if (state_meta_get(txn, META_STRAYS_SWEPT, &swept) == PWNM_STATUS_SUCCESS && swept)
+			r->strays_swept_before = 1;
+		free(swept);
+	}
 	if (!rc) {
 		void *d[2] = { r, txn };
 

@@ -101,6 +101,8 @@ commit(struct run *r, const char *result)
 		rc = b.len ? state_meta_put(txn, META_RECHECK, b.data) : state_meta_del(txn, META_RECHECK);
 		buf_free(&b);
 	}
+	if (!rc && r->strays_swept && !r->strays_swept_before)
+		rc = state_meta_put(txn, META_STRAYS_SWEPT, "1");
 	if (!rc)
 		rc = commit_reason(r, txn);
 	if (!rc)

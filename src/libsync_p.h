@@ -154,6 +154,8 @@ struct run {
 	 * step removes those tags; project borrowed from the run's project list. */
 	struct stray { char *nmid; const char *project; } *strays;
 	size_t nstrays;
+	int strays_swept_before;       /* META_STRAYS_SWEPT was set: only --full sweeps (step 1) */
+	int strays_swept;              /* this run swept (series_sweep_strays): the commit sets it */
 	struct user *users;            /* delegates seen (the store's user records), for ids in a PATCH */
 	size_t nusers;
 	int users_dirty;               /* a user was learnt: commit writes the dirty ones */
@@ -237,6 +239,8 @@ void remote_series(struct run *r);
 void remote_observe_patches(const struct pw_patch *a, size_t n, void *data);
 void series_scan_mail(struct run *r, notmuch_database_t *db, const char *nmid,
 		      const struct tagset *tags, int *handled);
+/* Step 2 of a --full run or the first with it: state tags on mails that are no patch (pwnm(1)). */
+void series_sweep_strays(struct run *r, notmuch_database_t *db, int range_scanned);
 void series_mark_covers(struct run *r);
 int series_covers_pending(struct run *r);
 void series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,

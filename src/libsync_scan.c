@@ -696,6 +696,8 @@ sync_scan(struct run *r)
 		mode = SCAN_RANGE;
 	}
 	rc = scan_mails(r, db, mode);
+	if (!rc && (r->o->full || r->restore_only || !r->strays_swept_before))
+		series_sweep_strays(r, db, mode == SCAN_RANGE);
 	notmuch_database_destroy(db);
 	debug("sync", "phase scan %lld ms (%s, revision %lu..%lu, %zu patches touched)",
 	      (long long)(now_ms() - t), mode == SCAN_NONE ? "none" : mode == SCAN_RANGE ? "range" : "all",

@@ -678,6 +678,243 @@ series_scan_mail(struct run *r, notmuch_database_t *db, const char *nmid,
 	free(ids);
 }
 
+/* ---- step 2: state tags left on mails that are no patch ---- */
+
+/* The stray list gets nmid for project p (the tag step removes p's state tags from it). */
+static void
+stray_add(struct run *r, const char *nmid, const char *project)
+{
+	r->strays = xreallocarray(r->strays, r->nstrays + 1, sizeof(*r->strays));
+	r->strays[r->nstrays].nmid = xstrdup(nmid);
+	r->strays[r->nstrays].project = project;
+	r->nstrays++;
+}
+
+static int
+is_stray(const struct run *r, const char *nmid)
+{
+	size_t i;
+
+	for (i = 0; i < r->nstrays; i++)
+		if (strcmp(r->strays[i].nmid, nmid) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+query_add_tag(struct buf *q, const char *tag)
+{
+	const char *p;
+
+	buf_adds(q, "tag:\"");
+	for (p = tag; *p; p++) {
+		if (*p == '"')
+			buf_addc(q, '"');
+		buf_addc(q, *p);
+	}
+	buf_addc(q, '"');
+}
+
+/*
+ * The mails with a state tag of project and without pw/<project> (so no
+ * patch pwnm tagged, and no cover letter it tagged), as a query; NULL
+ * when no mail has a state tag of project.  all: the database's pw/ tags.
+ */
+static char *
+stray_query(const struct tagset *all, const char *project)
+{
+	struct buf q = { 0 };
+	char *own;
+	size_t i, n = 0;
+
+	for (i = 0; i < all->n; i++) {
+		char *st = merge_state_of_tag(all->v[i], project);
+
+		if (!st)
+			continue;
+		free(st);
+		buf_adds(&q, n++ ? " or " : "(");
+		query_add_tag(&q, all->v[i]);
+	}
+	if (!n)
+		return NULL;
+	buf_adds(&q, ") and not ");
+	own = merge_project_tag(project);
+	query_add_tag(&q, own);
+	free(own);
+	return buf_release(&q);
+}
+
+struct swept {
+	char *nmid;
+	struct tagset tags; /* its pw/ tags */
+};
+
+/* The mails matching qs not in seen yet: added to seen, and to *v with their pw/ tags when v. */
+static void
+query_mails(notmuch_database_t *db, const char *qs, struct tagset *seen, struct swept **v,
+	    size_t *n)
+{
+	notmuch_query_t *q = notmuch_query_create(db, qs);
+	notmuch_messages_t *msgs = NULL;
+
+	if (!q)
+		fatal("out of memory");
+	notmuch_query_set_omit_excluded(q, NOTMUCH_EXCLUDE_FALSE);
+	if (notmuch_query_search_messages(q, &msgs) == NOTMUCH_STATUS_SUCCESS) {
+		for (; notmuch_messages_valid(msgs); notmuch_messages_move_to_next(msgs)) {
+			notmuch_message_t *m = notmuch_messages_get(msgs);
+			const char *id = notmuch_message_get_message_id(m);
+
+			if (!tagset_has(seen, id)) {
+				tagset_add(seen, id);
+				if (v) {
+					*v = xreallocarray(*v, *n + 1, sizeof(**v));
+					(*v)[*n].nmid = xstrdup(id);
+					memset(&(*v)[*n].tags, 0, sizeof((*v)[*n].tags));
+					nm_message_pw_tags(m, &(*v)[*n].tags);
+					(*n)++;
+				}
+			}
+			notmuch_message_destroy(m);
+		}
+	}
+	notmuch_query_destroy(q);
+}
+
+/* What a mail with state tags that is no patch mail is to the sweep. */
+enum swept_kind { SWEPT_SKIP, SWEPT_COVER, SWEPT_FRESH, SWEPT_OLD };
+
+/*
+ * A --full run, and the first run that has this sweep (META_STRAYS_SWEPT
+ * unset), look for state tags on mails that are no patch, which a run
+ * sees otherwise only when such a mail changes.  One added since the last
+ * run and not read by this run's scan (a --full scan reads only patch
+ * mail) goes to the patches of its thread as series_scan_mail says; an
+ * older one (left from before thread tagging, or on a database restored
+ * from a dump) is no recent decision: it is only removed, and the patches
+ * keep their states.  The cover letter of a tracked series is rewritten.
+ * range_scanned: the scan read the mail changed since the last run.
+ */
+void
+series_sweep_strays(struct run *r, notmuch_database_t *db, int range_scanned)
+{
+	struct tagset all = { 0 }, found = { 0 }, changed = { 0 };
+	struct swept *v = NULL;
+	enum swept_kind *kind = NULL;
+	notmuch_tags_t *nt;
+	pwnm_txn_t *txn = NULL;
+	size_t p, i, j, n = 0, old = 0;
+	int since_last = !range_scanned && !r->restore_only && r->stored_uuid &&
+			 r->rev > r->stored_rev;
+
+	if (!r->nprojects)
+		return; /* nothing known yet: the first run that knows a project sweeps */
+	for (nt = notmuch_database_get_all_tags(db); nt && notmuch_tags_valid(nt);
+	     notmuch_tags_move_to_next(nt))
+		if (strncmp(notmuch_tags_get(nt), "pw/", 3) == 0)
+			tagset_add(&all, notmuch_tags_get(nt));
+	if (nt)
+		notmuch_tags_destroy(nt);
+	for (p = 0; p < r->nprojects; p++) {
+		char *qs = stray_query(&all, r->projects[p].link_name);
+
+		if (!qs)
+			continue;
+		query_mails(db, qs, &found, &v, &n);
+		if (since_last) {
+			char *cq = xasprintf("lastmod:%lu..%lu and (%s)", r->stored_rev + 1, r->rev, qs);
+
+			query_mails(db, cq, &changed, NULL, NULL);
+			free(cq);
+		}
+		free(qs);
+	}
+	r->strays_swept = 1;
+	if (!n)
+		goto out;
+	if (state_txn_begin(r->st, 0, &txn) != PWNM_STATUS_SUCCESS) {
+		r->strays_swept = 0; /* the next run looks again */
+		goto out;
+	}
+	kind = xcalloc(n, sizeof(*kind));
+	for (i = 0; i < n; i++) {
+		struct patch_key *keys = NULL;
+		uint32_t *ids = NULL;
+		size_t nk = 0, nc = 0;
+
+		kind[i] = SWEPT_SKIP;
+		if (is_stray(r, v[i].nmid))
+			continue; /* the scan took it */
+		if (state_msgid_lookup(txn, v[i].nmid, &keys, &nk) != PWNM_STATUS_SUCCESS || nk) {
+			free(keys);
+			continue; /* a patch: its tags are its own */
+		}
+		if (state_cover_lookup(txn, v[i].nmid, &ids, &nc) == PWNM_STATUS_SUCCESS && nc) {
+			for (j = 0; j < nc; j++) {
+				struct series_work *s = series_get(r, txn, ids[j]);
+
+				if (s)
+					s->cover = 1;
+			}
+			kind[i] = SWEPT_COVER;
+		} else {
+			kind[i] = tagset_has(&changed, v[i].nmid) ? SWEPT_FRESH : SWEPT_OLD;
+		}
+		free(ids);
+	}
+	state_txn_abort(txn);
+	for (i = 0; i < n; i++) {
+		int handled = 0;
+
+		if (kind[i] == SWEPT_FRESH) {
+			series_scan_mail(r, db, v[i].nmid, &v[i].tags, &handled);
+			continue;
+		}
+		if (kind[i] != SWEPT_OLD)
+			continue;
+		old++;
+		for (p = 0; p < r->nprojects; p++) {
+			const char *project = r->projects[p].link_name;
+			int has = 0;
+
+			for (j = 0; j < v[i].tags.n; j++) {
+				char *st = merge_state_of_tag(v[i].tags.v[j], project);
+
+				if (!st)
+					continue;
+				if (r->o->verbose || r->o->dry_run) {
+					char *shown = text_escape(v[i].tags.v[j]), *id = text_escape(v[i].nmid);
+
+					run_report(r, "%s: %s on a mail that is no patch, from before the last "
+						   "run: removed, the patches keep their states", id, shown);
+					free(shown);
+					free(id);
+				}
+				free(st);
+				has = 1;
+			}
+			if (has)
+				stray_add(r, v[i].nmid, project);
+		}
+	}
+	if (old)
+		run_report(r, "pwnm: state tags from before the last run removed from %zu mail%s that %s "
+			   "no patch (replies, reviews); the patches keep their states%s", old,
+			   old == 1 ? "" : "s", old == 1 ? "is" : "are",
+			   r->o->verbose || r->o->dry_run ? "" : " (-v lists them)");
+out:
+	for (i = 0; i < n; i++) {
+		free(v[i].nmid);
+		tagset_free(&v[i].tags);
+	}
+	free(v);
+	free(kind);
+	tagset_free(&all);
+	tagset_free(&found);
+	tagset_free(&changed);
+}
+
 /* ---- step 6: the cover letters' tags ---- */
 
 /* Every series with a patch whose mail is rewritten: its cover letter may show another state. */

@@ -197,4 +197,29 @@ test_begin_subtest "and the run after is idle"
 pwnm_run sync
 test_expect_equal "$(revision) $(standin_requests '^PATCH') $(standin_requests .)" "$rev3 0 2"
 
+test_begin_subtest "--full: a state tag put on a reply since the last run goes to the patches of its thread"
+notmuch tag +pw/alpha/changes-requested -- id:r41@example.org
+pwnm_run sync --full
+test_expect_equal "$(server_state 41 state) $(server_state 42 state) [$(pw_tags_of r41@example.org)] $(count_of 'tag:pw/alpha/changes-requested and not tag:pw/alpha')" \
+	"changes-requested changes-requested [] 0"
+
+test_begin_subtest "state tags from before the last run on replies (a database restored from a dump): removed, nothing pushed"
+notmuch dump >"$TMP/dump"
+rm -rf "$MAILDIR/.notmuch"
+notmuch new >>"$test_log" 2>&1
+notmuch restore <"$TMP/dump"
+notmuch tag +pw/alpha/accepted -- id:r41@example.org id:c40@example.org
+standin_log_clear
+pwnm -v sync >"$TMP/out" 2>&1
+cat "$TMP/out" >>"$test_log"
+test_expect_equal "$? [$(pw_tags_of r41@example.org)] [$(pw_tags_of c40@example.org)] $(pw_tags_of s41@example.org) $(standin_requests '^PATCH') $(grep -c 'state tags from before the last run removed from 2 mails' "$TMP/out")" \
+	"0 [] [] pw/alpha pw/alpha/changes-requested 0 1"
+
+test_begin_subtest "... -v names each, and the run after is idle"
+test_expect_equal "$(grep -c '^r41@example.org: pw/alpha/accepted on a mail that is no patch, from before the last run: removed' "$TMP/out")" "1"
+rev4=$(revision)
+standin_log_clear
+pwnm_run sync
+test_expect_equal "$(revision) $(standin_requests .)" "$rev4 2"
+
 test_done
