@@ -191,6 +191,8 @@ struct run {
 
 /* libsync_work.c: the run's services and its table of work items */
 void run_report(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "pwnm: TAG on <MSGID>: WHAT" (tag and id escaped): a tag on a mail that needs the user. */
+void run_report_tag(struct run *r, const char *tag, const char *nmid, const char *what);
 /* The situation k was looked at; with run_note it holds, without it has ended. */
 void run_note_known(struct run *r, enum run_note_kind k);
 void run_note(struct run *r, enum run_note_kind k, const char *fmt, ...)

@@ -335,13 +335,9 @@ push_no_such_state(struct run *r, struct work *w)
 {
 	long i = run_project_index(r, w->rec.project_id);
 	char *tag = merge_state_tag(w->project, w->out.state);
-	char *shown = tag ? text_escape(tag) : merge_name_shown(w->out.state);
 	char *hint = sync_state_hint(&r->projects[i], w->out.state);
-	char *id = w->nmid ? text_escape(w->nmid) : xstrdup(w->rec.msgid);
 
-	run_report(r, "pwnm: %s on <%s>: %s", shown, id, hint);
-	free(id);
-	free(shown);
+	run_report_tag(r, tag ? tag : w->out.state, w->nmid ? w->nmid : w->rec.msgid, hint);
 	free(tag);
 	free(w->rec.note);
 	w->rec.note = hint;

@@ -493,7 +493,7 @@ scan_typos(struct run *r, const char *nmid, const struct tagset *tags)
 	for (i = 0; i < tags->n; i++) {
 		for (k = 0; k < r->nprojects; k++) {
 			char *st = merge_state_of_tag(tags->v[i], r->projects[k].link_name);
-			char *hint, *shown, *id;
+			char *hint;
 
 			if (!st || !run_state_typo(r, r->projects[k].id, st) ||
 			    !tracked(r->cfg, r->projects[k].link_name)) {
@@ -501,12 +501,8 @@ scan_typos(struct run *r, const char *nmid, const struct tagset *tags)
 				continue;
 			}
 			hint = sync_state_hint(&r->projects[k], st);
-			shown = text_escape(tags->v[i]);
-			id = text_escape(nmid);
-			run_report(r, "pwnm: %s on <%s>: %s", shown, id, hint);
+			run_report_tag(r, tags->v[i], nmid, hint);
 			free(st);
-			free(id);
-			free(shown);
 			free(hint);
 		}
 	}
@@ -519,16 +515,12 @@ scan_stray(struct run *r, const char *nmid, const struct tagset *tags, struct ta
 	size_t i;
 
 	for (i = 0; i < tags->n; i++) {
-		char *hint, *shown, *id;
+		char *hint;
 
 		if (tagset_has(said, tags->v[i]) || !(hint = sync_stray_hint(tags->v[i], r->cfg)))
 			continue;
 		tagset_add(said, tags->v[i]);
-		shown = text_escape(tags->v[i]);
-		id = text_escape(nmid);
-		run_report(r, "pwnm: %s on <%s>: %s", shown, id, hint);
-		free(shown);
-		free(id);
+		run_report_tag(r, tags->v[i], nmid, hint);
 		free(hint);
 	}
 }

@@ -20,6 +20,17 @@ run_report(struct run *r, const char *fmt, ...)
 	fflush(r->out);
 }
 
+/* "pwnm: TAG on <MSGID>: WHAT", both names escaped: a tag of the user's named with its mail. */
+void
+run_report_tag(struct run *r, const char *tag, const char *nmid, const char *what)
+{
+	char *shown = text_escape(tag), *id = text_escape(nmid);
+
+	run_report(r, "pwnm: %s on <%s>: %s", shown, id, what);
+	free(id);
+	free(shown);
+}
+
 static const char *const note_keys[NOTE_COUNT] = { META_NOTE_TOKEN, META_NOTE_PUSH_LIMIT,
 						    META_NOTE_UNSYNCED };
 
