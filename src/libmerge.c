@@ -66,16 +66,6 @@ merge_name_encode(enum merge_name kind, const char *name)
 	return buf_release(&b);
 }
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *
 merge_name_decode(enum merge_name kind, const char *comp)
 {
@@ -88,7 +78,7 @@ merge_name_decode(enum merge_name kind, const char *comp)
 	buf_adds(&b, "");
 	for (p = comp; *p; p++) {
 		if (*p == '%') {
-			int hi = hex_digit(p[1]), lo = hi < 0 ? -1 : hex_digit(p[2]);
+			int hi = hex_digit_value(p[1]), lo = hi < 0 ? -1 : hex_digit_value(p[2]);
 
 			if (lo < 0 || (hi == 0 && lo == 0)) {
 				buf_free(&b);

@@ -13,18 +13,6 @@ blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* s[0..n) percent-decoded (a malformed escape stays as it is).  Caller frees. */
 static char *
 pct_decode(const char *s, size_t n)
@@ -33,8 +21,8 @@ pct_decode(const char *s, size_t n)
 	size_t i, o = 0;
 
 	for (i = 0; i < n; i++) {
-		int hi = i + 2 < n && s[i] == '%' ? hexval(s[i + 1]) : -1;
-		int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+		int hi = i + 2 < n && s[i] == '%' ? hex_digit_value(s[i + 1]) : -1;
+		int lo = hi >= 0 ? hex_digit_value(s[i + 2]) : -1;
 
 		if (lo >= 0 && hi * 16 + lo >= 0x20) {
 			out[o++] = (char)(hi * 16 + lo);

@@ -125,6 +125,18 @@ xstrndup(const char *s, size_t n)
 	return p;
 }
 
+int
+hex_digit_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 char *
 xvasprintf(const char *fmt, va_list ap)
 {

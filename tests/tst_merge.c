@@ -311,6 +311,23 @@ main(void)
 			merge_local_values(&s, "alpha", &lv, &all, &out, &names, &repair, &note);
 			is_str(out.state, "accepted", "a state tag added to it is a change");
 			tagset_free(&s);
+			/* A project is taken only with room for all of pwnm's own tags of it. */
+			longst[MERGE_TAG_MAX - strlen("pw/") - strlen("/check/success")] = '\0';
+			c = merge_project_tag(longst);
+			ok(c != NULL, "a project with just room for its check tags has tags");
+			free(c);
+			c = merge_check_tag(longst, "success");
+			ok(c && strlen(c) == MERGE_TAG_MAX, "and its longest tag is 200 bytes");
+			free(c);
+			longst[MERGE_TAG_MAX - strlen("pw/") - strlen("/check/success")] = 'x';
+			longst[MERGE_TAG_MAX - strlen("pw/") - strlen("/check/success") + 1] = '\0';
+			ok(merge_project_tag(longst) == NULL &&
+				   merge_name_refused(NULL, MERGE_NAME_PROJECT, longst),
+			   "one byte more: the project is refused");
+			is_int(merge_patch_tags(longst, &(struct pw_values){ "new", 1, "", "" }, &all, &s), 1,
+			       "and none of its tags is written");
+			ok(s.n == 0, "not even pw/<project>");
+			longst[MERGE_TAG_MAX - strlen("pw/") - strlen("/check/success") + 1] = 'x';
 			c = merge_name_shown(longst);
 			is_str(c, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (299 bytes)",
 			       "a long name is shown cut");
