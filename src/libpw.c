@@ -747,6 +747,23 @@ decode_patches_page(pw_client_t *c, const struct http_request *r, struct pw_patc
 	return st;
 }
 
+/* A page of patches decoded, and what it held in *pi. */
+static pwnm_status_t
+decode_patches_info(pw_client_t *c, const struct http_request *r, struct pw_patch **a, size_t *n,
+		    struct page_info *pi)
+{
+	pwnm_status_t st = decode_patches_page(c, r, a, n);
+
+	if (st)
+		return st;
+	pi->count = *n;
+	if (*n) {
+		pi->first = (*a)[0].id;
+		pi->last = (*a)[*n - 1].id;
+	}
+	return PWNM_STATUS_SUCCESS;
+}
+
 static pwnm_status_t
 decode_events_page(pw_client_t *c, const struct http_request *r, struct pw_event **a, size_t *n)
 {
@@ -774,15 +791,10 @@ patch_page(pw_client_t *c, struct listing *l, const struct http_request *r, stru
 	struct patch_pages *pp = l->data;
 	struct pw_patch *a;
 	size_t an, i, k = 0;
-	pwnm_status_t st = decode_patches_page(c, r, &a, &an);
+	pwnm_status_t st = decode_patches_info(c, r, &a, &an, pi);
 
 	if (st)
 		return st;
-	pi->count = an;
-	if (an) {
-		pi->first = a[0].id;
-		pi->last = a[an - 1].id;
-	}
 	if (pp->above) {
 		for (i = 0; i < an; i++) {
 			if (a[i].id > pp->above_id) {
@@ -1499,15 +1511,10 @@ want_page(pw_client_t *c, struct listing *l, const struct http_request *r, struc
 	struct pw_patch *a;
 	size_t an, i;
 	unsigned read = l->pages + 1;
-	pwnm_status_t st = decode_patches_page(c, r, &a, &an);
+	pwnm_status_t st = decode_patches_info(c, r, &a, &an, pi);
 
 	if (st)
 		return st;
-	pi->count = an;
-	if (an) {
-		pi->first = a[0].id;
-		pi->last = a[an - 1].id;
-	}
 	for (i = 0; i < an; i++) {
 		struct want_id key = { a[i].id, 0 }, *hit;
 
