@@ -248,13 +248,19 @@ sys.exit(rc if rc >= 0 else 128 - rc)' "$file" "$@"
 # while it ran, its wall time and the peak resident size of CMD or a child of it.
 # Sets rc and ms.  These lines are the figures of README's Reliability section.
 measured() {
-	local label=$1 n0 t0
+	local label=$1 n0
 	shift
 	n0=$(standin_requests .)
-	t0=$(date +%s%N)
-	peak_rss_kb "$TMP/rss" timeout 60 "$@" >"$TMP/out" 2>&1
+	# timed around the command itself, not this wrapper's start
+	python3 -c '
+import resource, subprocess, sys, time
+t = time.monotonic()
+rc = subprocess.call(sys.argv[3:])
+open(sys.argv[2], "w").write("%d\n" % ((time.monotonic() - t) * 1000))
+open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc if rc >= 0 else 128 - rc)' "$TMP/rss" "$TMP/ms" timeout 60 "$@" >"$TMP/out" 2>&1
 	rc=$?
-	ms=$((($(date +%s%N) - t0) / 1000000))
+	ms=$(cat "$TMP/ms")
 	cat "$TMP/out" >>"$test_log"
 	echo "# $label: $(($(standin_requests .) - n0)) requests, $ms ms, peak RSS $(tail -1 "$TMP/rss") KiB" >&2
 }
