@@ -42,7 +42,7 @@ hello_entries() {
 	{ started = 1 }
 	/^[ \t]+[0-9]/ {
 		s = $0
-		while (match(s, /[0-9]+ (action needed|delegated to me|[^ ]+)/)) {
+		while (match(s, /[0-9]+ (action needed|delegated to me|queued pushes|[^ ]+)/)) {
 			e = substr(s, RSTART, RLENGTH)
 			n = e; sub(/ .*/, "", n)
 			l = e; sub(/^[0-9]+ /, "", l)
@@ -143,6 +143,11 @@ test_begin_subtest "pwnm status: nothing waits in the outbox"
 pwnm status >"$TMP/status" 2>&1
 test_expect_true grep -q "outbox: 0 changes waiting" "$TMP/status"
 
+# Patch 8 (alpha, p1) delegated to maint on the server; the sync (with the token) also
+# finds that maint is the account of user.primary_email.
+standin_admin POST patches/8 '{"delegate": "maint"}' >>"$test_log" 2>&1
+pwnm_run sync
+
 # ---- 3. a failing push ----
 
 standin_admin POST fault '{"mode": "503", "count": -1, "match": "^PATCH"}' >>"$test_log" 2>&1
@@ -172,6 +177,12 @@ test_expect_equal "$(server_state 2)" "accepted false -"
 test_begin_subtest "failing push: pwnm status shows 1 change waiting"
 pwnm status >"$TMP/status" 2>&1
 test_expect_true grep -q "outbox: 1 change waiting" "$TMP/status"
+
+emacs_step hello2 hello
+
+test_begin_subtest "notmuch-hello: the waiting change is a queued push, patch 8 is delegated to me"
+test_expect_equal "$(hello_entries "$TMP/hello2/hello.txt" | grep -e '^- ' -e ' delegated to me ' | tr '\n' ';')" \
+	"- queued pushes 1;alpha delegated to me 1;"
 
 test_begin_subtest "the waiting change goes out once the server is back"
 standin_admin POST fault/clear >>"$test_log" 2>&1
