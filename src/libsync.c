@@ -155,6 +155,9 @@ run_free(struct run *r)
 		}
 	}
 	free(r->wtab);
+	free(r->tw);
+	tagset_free(&r->busy);
+	tagset_free(&r->said);
 	series_free_all(r);
 	state_project_list_free(r->projects, r->nprojects);
 	free(r->poll);
@@ -240,6 +243,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	rc = sync_commit(r);               /* 7. agreed values, outbox, cursors, revision */
 	remote_report_projects(r, rc == PWNM_STATUS_SUCCESS);
 out:
+	debug("sync", "work items: at most %zu held at once", r->wpeak);
 	/* Every failure went through run_error: the first one decides. */
 	rc = r->first_error ? r->worst : PWNM_STATUS_SUCCESS;
 	if (r->first_error)

@@ -36,6 +36,18 @@ commit_reason(struct run *r, pwnm_txn_t *txn)
 	return PWNM_STATUS_SUCCESS; /* kept as it was: its backoff is not over */
 }
 
+/* A state transaction that could not be written, said. */
+static pwnm_status_t
+commit_failed(struct run *r, pwnm_status_t rc)
+{
+	if (rc == PWNM_STATUS_STATE_FULL)
+		run_error(r, rc, "the state database is full (%s); free disk space, or raise "
+			  "PWNM_STATE_MAPSIZE, and run 'pwnm sync' again", state_last_error(r->st));
+	else
+		run_error(r, rc, "cannot write the state database: %s", state_last_error(r->st));
+	return rc;
+}
+
 static pwnm_status_t
 commit(struct run *r, const char *result)
 {
@@ -137,12 +149,7 @@ commit(struct run *r, const char *result)
 		return PWNM_STATUS_SUCCESS;
 	}
 fail:
-	if (rc == PWNM_STATUS_STATE_FULL)
-		run_error(r, rc, "the state database is full (%s); free disk space, or raise "
-			  "PWNM_STATE_MAPSIZE, and run 'pwnm sync' again", state_last_error(r->st));
-	else
-		run_error(r, rc, "cannot write the state database: %s", state_last_error(r->st));
-	return rc;
+	return commit_failed(r, rc);
 }
 
 /* Step 7: everything the run learnt, in one state transaction, with the run's result for `pwnm status`. */
@@ -162,4 +169,55 @@ sync_commit(struct run *r)
 	free(result);
 	debug("sync", "phase commit %lld ms", (long long)(now_ms() - t));
 	return rc;
+}
+
+/*
+ * The agreed values of one window of a full list whose tags were just
+ * written (libsync_pipe.c), in a state transaction of their own: a run
+ * killed later keeps them.  A project new to the store is stored with
+ * its name only (so the patches name it); its cursors, the revision,
+ * series and users wait for sync_commit, so the next run lists again.
+ */
+pwnm_status_t
+sync_commit_window(struct run *r, const struct project_rec *p, struct work **ws, size_t n)
+{
+	struct project_rec stored;
+	pwnm_txn_t *txn;
+	pwnm_status_t rc;
+	size_t i;
+
+	if ((rc = state_txn_begin(r->st, 1, &txn)))
+		goto fail;
+	rc = state_project_get(txn, p->id, &stored);
+	if (rc == PWNM_STATUS_SUCCESS) {
+		project_rec_free(&stored);
+	} else if (rc == PWNM_STATUS_NOT_FOUND) {
+		/* A project new to the store: its name, and nothing of a sync done yet. */
+		struct project_rec blank = { 0 };
+
+		blank.id = p->id;
+		blank.link_name = p->link_name;
+		blank.web_url = p->web_url;
+		blank.event_cursor = blank.states_seen = (char *)(uintptr_t)"";
+		rc = state_project_put(txn, &blank);
+	}
+	for (i = 0; i < n && !rc; i++) {
+		struct work *w = ws[i];
+
+		if (!w->in_store && !*w->rec.state && !(w->r_set & FIELD_BIT(FIELD_STATE)))
+			continue; /* nothing known of it yet */
+		if (w->dirty || !w->in_store)
+			rc = state_patch_put(txn, &w->rec);
+	}
+	if (rc) {
+		state_txn_abort(txn);
+		goto fail;
+	}
+	rc = state_txn_commit(txn);
+	if (!rc) {
+		run_crash_point(r, "list-batch");
+		return PWNM_STATUS_SUCCESS;
+	}
+fail:
+	return commit_failed(r, rc);
 }

@@ -260,7 +260,7 @@ merge_work(struct run *r, struct work *w)
 
 /*
  * Step 4: every work item merged (pure: it only changes the run's items,
- * so it cannot fail).  Under --project another project's patch is left
+ * so it cannot fail), but those a window of a full list merged already.  Under --project another project's patch is left
  * as it is, and the revision is kept so a full run still sees it.
  */
 void
@@ -272,16 +272,22 @@ sync_merge(struct run *r)
 	for (i = 0; i < r->wcap; i++) {
 		struct work *w;
 
-		for (w = r->wtab[i]; w; w = w->hnext) {
-			if (!work_tracked(r, w))
-				continue;
-			if (r->o->project && strcmp(w->project, r->o->project) != 0) {
-				w->held = 1;
-				r->held_limit = 1;
-				continue;
-			}
-			merge_work(r, w);
-		}
+		for (w = r->wtab[i]; w; w = w->hnext)
+			if (!w->merged && work_tracked(r, w))
+				merge_item(r, w);
 	}
 	debug("sync", "phase merge %lld ms", (long long)(now_ms() - t));
+}
+
+/* One work item merged (a window of a full list merges its items as they come). */
+void
+merge_item(struct run *r, struct work *w)
+{
+	w->merged = 1;
+	if (r->o->project && strcmp(w->project, r->o->project) != 0) {
+		w->held = 1;
+		r->held_limit = 1;
+		return;
+	}
+	merge_work(r, w);
 }

@@ -17,6 +17,7 @@
 #include "libsync.h"
 
 #include "libfield.h"
+#include "libtagset.h"
 
 /*
  * The tag step writes in batches, each one atomic section under the
@@ -79,6 +80,11 @@ struct work {
 	/* Nothing of it is written this run: set by the push (pwnm.push_limit) and by the run for
 	 * another project's patch under --project; read by tags and commit. */
 	int held;
+	/* A full list taken in while it downloads (libsync_pipe.c): piped, the item waits in the
+	 * current window; merged, sync_merge has nothing more to do for it (set by merge_item,
+	 * cleared when the window's commit makes it a stored item again). */
+	int piped;
+	int merged;
 	struct work *hnext;     /* hash chain of the run's work table */
 };
 
@@ -183,6 +189,17 @@ struct run {
 	unsigned long store_rev; /* revision to record: set by the tag step */
 	int write_rev;           /* record store_rev: set by the tag step when the tags were written */
 	int held_limit;          /* something was held (push limit, --project): the revision is kept */
+	/* The tag writes, over the windows of a full list and the tag step (libsync_tags.c). */
+	struct tag_writer *tw;   /* batches, revisions seen; NULL until the first write */
+	struct tagset busy;      /* mails others changed during the run: left alone */
+	struct tagset said;      /* names left out of the tags, said once a run */
+	int any_skip;            /* a mail was skipped for that */
+	int nmails;              /* mails written or found right */
+	int tags_failed;         /* notmuch could not be written: nothing more is tried this run */
+	int64_t tags_ms;         /* time spent writing tags */
+	int64_t tags_ms_listing; /* of it, while a list was downloading */
+	int pipe_off;            /* a window could not be committed: the rest waits for the end */
+	size_t wpeak;            /* the most work items held at once (PWNM_DEBUG=sync) */
 	char *first_error;       /* the first error of the run, said once; it decides the status */
 	char *note[NOTE_COUNT];  /* this run's note on each lasting situation, NULL none: run_note */
 	int note_known[NOTE_COUNT]; /* the run looked at that situation: commit keeps note[] or clears it */
@@ -217,6 +234,8 @@ struct work *work_get(struct run *r, pwnm_txn_t *txn, uint32_t project, uint32_t
  */
 int work_tracked(struct run *r, struct work *w);
 void work_free(struct work *w);
+/* Take w out of the run's table and free it (its values are in the store). */
+void work_drop(struct run *r, struct work *w);
 long run_project_index(const struct run *r, uint32_t id);
 const char *run_project_name(struct run *r, uint32_t id);
 uint32_t run_user_id(struct run *r, const char *name);
@@ -270,10 +289,24 @@ void scan_observe_mail(struct run *r, notmuch_database_t *db, struct work *w);
 /* libsync_remote.c: step 3, the server's news; remote_client_ready also serves the push */
 pwnm_status_t sync_remote(struct run *r);
 pwnm_status_t remote_client_ready(struct run *r);
+/* One page of project p's full list taken into the run's work items (said on failure). */
+pwnm_status_t remote_take_page(struct run *r, struct project_rec *p, const struct pw_patch *a,
+			       size_t n);
+
+/*
+ * libsync_pipe.c: a first sync's or --full's list of project p, taken in
+ * while it downloads: each window of pages merged, its tags written and
+ * its values committed, then its settled work items dropped.  Cursors
+ * and revision wait for the end of the run.  Fails as the listing does,
+ * or with PWNM_STATUS_STATE when a page could not be taken in.
+ */
+pwnm_status_t pipe_full_list(struct run *r, struct project_rec *p, const char *since,
+			     pw_progress_cb progress);
 void remote_report_projects(struct run *r, int committed);
 
-/* libsync_merge.c: step 4, the three-way merge (cannot fail) */
+/* libsync_merge.c: step 4, the three-way merge (cannot fail); merge_item merges one item */
 void sync_merge(struct run *r);
+void merge_item(struct run *r, struct work *w);
 void out_ensure(struct work *w);
 void run_describe(struct run *r, const struct work *w, const char *side, const struct field *f,
 		  struct field_value from, struct field_value to);
@@ -282,10 +315,13 @@ void run_describe(struct run *r, const struct work *w, const char *side, const s
 void push_refuse_insecure(struct run *r);
 pwnm_status_t sync_push(struct run *r);
 
-/* libsync_tags.c: step 6, the tag writes */
+/* libsync_tags.c: step 6, the tag writes; sync_tags_window writes one window of a full list */
 pwnm_status_t sync_tags(struct run *r);
+pwnm_status_t sync_tags_window(struct run *r, struct work **ws, size_t n);
 
-/* libsync_commit.c: step 7, the state commit */
+/* libsync_commit.c: step 7, the state commit; sync_commit_window commits one window's patches */
 pwnm_status_t sync_commit(struct run *r);
+pwnm_status_t sync_commit_window(struct run *r, const struct project_rec *p, struct work **ws,
+				 size_t n);
 
 #endif

@@ -321,28 +321,34 @@ struct page_sink {
 	int failed;             /* a page could not be merged (the store could not be read) */
 };
 
+pwnm_status_t
+remote_take_page(struct run *r, struct project_rec *p, const struct pw_patch *a, size_t n)
+{
+	pwnm_txn_t *txn;
+	size_t i;
+
+	run_fault_point(r, "observe-page");
+	if (state_txn_begin(r->st, 0, &txn) != PWNM_STATUS_SUCCESS) {
+		run_error(r, PWNM_STATUS_STATE, "cannot read the state database: %s",
+			  state_last_error(r->st));
+		return PWNM_STATUS_STATE;
+	}
+	for (i = 0; i < n; i++) {
+		observe_remote_patch(r, txn, &a[i]);
+		if (a[i].id > p->max_patch_id)
+			p->max_patch_id = a[i].id;
+	}
+	state_txn_abort(txn);
+	return PWNM_STATUS_SUCCESS;
+}
+
 static void
 observe_page(const struct pw_patch *a, size_t n, void *data)
 {
 	struct page_sink *ps = data;
-	pwnm_txn_t *txn;
-	size_t i;
 
-	if (ps->failed)
-		return;
-	run_fault_point(ps->r, "observe-page");
-	if (state_txn_begin(ps->r->st, 0, &txn) != PWNM_STATUS_SUCCESS) {
-		run_error(ps->r, PWNM_STATUS_STATE, "cannot read the state database: %s",
-			  state_last_error(ps->r->st));
+	if (!ps->failed && remote_take_page(ps->r, ps->p, a, n))
 		ps->failed = 1;
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		observe_remote_patch(ps->r, txn, &a[i]);
-		if (a[i].id > ps->p->max_patch_id)
-			ps->p->max_patch_id = a[i].id;
-	}
-	state_txn_abort(txn);
 }
 
 static void
@@ -740,9 +746,17 @@ poll_full(struct run *r, struct project_rec *p, int64_t now)
 		return rc;
 	if (!r->o->all_history && r->cfg->window > 0)
 		since = unix_to_iso(now - r->cfg->window);
-	/* Each page is merged into the run as it comes, then freed. */
-	rc = pw_list_patches_pages(r->client, p->id, since, r->o->progress ? progress_cb : NULL,
-				   (void *)p->link_name, observe_page, &ps, &pl, &n);
+	/*
+	 * Each page is merged into the run as it comes, then freed; unless
+	 * --dry-run, its tags are written and its values committed while the
+	 * next pages download (libsync_pipe.c).
+	 */
+	if (!r->o->dry_run)
+		rc = pipe_full_list(r, p, since, r->o->progress ? progress_cb : NULL);
+	else
+		rc = pw_list_patches_pages(r->client, p->id, since,
+					   r->o->progress ? progress_cb : NULL, (void *)p->link_name,
+					   observe_page, &ps, &pl, &n);
 	free(since);
 	if (!rc && ps.failed)
 		rc = PWNM_STATUS_STATE; /* a page was not taken in: neither cursor nor reconcile time move */

@@ -222,9 +222,23 @@ mail_views(struct run *r, pwnm_txn_t *txn, const char *nmid, struct work **ws, s
 	for (i = 0; i < nk; i++) {
 		struct work *w = work_find(r, keys[i].project_id, keys[i].patch_id);
 		struct pw_values v;
+		size_t k;
 
-		if (w)
+		for (k = 0; w && k < nws; k++)
+			if (ws[k] == w)
+				break;
+		if (w && k < nws)
 			continue; /* taken below from the run's own view */
+		if (w) {
+			/* the run holds it, its mail is written with another window: shown as the run has it */
+			if ((w->rec.flags & PATCH_F_TAGGED) && !w->deleted && w->project) {
+				shown_values(&w->rec, &w->out, w->has_out, &pv[n].v);
+				pv[n].project = w->project;
+				pv[n].flags = w->rec.flags;
+				n++;
+			}
+			continue;
+		}
 		if (state_patch_get(txn, keys[i].project_id, keys[i].patch_id, &(*recs)[*nrecs]))
 			continue;
 		{
@@ -558,43 +572,49 @@ write_mail(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn, const struct 
 	return 1;
 }
 
-static pwnm_status_t
-write_tags(struct run *r)
+/* Batches of PWNM_DEBUG_TAG_BATCH mails (tests), else of TAG_BATCH. */
+static unsigned
+batch_limit(void)
 {
-	int dry = r->o->dry_run;
-	struct pair *pairs;
-	size_t np = 0, i, j, k;
-	size_t batch_from = 0; /* pairs[batch_from]: the first mail of the batch being written */
-	pwnm_txn_t *txn = NULL;
-	struct tag_writer tw = { 0 };
-	struct tagset busy = { 0 }, said = { 0 };
-	pwnm_status_t rc;
-	char *err = NULL;
-	int nmails = 0, any_skip = 0, covers;
-	unsigned batch_mails = TAG_BATCH;
-	const char *dbg = getenv("PWNM_DEBUG_TAG_BATCH"); /* tests: smaller batches */
+	const char *dbg = getenv("PWNM_DEBUG_TAG_BATCH");
 	uint64_t u;
-	notmuch_status_t nst = NOTMUCH_STATUS_SUCCESS;
 
 	if (dbg && parse_u64(dbg, &u) == 0 && u > 0 && u < TAG_BATCH)
-		batch_mails = (unsigned)u;
-	/* Cover letters whose series' patches change, stray state tags (libsync_series.c). */
-	series_mark_covers(r);
-	covers = series_covers_pending(r);
-	pairs = collect_pairs(r, &np);
-	if (!pairs && !covers) {
-		/* No mail to write: the revision read at the scan is handled. */
-		r->store_rev = r->rev;
-		r->write_rev = 1;
-		return PWNM_STATUS_SUCCESS;
-	}
-	if ((rc = state_txn_begin(r->st, 0, &txn))) {
-		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
-		run_abandon_remote(r, NULL, 0, 0);
-		r->write_rev = 0;
-		goto out;
-	}
-	for (i = 0; i < np && !nst; i = j) {
+		return (unsigned)u;
+	return TAG_BATCH;
+}
+
+/* A batch could not be committed: said, and its mails (from pairs[from] on) given up. */
+static pwnm_status_t
+write_failed(struct run *r, struct pair *pairs, size_t from, size_t np, notmuch_status_t nst)
+{
+	run_error(r, PWNM_STATUS_NOTMUCH, "cannot write tags to the notmuch database: %s",
+		  notmuch_status_to_string(nst));
+	run_abandon_remote(r, r->tw->batches > 1 ? pairs : NULL, from, np);
+	r->tags_failed = 1;
+	return PWNM_STATUS_NOTMUCH;
+}
+
+/*
+ * Write the mails of pairs[0..np) (sorted by mail) in batches, each one
+ * committed when full; the last one is left open (r->tw->db) for the
+ * caller to add to and close, and *from says where it began.  On a
+ * failure it is said, the mails not written forget what came from the
+ * server, and nothing more is written this run (r->tags_failed).
+ */
+static pwnm_status_t
+write_pairs(struct run *r, pwnm_txn_t *txn, struct pair *pairs, size_t np, size_t *from)
+{
+	struct tag_writer *tw = r->tw;
+	int dry = r->o->dry_run;
+	size_t i, j, k;
+	unsigned batch_mails = batch_limit();
+	notmuch_status_t nst;
+	pwnm_status_t rc;
+	char *err = NULL;
+
+	*from = 0;
+	for (i = 0; i < np; i = j) {
 		struct work **ws;
 		int need = 0;
 
@@ -602,74 +622,163 @@ write_tags(struct run *r)
 			need |= pairs[j].w->tags;
 		if (!need)
 			continue;
-		if (!tw.db) {
+		if (!tw->db) {
 			/* A batch begins: take the write lock (again). */
-			if ((rc = writer_open(r, &tw, &busy, &err))) {
-				if (tw.batches == 0)
+			if ((rc = writer_open(r, tw, &r->busy, &err))) {
+				if (tw->batches == 0)
 					run_error(r, rc, "%s; tags not written, the next run retries", err);
 				else
 					run_error(r, rc, "%s; %zu of %zu mails not written, the next run "
 						  "retries", err, np - i, np);
 				free(err);
-				state_txn_abort(txn);
-				run_abandon_remote(r, tw.batches ? pairs : NULL, i, np);
-				r->write_rev = 0;
-				goto out;
+				run_abandon_remote(r, tw->batches ? pairs : NULL, i, np);
+				r->tags_failed = 1;
+				return rc;
 			}
-			batch_from = i;
+			*from = i;
 		}
 		ws = xcalloc(j - i, sizeof(*ws));
 		for (k = 0; k < j - i; k++)
 			ws[k] = pairs[i + k].w;
-		need = write_mail(r, tw.db, txn, &busy, pairs[i].nmid, ws, j - i, &any_skip, &said);
+		need = write_mail(r, tw->db, txn, &r->busy, pairs[i].nmid, ws, j - i, &r->any_skip,
+				  &r->said);
 		free(ws);
 		if (!need)
 			continue;
-		if (nmails++ == 1)
+		if (r->nmails++ == 1)
 			run_crash_point(r, "mid-tags");
 		if (!dry && j < np &&
-		    (++tw.mails >= batch_mails || now_ms() - tw.started >= TAG_BATCH_MS)) {
+		    (++tw->mails >= batch_mails || now_ms() - tw->started >= TAG_BATCH_MS)) {
 			/* The batch is full: commit it and let other writers in. */
-			if (!(nst = writer_close(r, &tw)))
-				run_crash_point(r, "tag-batch");
+			if ((nst = writer_close(r, tw)))
+				return write_failed(r, pairs, *from, np, nst);
+			run_crash_point(r, "tag-batch");
 		}
 	}
-	if (!nst && covers) {
+	return PWNM_STATUS_SUCCESS;
+}
+
+pwnm_status_t
+sync_tags_window(struct run *r, struct work **ws, size_t n)
+{
+	struct pair *pairs = xcalloc(n + 1, sizeof(*pairs));
+	size_t np = 0, i, from = 0;
+	pwnm_txn_t *txn = NULL;
+	pwnm_status_t rc;
+	int64_t t = now_ms();
+
+	if (!r->tw)
+		r->tw = xcalloc(1, sizeof(*r->tw));
+	if (!r->tags_failed && (rc = state_txn_begin(r->st, 0, &txn))) {
+		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
+		r->tags_failed = 1;
+	}
+	if (r->tags_failed) {
+		for (i = 0; i < n; i++)
+			work_abandon(ws[i]);
+		free(pairs);
+		return PWNM_STATUS_NOTMUCH;
+	}
+	for (i = 0; i < n; i++) {
+		struct work *w = ws[i];
+
+		if (w->tags && w->rec.series_id && !w->held) {
+			/* its series' cover letter may show another state (written at the end) */
+			struct series_work *s = series_get(r, txn, w->rec.series_id);
+
+			if (s)
+				s->cover = 1;
+		}
+		if (w->nmid) {
+			pairs[np].nmid = w->nmid;
+			pairs[np].w = w;
+			np++;
+		}
+	}
+	if (np > 1)
+		qsort(pairs, np, sizeof(*pairs), cmp_pair);
+	rc = write_pairs(r, txn, pairs, np, &from);
+	if (!rc && r->tw->db) {
+		notmuch_status_t nst = writer_close(r, r->tw);
+
+		if (nst)
+			rc = write_failed(r, pairs, from, np, nst);
+	}
+	state_txn_abort(txn);
+	free(pairs);
+	r->tags_ms += now_ms() - t;
+	r->tags_ms_listing += now_ms() - t;
+	return rc;
+}
+
+static pwnm_status_t
+write_tags(struct run *r)
+{
+	struct pair *pairs;
+	size_t np = 0, from = 0;
+	pwnm_txn_t *txn = NULL;
+	struct tag_writer *tw;
+	pwnm_status_t rc;
+	char *err = NULL;
+	int covers;
+	notmuch_status_t nst = NOTMUCH_STATUS_SUCCESS;
+
+	if (!r->tw)
+		r->tw = xcalloc(1, sizeof(*r->tw));
+	tw = r->tw;
+	if (r->tags_failed) {
+		/* A window of a full list could not be written: nothing more is this run. */
+		run_abandon_remote(r, NULL, 0, 0);
+		r->write_rev = 0;
+		return PWNM_STATUS_NOTMUCH;
+	}
+	/* Cover letters whose series' patches change, stray state tags (libsync_series.c). */
+	series_mark_covers(r);
+	covers = series_covers_pending(r);
+	pairs = collect_pairs(r, &np);
+	if (!pairs && !covers) {
+		/* No mail to write (now): the revision read at the scan is handled. */
+		goto done;
+	}
+	if ((rc = state_txn_begin(r->st, 0, &txn))) {
+		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
+		run_abandon_remote(r, NULL, 0, 0);
+		r->write_rev = 0;
+		free(pairs);
+		return rc;
+	}
+	if ((rc = write_pairs(r, txn, pairs, np, &from))) {
+		state_txn_abort(txn);
+		r->write_rev = 0;
+		free(pairs);
+		return rc;
+	}
+	if (covers) {
 		/* The cover letters and the mails with stray state tags, in the last batch. */
-		if (!tw.db && (rc = writer_open(r, &tw, &busy, &err))) {
+		if (!tw->db && (rc = writer_open(r, tw, &r->busy, &err))) {
 			run_error(r, rc, "%s; cover letters not written, the next run retries", err);
 			free(err);
 		}
-		if (tw.db)
-			series_write_covers(r, tw.db, txn, &busy);
+		if (tw->db)
+			series_write_covers(r, tw->db, txn, &r->busy);
 	}
 	state_txn_abort(txn);
-	if (tw.db) {
-		notmuch_status_t cst = writer_close(r, &tw);
-
-		if (!nst)
-			nst = cst;
-	}
-	if (nst) {
-		run_error(r, PWNM_STATUS_NOTMUCH, "cannot write tags to the notmuch database: %s",
-			  notmuch_status_to_string(nst));
-		run_abandon_remote(r, tw.batches > 1 ? pairs : NULL, batch_from, np);
+	if (tw->db && (nst = writer_close(r, tw))) {
+		rc = write_failed(r, pairs, from, np, nst);
 		r->write_rev = 0;
-		rc = PWNM_STATUS_NOTMUCH;
-		goto out;
+		free(pairs);
+		return rc;
 	}
+	free(pairs);
+done:
 	/* Our own writes are not the user's: skip them next time, unless others wrote too. */
 	r->write_rev = 1;
-	r->store_rev = (tw.first_open == r->rev && !tw.others && busy.n == 0 && !any_skip)
-			       ? tw.last_close
+	r->store_rev = (tw->batches && tw->first_open == r->rev && !tw->others && r->busy.n == 0 &&
+			!r->any_skip)
+			       ? tw->last_close
 			       : r->rev;
-	debug("sync", "tags: %d mails in %u batches", nmails, tw.batches);
-	rc = PWNM_STATUS_SUCCESS;
-out:
-	tagset_free(&busy);
-	tagset_free(&said);
-	free(pairs);
-	return rc;
+	debug("sync", "tags: %d mails in %u batches", r->nmails, tw->batches);
+	return PWNM_STATUS_SUCCESS;
 }
 
 /*
@@ -686,7 +795,8 @@ sync_tags(struct run *r)
 	pwnm_status_t rc = write_tags(r);
 
 	run_crash_point(r, "after-tags");
-	debug("sync", "phase tags %lld ms (%u mails written)", (long long)(now_ms() - t),
-	      r->res->messages_written);
+	r->tags_ms += now_ms() - t;
+	debug("sync", "phase tags %lld ms (%u mails written; %lld ms of it while a list downloaded)",
+	      (long long)r->tags_ms, r->res->messages_written, (long long)r->tags_ms_listing);
 	return rc;
 }

@@ -217,7 +217,8 @@ work_insert(struct run *r, const struct patch_rec *rec, int in_store)
 	b = hash_key(rec->project_id, rec->patch_id) & (r->wcap - 1);
 	w->hnext = r->wtab[b];
 	r->wtab[b] = w;
-	r->wn++;
+	if (++r->wn > r->wpeak)
+		r->wpeak = r->wn;
 	return w;
 }
 
@@ -227,6 +228,21 @@ work_tracked(struct run *r, struct work *w)
 	if (!w->project)
 		w->project = run_project_name(r, w->rec.project_id);
 	return w->project != NULL;
+}
+
+void
+work_drop(struct run *r, struct work *w)
+{
+	struct work **pp = &r->wtab[hash_key(w->rec.project_id, w->rec.patch_id) & (r->wcap - 1)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == w) {
+			*pp = w->hnext;
+			r->wn--;
+			work_free(w);
+			return;
+		}
+	}
 }
 
 /* The work item of a patch, loaded from the store when it is there; NULL when unknown. */

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# A first sync's full list taken in window by window while it downloads: tags written and values
+# committed per window, cursors and revision at the end; work items do not pile up.
+. "$(dirname "$0")/lib.sh"
+
+ROOT=$TEST_ROOT
+export PWNM_TOKEN=$MAINT_TOKEN
+
+# world NAME: the standard world under $ROOT/NAME, one patch a page (alpha: 5 pages, beta: 2)
+world() {
+	standin_stop
+	world_dirs "$ROOT/$1"
+	pw_world || return 1
+	standin_admin POST settings '{"max_per_page": 1}' >/dev/null
+}
+
+# outcome: every mail's pw/ tags, one line a mail
+outcome() {
+	notmuch dump --format=batch-tag -- 'tag:pw/alpha or tag:pw/beta' | awk -F' -- ' '
+		/^#/ { next }
+		{ n = split($1, t, " "); s = ""
+		  for (i = 1; i <= n; i++) if (t[i] ~ /^\+pw/) s = s " " t[i]
+		  print $2 ":" s }' | sort
+}
+
+# stopped PID: wait until the process stopped itself (SIGSTOP), print its state letter
+stopped() {
+	for _ in $(seq 1 200); do
+		[ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = T ] && break
+		sleep 0.05
+	done
+	cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null
+}
+
+world reference || exit 1
+pwnm_run sync
+outcome >"$ROOT/want"
+sed 's/^/# reference: /' "$ROOT/want"
+
+test_begin_subtest "first sync: the first window is tagged and committed while the list still downloads"
+world paused || exit 1
+PWNM_DEBUG_TAG_BATCH=1 PWNM_DEBUG_PAUSE_AT=list-batch pwnm sync >>"$test_log" 2>&1 &
+pid=$!
+state=$(stopped "$pid")
+# patch 2 is alpha's first page; beta is listed after alpha's last page
+got="$state|$(pw_tags_of p2@example.org)|$(standin_requests '^GET /api/[0-9.]+/patches/\?project=2')"
+kill -CONT "$pid" 2>/dev/null
+# every window stops there once: let it go on each time
+while [ "$(stopped "$pid")" = T ]; do kill -CONT "$pid"; done
+wait "$pid"
+run_rc=$?
+test_expect_equal "$got" "T|pw/alpha pw/alpha/under-review|0"
+
+test_begin_subtest "... and the run ends with the tags of an uninterrupted one"
+outcome >"$TMP/got"
+test_expect_equal "$run_rc $(diff "$ROOT/want" "$TMP/got" && echo same)" "0 same"
+
+test_begin_subtest "its own writes of every window are known as its own: the next run writes nothing"
+rev=$(revision)
+pwnm_run sync
+test_expect_equal "$(revision)" "$rev"
+
+test_begin_subtest "killed after a window's commit: the store keeps the patches of the windows done"
+world killed || exit 1
+{ PWNM_DEBUG_TAG_BATCH=1 PWNM_DEBUG_CRASH_AT=list-batch pwnm sync; code=$?; } >>"$test_log" 2>&1
+explained=$(pwnm explain p2@example.org 2>&1 | grep -c 'under-review')
+test_expect_equal "$code $([ "$explained" -ge 1 ] && echo known)|$(pw_tags_of p2@example.org)" \
+	"137 known|pw/alpha pw/alpha/under-review"
+
+test_begin_subtest "... no cursor was written: the next run lists every page again and ends as an uninterrupted run"
+standin_log_clear
+pwnm_run sync
+outcome >"$TMP/got"
+pages=$(standin_requests '^GET /api/[0-9.]+/patches/\?project=1&order=id')
+test_expect_equal "$pages $(diff "$ROOT/want" "$TMP/got" && echo same)" "5 same"
+
+test_begin_subtest "... and a third run changes nothing"
+rev=$(revision)
+standin_log_clear
+pwnm_run sync
+test_expect_equal "$(revision) $(standin_requests '^GET /api/[0-9.]+/patches/\?project=1&order=id&')" "$rev 0"
+
+test_begin_subtest "2000 patches without mail: at most a window and a page of work items held at once"
+world many || exit 1
+standin_stop
+python3 - "$TMP/pw.json" <<'EOP'
+import json, sys
+path = sys.argv[1]
+d = json.load(open(path))
+base = d["patches"][0]
+d.setdefault("series", [])
+for i in range(2000):
+    if i % 20 == 0:
+        d["series"].append({"id": 900 + i // 20, "project": "beta", "name": "far %d" % i,
+                            "total": 20, "date": base["date"]})
+    p = dict(base)
+    p.update({"id": 100 + i, "project": "beta", "msgid": "<far%d@example.org>" % i,
+              "name": "[PATCH] far %d" % i, "state": "new", "series": 900 + i // 20})
+    d["patches"].append(p)
+json.dump(d, open(path, "w"))
+EOP
+standin_start "$TMP/pw.json" || exit 1
+notmuch config set pwnm.url "$STANDIN_URL"
+standin_admin POST settings '{"max_per_page": 20}' >/dev/null
+PWNM_DEBUG=sync PWNM_DEBUG_TAG_BATCH=100 pwnm -v sync >"$TMP/out" 2>&1
+cat "$TMP/out" >>"$test_log"
+peak=$(sed -nE 's/.*work items: at most ([0-9]+) held at once.*/\1/p' "$TMP/out")
+summary=$(grep -oE '[0-9]+ without mail' "$TMP/out")
+test_expect_equal "$([ -n "$peak" ] && [ "$peak" -le 120 ] && echo bounded || echo "peak '$peak'")|$summary" \
+	"bounded|2001 without mail"
+
+test_begin_subtest "... every one of them in the store"
+test_expect_equal "$(pwnm explain 2099 2>&1 | grep -c 'far1999@example.org')" 1
+
+test_done
