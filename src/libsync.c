@@ -156,6 +156,7 @@ run_free(struct run *r)
 	}
 	free(r->wtab);
 	free(r->tw);
+	free(r->counted);
 	tagset_free(&r->busy);
 	tagset_free(&r->said);
 	series_free_all(r);

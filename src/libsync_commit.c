@@ -177,6 +177,8 @@ sync_commit(struct run *r)
  * killed later keeps them.  A project new to the store is stored with
  * its name only (so the patches name it); its cursors, the revision,
  * series and users wait for sync_commit, so the next run lists again.
+ * A failure is not said here: the items stay in the run, and
+ * sync_commit writes them again (and says why it could not).
  */
 pwnm_status_t
 sync_commit_window(struct run *r, const struct project_rec *p, struct work **ws, size_t n)
@@ -187,7 +189,7 @@ sync_commit_window(struct run *r, const struct project_rec *p, struct work **ws,
 	size_t i;
 
 	if ((rc = state_txn_begin(r->st, 1, &txn)))
-		goto fail;
+		return rc;
 	rc = state_project_get(txn, p->id, &stored);
 	if (rc == PWNM_STATUS_SUCCESS) {
 		project_rec_free(&stored);
@@ -209,15 +211,11 @@ sync_commit_window(struct run *r, const struct project_rec *p, struct work **ws,
 		if (w->dirty || !w->in_store)
 			rc = state_patch_put(txn, &w->rec);
 	}
-	if (rc) {
+	if (rc)
 		state_txn_abort(txn);
-		goto fail;
-	}
-	rc = state_txn_commit(txn);
-	if (!rc) {
+	else
+		rc = state_txn_commit(txn);
+	if (!rc)
 		run_crash_point(r, "list-batch");
-		return PWNM_STATUS_SUCCESS;
-	}
-fail:
-	return commit_failed(r, rc);
+	return rc; /* a failure is said by sync_commit, which tries them again */
 }

@@ -200,6 +200,11 @@ struct run {
 	int64_t tags_ms_listing; /* of it, while a list was downloading */
 	int pipe_off;            /* a window could not be committed: the rest waits for the end */
 	size_t wpeak;            /* the most work items held at once (PWNM_DEBUG=sync) */
+	/* (project, patch) keys of the patches whose mail was counted as tagged this run: a mail
+	 * written with two windows (a patch of two projects) is counted once.  Open addressing,
+	 * 0 free. */
+	uint64_t *counted;
+	size_t ncounted, ccap;
 	char *first_error;       /* the first error of the run, said once; it decides the status */
 	char *note[NOTE_COUNT];  /* this run's note on each lasting situation, NULL none: run_note */
 	int note_known[NOTE_COUNT]; /* the run looked at that situation: commit keeps note[] or clears it */
@@ -236,6 +241,9 @@ int work_tracked(struct run *r, struct work *w);
 void work_free(struct work *w);
 /* Take w out of the run's table and free it (its values are in the store). */
 void work_drop(struct run *r, struct work *w);
+/* The mail of patch (project, patch) was counted as tagged this run: mark it, ask it. */
+void run_counted_add(struct run *r, uint32_t project, uint32_t patch);
+int run_counted(const struct run *r, uint32_t project, uint32_t patch);
 long run_project_index(const struct run *r, uint32_t id);
 const char *run_project_name(struct run *r, uint32_t id);
 uint32_t run_user_id(struct run *r, const char *name);

@@ -8,6 +8,7 @@
 #include "libutil.h"
 
 struct patch_view {
+	uint32_t project_id;
 	const char *project;
 	uint32_t patch_id;
 	struct pw_values v;
@@ -233,6 +234,8 @@ mail_views(struct run *r, pwnm_txn_t *txn, const char *nmid, struct work **ws, s
 			/* the run holds it, its mail is written with another window: shown as the run has it */
 			if ((w->rec.flags & PATCH_F_TAGGED) && !w->deleted && w->project) {
 				shown_values(&w->rec, &w->out, w->has_out, &pv[n].v);
+				pv[n].project_id = w->rec.project_id;
+				pv[n].patch_id = w->rec.patch_id;
 				pv[n].project = w->project;
 				pv[n].flags = w->rec.flags;
 				n++;
@@ -254,8 +257,9 @@ mail_views(struct run *r, pwnm_txn_t *txn, const char *nmid, struct work **ws, s
 			if (!(rec->flags & PATCH_F_TAGGED) || !pname)
 				continue;
 			shown_values(rec, o, has_out, &v);
-			pv[n].project = pname;
+			pv[n].project_id = rec->project_id;
 			pv[n].patch_id = rec->patch_id;
+			pv[n].project = pname;
 			pv[n].v = v;
 			pv[n].flags = rec->flags;
 			n++;
@@ -267,8 +271,9 @@ mail_views(struct run *r, pwnm_txn_t *txn, const char *nmid, struct work **ws, s
 		struct work *w = ws[i];
 
 		shown_values(&w->rec, &w->out, w->has_out, &pv[n].v);
-		pv[n].project = w->project;
+		pv[n].project_id = w->rec.project_id;
 		pv[n].patch_id = w->rec.patch_id;
+		pv[n].project = w->project;
 		pv[n].flags = w->rec.flags;
 		pv[n].deleted = w->deleted;
 		n++;
@@ -549,8 +554,17 @@ write_mail(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn, const struct 
 		for (k = 0; k < nws; k++)
 			work_undo_remote(ws[k]);
 	} else {
-		if (changed)
-			r->res->messages_written++;
+		if (changed) {
+			/* counted once, though a window of each project may write it */
+			int seen = 0;
+
+			for (k = 0; k < npv && !seen; k++)
+				seen = run_counted(r, pv[k].project_id, pv[k].patch_id);
+			if (!seen)
+				r->res->messages_written++;
+			for (k = 0; k < nws; k++)
+				run_counted_add(r, ws[k]->rec.project_id, ws[k]->rec.patch_id);
+		}
 		for (k = 0; k < nws; k++) {
 			uint32_t fl = ws[k]->rec.flags;
 

@@ -284,6 +284,58 @@ work_free(struct work *w)
 	free(w);
 }
 
+static uint64_t
+counted_key(uint32_t project, uint32_t patch)
+{
+	return ((uint64_t)project << 32 | patch) + 1; /* never 0 */
+}
+
+int
+run_counted(const struct run *r, uint32_t project, uint32_t patch)
+{
+	uint64_t k = counted_key(project, patch);
+	size_t i;
+
+	if (!r->ccap)
+		return 0;
+	for (i = hash_key(project, patch) & (r->ccap - 1); r->counted[i]; i = (i + 1) & (r->ccap - 1))
+		if (r->counted[i] == k)
+			return 1;
+	return 0;
+}
+
+static void
+counted_put(uint64_t *tab, size_t cap, uint64_t k)
+{
+	size_t i = hash_key((uint32_t)((k - 1) >> 32), (uint32_t)(k - 1)) & (cap - 1);
+
+	while (tab[i] && tab[i] != k)
+		i = (i + 1) & (cap - 1);
+	tab[i] = k;
+}
+
+void
+run_counted_add(struct run *r, uint32_t project, uint32_t patch)
+{
+	size_t i;
+
+	if (run_counted(r, project, patch))
+		return;
+	if (r->ncounted + 1 > r->ccap / 2) {
+		size_t ncap = r->ccap ? r->ccap * 2 : 1024;
+		uint64_t *nt = xcalloc(ncap, sizeof(*nt));
+
+		for (i = 0; i < r->ccap; i++)
+			if (r->counted[i])
+				counted_put(nt, ncap, r->counted[i]);
+		free(r->counted);
+		r->counted = nt;
+		r->ccap = ncap;
+	}
+	counted_put(r->counted, r->ccap, counted_key(project, patch));
+	r->ncounted++;
+}
+
 /* ---- users (delegates) ---- */
 
 uint32_t

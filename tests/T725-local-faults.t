@@ -214,11 +214,16 @@ test_begin_subtest "a damaged project record: refused at open with the way out"
 restore_state
 python3 - "$state/data.mdb" <<'EOP'
 import sys
-# the project records hold their link name; damage the length before it
+# the project records hold their link name; damage the length before it, in every
+# copy of the record (the pages of older transactions keep theirs until reused)
 data = bytearray(open(sys.argv[1], "rb").read())
-i = data.find(b"beta\0")
-assert i > 4
-data[i - 4:i] = b"\xff\xff\xff\x7f"
+i, hits = data.find(b"beta\0"), 0
+while i > 4:
+    if data[i - 4:i] == b"\0\0\0\x04":
+        data[i - 4:i] = b"\xff\xff\xff\x7f"
+        hits += 1
+    i = data.find(b"beta\0", i + 1)
+assert hits
 open(sys.argv[1], "wb").write(data)
 EOP
 pwnm sync >"$TMP/out" 2>&1

@@ -297,6 +297,7 @@ class Store:
         self.lock = threading.RLock()
         self.version = 0
         self.filter_cache = {}
+        self.series_index = None      # (version, {series id: [patches]})
         self.states = []            # [(slug, name)], id = index + 1
         for s in data.get("states") or [x[0] for x in DEFAULT_STATES]:
             if isinstance(s, dict):
@@ -446,7 +447,13 @@ class Store:
         return se
 
     def series_patches(self, sid):
-        return [self.patches[i] for i in self.all_ids if self.patches[i].series_id == sid]
+        # by series, rebuilt when the store changed (a list of series asks for every one)
+        if self.series_index is None or self.series_index[0] != self.version:
+            by = {}
+            for i in self.all_ids:
+                by.setdefault(self.patches[i].series_id, []).append(self.patches[i])
+            self.series_index = (self.version, by)
+        return list(self.series_index[1].get(sid, ()))
 
     def all_series_ids(self):
         """Declared series plus the one-patch series of every other patch."""
@@ -1090,13 +1097,22 @@ class App:
     def series_list(self, req):
         st = self.store
         params = req.params
+        key = ("series",) + tuple((k, tuple(params.get(k, ()))) for k in ("project", "since", "before"))
+        ids = self.cached(key)
+        if ids is None:
+            ids = self.filter_series(params)
+            self.cache_put(key, ids)
+        return paginate(req, ids, lambda i: st.r_series(i, req.ctx))
+
+    def filter_series(self, params):
+        st = self.store
         ids = st.all_series_ids()
         if params.get("project"):
             prs = set()
             for v in params["project"]:
                 pr = self.lookup_project(v)
                 if pr is None:
-                    return paginate(req, [], lambda x: x)
+                    return []
                 prs.add(pr.id)
             ids = [i for i in ids if st.series_view(i)[0].id in prs]
         if params.get("since"):
@@ -1109,7 +1125,7 @@ class App:
             if t is None:
                 raise ApiError(400, {"before": ["Enter a valid date/time."]}, ALLOW_LIST)
             ids = [i for i in ids if st.series_view(i)[4] < t]
-        return paginate(req, ids, lambda i: st.r_series(i, req.ctx))
+        return ids
 
     def cached(self, key):
         hit = self.store.filter_cache.get(key)
