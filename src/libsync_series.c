@@ -236,22 +236,111 @@ older_revision(const struct series_rec *o, const struct series_rec *s)
 	       o->version < s->version;
 }
 
-struct older_scan {
-	const struct series_rec *newer;
-	uint32_t *ids;
-	size_t n;
+/*
+ * The series that may be older revisions of another, by what revisions
+ * share: project, submitter and name (hashed), with their version.  Built
+ * once a run from the store and the run's new series, so looking for the
+ * older revisions of every series read costs a lookup each, not a walk
+ * of every series known.
+ */
+struct rev_entry {
+	uint64_t key;
+	uint32_t series_id;
+	uint32_t version;
 };
 
-static int
-collect_older(const struct series_rec *o, void *data)
-{
-	struct older_scan *os = data;
+struct rev_index {
+	struct rev_entry *v;
+	size_t n, cap;
+};
 
-	if (!older_revision(o, os->newer) || (o->flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)))
+static uint64_t
+revision_key(const struct series_rec *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	const unsigned char *c;
+
+	h = (h ^ s->project_id) * 1099511628211ULL;
+	h = (h ^ s->submitter_id) * 1099511628211ULL;
+	for (c = (const unsigned char *)s->name; c && *c; c++)
+		h = (h ^ *c) * 1099511628211ULL;
+	return h;
+}
+
+static int
+rev_index_add(const struct series_rec *o, void *data)
+{
+	struct rev_index *ix = data;
+
+	if (!o->name || !*o->name || !o->submitter_id ||
+	    (o->flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)))
 		return 0;
-	os->ids = xreallocarray(os->ids, os->n + 1, sizeof(*os->ids));
-	os->ids[os->n++] = o->series_id;
+	if (ix->n == ix->cap) {
+		ix->cap = ix->cap ? ix->cap * 2 : 256;
+		ix->v = xreallocarray(ix->v, ix->cap, sizeof(*ix->v));
+	}
+	ix->v[ix->n].key = revision_key(o);
+	ix->v[ix->n].series_id = o->series_id;
+	ix->v[ix->n].version = o->version;
+	ix->n++;
 	return 0;
+}
+
+static int
+cmp_rev_entry(const void *a, const void *b)
+{
+	const struct rev_entry *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->series_id < y->series_id ? -1 : x->series_id > y->series_id;
+}
+
+/* The candidates: every series of the store, and those new to it this run. */
+static pwnm_status_t
+rev_index_build(struct run *r, pwnm_txn_t *txn, struct rev_index *ix)
+{
+	pwnm_status_t rc = state_series_foreach(txn, rev_index_add, ix);
+	size_t b;
+
+	for (b = 0; b < r->scap && !rc; b++) {
+		struct series_work *o;
+
+		for (o = r->stab[b]; o; o = o->hnext)
+			if (!o->in_store)
+				rev_index_add(&o->rec, ix);
+	}
+	if (ix->n > 1)
+		qsort(ix->v, ix->n, sizeof(*ix->v), cmp_rev_entry);
+	return rc;
+}
+
+/* s is a later revision of o: o marked, its open patches tagged; said when any is. */
+static void
+mark_older(struct run *r, pwnm_txn_t *txn, struct series_work *s, struct series_work *o)
+{
+	size_t marked = 0, j;
+
+	o->rec.flags |= SERIES_F_NEWER;
+	o->rec.newer_id = s->rec.series_id;
+	o->dirty = 1;
+	for (j = 0; j < o->rec.npatches; j++) {
+		struct work *w = work_get(r, txn, o->rec.project_id, o->rec.patches[j]);
+
+		if (!w || w->deleted || w->rec.archived || !merge_state_open(w->rec.state))
+			continue;
+		w->rec.flags |= PATCH_F_NEWER;
+		w->dirty = 1;
+		w->tags = 1;
+		marked++;
+	}
+	if (marked)
+		run_report(r, "series %u %s \"%s\" v%u: v%u was posted (series %u); its %zu "
+			   "open patch%s tagged pw/%s/series/newer ('pwnm supersede %u' "
+			   "marks them superseded)",
+			   o->rec.series_id, s->project, o->rec.name, o->rec.version,
+			   s->rec.version, s->rec.series_id, marked, marked == 1 ? "" : "es",
+			   s->project, o->rec.series_id);
 }
 
 /*
@@ -264,63 +353,57 @@ static void
 series_newer_revisions(struct run *r)
 {
 	pwnm_txn_t *txn = NULL;
-	size_t b, i, j;
+	struct rev_index ix = { 0 };
+	struct series_work **now = NULL;
+	size_t nnow = 0, b, i;
 
+	/* the series read this run (a series marked below joins the table: listed first) */
 	for (b = 0; b < r->scap; b++) {
 		struct series_work *s;
 
 		for (s = r->stab[b]; s; s = s->hnext) {
-			struct older_scan os = { &s->rec, NULL, 0 };
-			size_t b2;
-
 			if (!s->info_now || !s->project)
 				continue;
 			s->info_now = 0;
-			if (!txn && state_txn_begin(r->st, 0, &txn) != PWNM_STATUS_SUCCESS)
-				return;
-			state_series_foreach(txn, collect_older, &os);
-			/* and those new to the store this run */
-			for (b2 = 0; b2 < r->scap; b2++) {
-				struct series_work *o;
-
-				for (o = r->stab[b2]; o; o = o->hnext)
-					if (!o->in_store && older_revision(&o->rec, &s->rec) &&
-					    !(o->rec.flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)))
-						collect_older(&o->rec, &os);
-			}
-			for (i = 0; i < os.n; i++) {
-				struct series_work *o = series_get(r, txn, os.ids[i]);
-				size_t marked = 0;
-
-				if (!o || (o->rec.flags & SERIES_F_NEWER))
-					continue;
-				o->rec.flags |= SERIES_F_NEWER;
-				o->rec.newer_id = s->rec.series_id;
-				o->dirty = 1;
-				for (j = 0; j < o->rec.npatches; j++) {
-					struct work *w = work_get(r, txn, o->rec.project_id, o->rec.patches[j]);
-
-					if (!w || w->deleted || w->rec.archived ||
-					    !merge_state_open(w->rec.state))
-						continue;
-					w->rec.flags |= PATCH_F_NEWER;
-					w->dirty = 1;
-					w->tags = 1;
-					marked++;
-				}
-				if (marked)
-					run_report(r, "series %u %s \"%s\" v%u: v%u was posted (series %u); its %zu "
-						   "open patch%s tagged pw/%s/series/newer ('pwnm supersede %u' "
-						   "marks them superseded)",
-						   o->rec.series_id, s->project, o->rec.name, o->rec.version,
-						   s->rec.version, s->rec.series_id, marked,
-						   marked == 1 ? "" : "es", s->project, o->rec.series_id);
-			}
-			free(os.ids);
+			now = xreallocarray(now, nnow + 1, sizeof(*now));
+			now[nnow++] = s;
 		}
 	}
+	if (!nnow || state_txn_begin(r->st, 0, &txn) != PWNM_STATUS_SUCCESS ||
+	    rev_index_build(r, txn, &ix) != PWNM_STATUS_SUCCESS)
+		goto out;
+	for (i = 0; i < nnow; i++) {
+		struct series_work *s = now[i];
+		struct rev_entry key = { revision_key(&s->rec), 0, 0 };
+		size_t lo = 0, hi = ix.n, k;
+
+		if (!*s->rec.name || !s->rec.submitter_id)
+			continue;
+		while (lo < hi) { /* the first entry with this key */
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (ix.v[mid].key < key.key)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (k = lo; k < ix.n && ix.v[k].key == key.key; k++) {
+			struct series_work *o;
+
+			if (ix.v[k].series_id == s->rec.series_id || ix.v[k].version >= s->rec.version)
+				continue;
+			o = series_get(r, txn, ix.v[k].series_id);
+			if (!o || (o->rec.flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)) ||
+			    !older_revision(&o->rec, &s->rec))
+				continue;
+			mark_older(r, txn, s, o);
+		}
+	}
+out:
 	if (txn)
 		state_txn_abort(txn);
+	free(ix.v);
+	free(now);
 }
 
 /*
