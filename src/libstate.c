@@ -2499,3 +2499,20 @@ state_clear(pwnm_txn_t *txn)
 	}
 	return state_meta_put_i64(txn, META_SCHEMA_VERSION, STATE_SCHEMA_VERSION);
 }
+
+/*
+ * The pages of the data file mapped so far stop counting in this
+ * process's memory: they stay in the page cache, and a later read maps
+ * them again.  A long run that reads and writes much of a big store (a
+ * first sync, window after window) calls it between transactions, so its
+ * resident size does not grow with the store.
+ */
+void
+state_release_map(pwnm_state_t *st)
+{
+	MDB_envinfo info;
+
+	if (!st || mdb_env_info(st->env, &info) != MDB_SUCCESS || !info.me_mapaddr)
+		return;
+	(void)madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+}

@@ -98,6 +98,10 @@ typedef struct pwnm_txn pwnm_txn_t;
  * directory; caller frees it.
  */
 pwnm_status_t state_open(const char *dir, size_t mapsize, pwnm_state_t **out, char **err);
+/* The store's pages read so far stop counting in the process's resident memory (they stay
+ * in the page cache); a long run calls it between transactions so it does not grow with the
+ * store. */
+void state_release_map(pwnm_state_t *st);
 void state_close(pwnm_state_t *st);
 /* Detail of the last failure on this handle (LMDB text, path).  Borrowed. */
 const char *state_last_error(pwnm_state_t *st);

@@ -203,6 +203,8 @@ pipe_window(struct run *r, const struct project_rec *p, struct window *win)
 		win->ws[i]->piped = 0;
 	}
 	if (!rc && !(rc = sync_commit_window(r, p, win->ws, win->n))) {
+		/* what the window read and wrote of the store does not stay resident */
+		state_release_map(r->st);
 		for (i = 0; i < win->n; i++) {
 			struct work *w = win->ws[i];
 
