@@ -14,14 +14,6 @@ world() {
 	standin_admin POST settings '{"max_per_page": 1}' >/dev/null
 }
 
-# outcome: every mail's pw/ tags, one line a mail
-outcome() {
-	notmuch dump --format=batch-tag -- 'tag:pw/alpha or tag:pw/beta' | awk -F' -- ' '
-		/^#/ { next }
-		{ n = split($1, t, " "); s = ""
-		  for (i = 1; i <= n; i++) if (t[i] ~ /^\+pw/) s = s " " t[i]
-		  print $2 ":" s }' | sort
-}
 
 # stopped PID: wait until the process stopped itself (SIGSTOP), print its state letter
 stopped() {
@@ -34,7 +26,7 @@ stopped() {
 
 world reference || exit 1
 pwnm_run sync
-outcome >"$ROOT/want"
+pw_tags_dump >"$ROOT/want"
 sed 's/^/# reference: /' "$ROOT/want"
 
 test_begin_subtest "first sync: the first window is tagged and committed while the list still downloads"
@@ -52,7 +44,7 @@ run_rc=$?
 test_expect_equal "$got" "T|pw/alpha pw/alpha/under-review|0"
 
 test_begin_subtest "... and the run ends with the tags of an uninterrupted one"
-outcome >"$TMP/got"
+pw_tags_dump >"$TMP/got"
 test_expect_equal "$run_rc $(diff "$ROOT/want" "$TMP/got" && echo same)" "0 same"
 
 test_begin_subtest "its own writes of every window are known as its own: the next run writes nothing"
@@ -70,7 +62,7 @@ test_expect_equal "$code $([ "$explained" -ge 1 ] && echo known)|$(pw_tags_of p2
 test_begin_subtest "... no cursor was written: the next run lists every page again and ends as an uninterrupted run"
 standin_log_clear
 pwnm_run sync
-outcome >"$TMP/got"
+pw_tags_dump >"$TMP/got"
 pages=$(standin_requests '^GET /api/[0-9.]+/patches/\?project=1&order=id')
 test_expect_equal "$pages $(diff "$ROOT/want" "$TMP/got" && echo same)" "5 same"
 

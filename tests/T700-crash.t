@@ -26,11 +26,7 @@ world() {
 
 # outcome: the mail's pw/ tags and the server's states, as one text
 outcome() {
-	notmuch dump --format=batch-tag -- 'tag:pw/alpha or tag:pw/beta' | awk -F' -- ' '
-		/^#/ { next }
-		{ n = split($1, t, " "); s = ""
-		  for (i = 1; i <= n; i++) if (t[i] ~ /^\+pw/) s = s " " t[i]
-		  print $2 ":" s }' | sort
+	pw_tags_dump
 	standin_admin GET dump
 	echo
 }

@@ -1098,10 +1098,7 @@ class App:
         st = self.store
         params = req.params
         key = ("series",) + tuple((k, tuple(params.get(k, ()))) for k in ("project", "since", "before"))
-        ids = self.cached(key)
-        if ids is None:
-            ids = self.filter_series(params)
-            self.cache_put(key, ids)
+        ids = self.cached_or(key, lambda: self.filter_series(params))
         return paginate(req, ids, lambda i: st.r_series(i, req.ctx))
 
     def filter_series(self, params):
@@ -1132,6 +1129,14 @@ class App:
         if hit is not None and hit[0] == self.store.version:
             return hit[1]
         return None
+
+    def cached_or(self, key, make):
+        """The cached value of key, else make()'s, kept until the store changes."""
+        value = self.cached(key)
+        if value is None:
+            value = make()
+            self.cache_put(key, value)
+        return value
 
     def cache_put(self, key, value):
         fc = self.store.filter_cache
@@ -1380,10 +1385,7 @@ class App:
         params = req.params
         key = ("events",) + tuple(sorted((k, tuple(v)) for k, v in params.items()
                                          if k not in ("page", "per_page")))
-        evs = self.cached(key)
-        if evs is None:
-            evs = self.filter_events(params)
-            self.cache_put(key, evs)
+        evs = self.cached_or(key, lambda: self.filter_events(params))
         return paginate(req, evs, lambda e: st.r_event(e, req.ctx))
 
     def filter_events(self, params):

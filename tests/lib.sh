@@ -405,6 +405,16 @@ EOJ
 	notmuch config set pwnm.projects 'alpha;beta'
 }
 
+# pw_tags_dump: every mail of the standard world's projects with its pw/ tags, one line a
+# mail ("id:MSGID: +pw/..."), sorted
+pw_tags_dump() {
+	notmuch dump --format=batch-tag -- 'tag:pw/alpha or tag:pw/beta' | awk -F' -- ' '
+		/^#/ { next }
+		{ n = split($1, t, " "); s = ""
+		  for (i = 1; i <= n; i++) if (t[i] ~ /^\+pw/) s = s " " t[i]
+		  print $2 ":" s }' | sort
+}
+
 # pwnm_run ARGS...: run pwnm, output appended to the log
 pwnm_run() {
 	echo "\$ pwnm $*" >>"$test_log"
