@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """gen.py - generate a benchmark world: a maildir and the stand-in's data file
 
-  python3 bench/gen.py --patches N --out DIR [--seed S] [--token T]
+  python3 bench/gen.py --patches N --out DIR [--seed S] [--token T] [--remote-only]
 
 Writes DIR/mail/<project>/{cur,new,tmp}/ (one file per mail, no indexing)
 and DIR/pw.json (tests/fake-patchwork.py data format), plus DIR/gen.json
@@ -13,7 +13,11 @@ them as on a real instance; series of 1-12 patches sharing a msgid stem
 projects (one mail, two patches, same msgid); 5% of patches whose mail
 never arrived; a few odd Message-IDs; dates spread over two years; states
 weighted like a mature instance (old patches settled, recent ones open);
-some archived, some delegated.  Standard library only.
+some archived, some delegated.  Each series is declared in the data file
+(a cross-posted copy is a one-patch series of its own project, as
+Patchwork makes it).  --remote-only writes no mail at all: every patch's
+mail is missing, as on a big instance where the user follows a few lists.
+Standard library only.
 """
 
 import argparse
@@ -62,7 +66,8 @@ def pick(rng, items, weights):
     return rng.choices(items, weights=weights, k=1)[0]
 
 
-def generate(n_patches, out, seed=1, token="0123456789abcdef0123456789abcdef01234567"):
+def generate(n_patches, out, seed=1, token="0123456789abcdef0123456789abcdef01234567",
+             remote_only=False):
     rng = random.Random(seed * 1000003 + n_patches)
     now = int(datetime.datetime.now(datetime.timezone.utc).timestamp())
     # Anchor dates to the day so a cached world stays inside the window.
@@ -73,6 +78,7 @@ def generate(n_patches, out, seed=1, token="0123456789abcdef0123456789abcdef0123
         for sub in ("cur", "new", "tmp"):
             os.makedirs(os.path.join(mail, name, sub), exist_ok=True)
     patches = []
+    series = []
     pid = 0
     nmail = 0
     ncross = 0
@@ -99,6 +105,11 @@ def generate(n_patches, out, seed=1, token="0123456789abcdef0123456789abcdef0123
         age = (now - ts) / SPAN  # 0 recent .. 1 old
         settled = rng.random() < 0.25 + 0.75 * age
         series_state = pick(rng, slugs, w_old if settled else w_new)
+        sid = pid + 1
+        series.append({"id": sid, "project": project, "total": size,
+                       "name": "%s: fix series %d" % (project, sid),
+                       "date": datetime.datetime.utcfromtimestamp(ts).strftime("%Y-%m-%dT%H:%M:%S"),
+                       "submitter": "%s <%s@%s>" % (author.title(), author, domain)})
         for k in range(1, size + 1):
             if pid >= n_patches:
                 break
@@ -110,7 +121,7 @@ def generate(n_patches, out, seed=1, token="0123456789abcdef0123456789abcdef0123
             cross = None
             if rng.random() < 0.01 and pid + 2 <= n_patches:
                 cross = rng.choice([p for p in pnames if p != project])
-            has_mail = rng.random() >= 0.05
+            has_mail = rng.random() >= 0.05 and not remote_only
             date = datetime.datetime.utcfromtimestamp(ts + k).strftime("%Y-%m-%dT%H:%M:%S")
             name = "[PATCH%s %d/%d] %s: fix %s" % (
                 "" if size == 1 else " v%d" % rng.randint(1, 3), k, size, project,
@@ -129,6 +140,8 @@ def generate(n_patches, out, seed=1, token="0123456789abcdef0123456789abcdef0123
                     "delegate": delegate,
                     "submitter": "%s <%s@%s>" % (author.title(), author, domain),
                 })
+                if proj == project:
+                    patches[-1]["series"] = sid
                 if not has_mail:
                     nmissing += 1
             if cross:
@@ -164,6 +177,7 @@ def generate(n_patches, out, seed=1, token="0123456789abcdef0123456789abcdef0123
             {"id": 5, "username": "carol", "email": "carol@example.org", "token": None},
         ],
         "states": slugs,
+        "series": series,
         "patches": patches,
     }
     with open(os.path.join(out, "pw.json.tmp"), "w", encoding="utf-8") as f:
@@ -171,7 +185,7 @@ def generate(n_patches, out, seed=1, token="0123456789abcdef0123456789abcdef0123
     os.rename(os.path.join(out, "pw.json.tmp"), os.path.join(out, "pw.json"))
     info = {"patches": len(patches), "mails": nmail, "cross_posted_mails": ncross,
             "patches_without_mail": nmissing, "odd_msgids": nodd, "seed": seed,
-            "projects": pnames}
+            "projects": pnames, "series": len(series), "remote_only": remote_only}
     with open(os.path.join(out, "gen.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=1)
     return info
@@ -183,8 +197,9 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--token", default="0123456789abcdef0123456789abcdef01234567")
+    ap.add_argument("--remote-only", action="store_true", help="no mail: every patch's is missing")
     args = ap.parse_args()
-    print(json.dumps(generate(args.patches, args.out, args.seed, args.token)))
+    print(json.dumps(generate(args.patches, args.out, args.seed, args.token, args.remote_only)))
 
 
 if __name__ == "__main__":
