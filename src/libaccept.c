@@ -462,7 +462,7 @@ report_commit(struct acc *a, const struct cwork *w)
 	fprintf(f, "%.12s ", w->gc->id);
 	switch (w->kind) {
 	case K_UNMATCHED:
-		fprintf(f, "no match: \"%s\" (", w->subject);
+		fprintf(f, "no match: \"%s\" (", text_arg(w->subject));
 		if (w->nids)
 			fprintf(f, "%zu Message-ID%s unknown, ", w->nids, w->nids == 1 ? "" : "s");
 		if (strcmp(w->hash, EMPTY_HASH) == 0)
@@ -475,13 +475,14 @@ report_commit(struct acc *a, const struct cwork *w)
 			fprintf(f, "diff hash %.12s not in a tracked project)\n", w->hash);
 		return;
 	case K_FAILED:
-		fprintf(f, "not looked up: \"%s\": %s\n", w->subject, w->note);
+		fprintf(f, "not looked up: \"%s\": %s\n", text_arg(w->subject), text_arg(w->note));
 		return;
 	case K_AMBIGUOUS:
-		fprintf(f, "more than one match, nothing done: \"%s\": %s:", w->subject, w->note);
+		fprintf(f, "more than one match, nothing done: \"%s\": %s:", text_arg(w->subject),
+			text_arg(w->note));
 		for (j = 0; j < w->nc; j++)
-			fprintf(f, "%s %s #%u \"%s\" (%s)", j ? "," : "", w->c[j].p.project, w->c[j].p.id,
-				w->c[j].p.name, how_str(w->c[j].how));
+			fprintf(f, "%s %s #%u \"%s\" (%s)", j ? "," : "", text_arg(w->c[j].p.project),
+				w->c[j].p.id, text_arg(w->c[j].p.name), how_str(w->c[j].how));
 		fprintf(f, "\n");
 		return;
 	case K_MATCHED:
@@ -498,7 +499,7 @@ report_commit(struct acc *a, const struct cwork *w)
 			fprintf(f, "skipped, already %s with this commit: ", a->want_state);
 			break;
 		case OC_WOULD:
-			fprintf(f, "would be %s (now %s): ", a->want_state, c->p.state);
+			fprintf(f, "would be %s (now %s): ", a->want_state, text_arg(c->p.state));
 			break;
 		case OC_ACCEPTED:
 			fprintf(f, "%s: ", a->want_state);
@@ -514,9 +515,10 @@ report_commit(struct acc *a, const struct cwork *w)
 			fprintf(f, "not set: ");
 			break;
 		}
-		fprintf(f, "%s #%u \"%s\" (%s)", c->p.project, c->p.id, c->p.name, how_str(c->how));
+		fprintf(f, "%s #%u \"%s\" (%s)", text_arg(c->p.project), c->p.id, text_arg(c->p.name),
+			how_str(c->how));
 		if (c->detail)
-			fprintf(f, ": %s", c->detail);
+			fprintf(f, ": %s", text_arg(c->detail));
 	}
 	fprintf(f, "\n");
 }

@@ -148,7 +148,7 @@ supersede_run(const struct pwnm_config *cfg, pwnm_state_t *st, const char *what,
 			patch_rec_free(&p);
 		}
 		fprintf(out, "series %u %s \"%s\" v%u: %zu open patch%s marked superseded\n",
-			s.series_id, pname ? pname : "?", s.name, s.version, nmarks - before,
+			s.series_id, text_arg(pname ? pname : "?"), text_arg(s.name), s.version, nmarks - before,
 			nmarks - before == 1 ? "" : "es");
 		series_rec_free(&s);
 	}

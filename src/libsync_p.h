@@ -212,6 +212,7 @@ struct run {
 };
 
 /* libsync_work.c: the run's services and its table of work items */
+/* One line on the run's output, escaped as a whole (text_escape): it may quote server text as it is. */
 void run_report(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "pwnm: TAG on <MSGID>: WHAT" (tag and id escaped): a tag on a mail that needs the user. */
 void run_report_tag(struct run *r, const char *tag, const char *nmid, const char *what);

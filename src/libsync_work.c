@@ -12,12 +12,18 @@ void
 run_report(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
+	struct buf b = { 0 };
+	char *msg;
 
 	va_start(ap, fmt);
-	vfprintf(r->out, fmt, ap);
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	fputc('\n', r->out);
+	buf_add_escaped(&b, msg);
+	buf_addc(&b, '\n');
+	fputs(b.data, r->out);
 	fflush(r->out);
+	buf_free(&b);
+	free(msg);
 }
 
 /* "pwnm: TAG on <MSGID>: WHAT", both names escaped: a tag of the user's named with its mail. */
@@ -44,12 +50,14 @@ void
 run_note(struct run *r, enum run_note_kind k, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg, *stored = NULL;
+	char *raw, *msg, *stored = NULL;
 	pwnm_txn_t *txn;
 
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	raw = xvasprintf(fmt, ap);
 	va_end(ap);
+	msg = text_escape(raw); /* stored for pwnm status, which prints it as it is */
+	free(raw);
 	r->note_known[k] = 1;
 	if (state_txn_begin(r->st, 0, &txn) == PWNM_STATUS_SUCCESS) {
 		state_meta_get(txn, note_keys[k], &stored);
@@ -81,11 +89,13 @@ void
 run_error(struct run *r, pwnm_status_t rc, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
+	char *raw, *msg;
 
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	raw = xvasprintf(fmt, ap);
 	va_end(ap);
+	msg = text_escape(raw); /* kept: it goes to the store, status and the hook log */
+	free(raw);
 	if (!r->o->quiet)
 		warn("%s", msg);
 	if (!r->first_error) {

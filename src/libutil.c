@@ -36,12 +36,18 @@ vwarn(const char *fmt, va_list ap)
 {
 	int saved = errno;
 	size_t n = strlen(fmt);
+	struct buf b = { 0 };
+	char *msg = xvasprintf(fmt, ap);
 
-	fprintf(stderr, "%s: ", progname);
-	vfprintf(stderr, fmt, ap);
+	/* The message may quote a server or a mail: it is escaped as a whole. */
+	buf_printf(&b, "%s: ", progname);
+	buf_add_escaped(&b, msg);
 	if (n > 0 && fmt[n - 1] == ':')
-		fprintf(stderr, " %s", strerror(saved));
-	fputc('\n', stderr);
+		buf_printf(&b, " %s", strerror(saved));
+	buf_addc(&b, '\n');
+	fputs(b.data, stderr);
+	buf_free(&b);
+	free(msg);
 }
 
 void
@@ -202,14 +208,20 @@ void
 debug(const char *category, const char *fmt, ...)
 {
 	va_list ap;
+	struct buf b = { 0 };
+	char *msg;
 
 	if (!debug_on(category))
 		return;
-	fprintf(stderr, "%s: [%s] ", progname, category);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	buf_printf(&b, "%s: [%s] ", progname, category);
+	buf_add_escaped(&b, msg);
+	buf_addc(&b, '\n');
+	fputs(b.data, stderr);
+	buf_free(&b);
+	free(msg);
 }
 
 /* ---- buffers ---- */
@@ -377,6 +389,18 @@ text_escape(const char *s)
 
 	buf_add_escaped(&b, s);
 	return buf_release(&b);
+}
+
+const char *
+text_arg(const char *s)
+{
+	static _Thread_local char *ring[TEXT_ARG_KEPT];
+	static _Thread_local unsigned next;
+	char **slot = &ring[next++ % TEXT_ARG_KEPT];
+
+	free(*slot);
+	*slot = text_escape(s);
+	return *slot;
 }
 
 int

@@ -27,7 +27,8 @@ char *xvasprintf(const char *fmt, va_list ap) ATTR_PRINTF(1, 0);
 /*
  * Messages on stderr, prefixed with the program name set by
  * util_set_progname().  A format ending in ':' gets ": strerror(errno)"
- * appended.  The name is the only process-wide value here; it is set
+ * appended.  The formatted message is escaped (text_escape) as a
+ * whole, so it may quote a server's or a mail's text as it is.  The name is the only process-wide value here; it is set
  * once from main.
  */
 void util_set_progname(const char *argv0);
@@ -37,7 +38,7 @@ void fatal(const char *fmt, ...) ATTR_PRINTF(1, 2) ATTR_NORETURN;
 
 /*
  * Debug output by category: PWNM_DEBUG=http,state,sync (or "all") is
- * read by main and handed to debug_init().
+ * read by main and handed to debug_init().  Escaped like warn's.
  */
 void debug_init(const char *spec);
 int debug_on(const char *category);
@@ -69,6 +70,13 @@ char *buf_release(struct buf *b);
  */
 char *text_escape(const char *s);
 void buf_add_escaped(struct buf *b, const char *s);
+/*
+ * text_escape for a printf argument: printf("%s\n", text_arg(name)).
+ * The string is kept by the calling thread until TEXT_ARG_KEPT later
+ * calls of its own; the caller does not free it.
+ */
+#define TEXT_ARG_KEPT 16
+const char *text_arg(const char *s);
 
 /*
  * The one rule for an API token: non-empty, printable ASCII without

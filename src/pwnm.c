@@ -668,11 +668,12 @@ outbox_cb(const struct outbox_rec *o, void *data)
 		w->n[0]++;
 	}
 	if (state_patch_get(w->txn, o->project_id, o->patch_id, &p) == PWNM_STATUS_SUCCESS) {
-		buf_printf(&w->list, "  patch %u in %s %s: %s: %s\n", o->patch_id, pname, p.msgid,
-			   what, why);
+		buf_printf(&w->list, "  patch %u in %s %s: %s: %s\n", o->patch_id, text_arg(pname),
+			   text_arg(p.msgid), text_arg(what), text_arg(why));
 		patch_rec_free(&p);
 	} else {
-		buf_printf(&w->list, "  patch %u in %s: %s: %s\n", o->patch_id, pname, what, why);
+		buf_printf(&w->list, "  patch %u in %s: %s: %s\n", o->patch_id, text_arg(pname),
+			   text_arg(what), text_arg(why));
 	}
 	free(what);
 	free(why);
@@ -727,12 +728,13 @@ print_me(const struct pwnm_config *cfg, pwnm_txn_t *txn)
 	char *from, *asked, *name = status_me(cfg, txn, &from, &asked);
 
 	if (name && strcmp(from, "pwnm.user") == 0)
-		printf("patchwork user:   %s (pwnm.user)\n", name);
+		printf("patchwork user:   %s (pwnm.user)\n", text_arg(name));
 	else if (name)
-		printf("patchwork user:   %s (found from your address %s)\n", name, from ? from : "?");
+		printf("patchwork user:   %s (found from your address %s)\n", text_arg(name),
+		       text_arg(from ? from : "?"));
 	else if (asked)
 		printf("patchwork user:   none found for %s; set pwnm.user to your Patchwork user name\n",
-		       asked);
+		       text_arg(asked));
 	else
 		printf("patchwork user:   not known yet: set pwnm.user, or 'pwnm sync' with an API token "
 		       "finds it from user.primary_email and user.other_email\n");
@@ -831,7 +833,8 @@ cmd_status(int argc, char **argv)
 		return 0;
 	}
 	if (settings_problem) {
-		printf("settings:         %s; until then its default is used\n", settings_problem);
+		printf("settings:         %s; until then its default is used\n",
+		       text_arg(settings_problem));
 		free(settings_problem);
 		settings_problem = NULL;
 		problem = 1;
@@ -841,7 +844,7 @@ cmd_status(int argc, char **argv)
 	printf("server:           %s", e.cfg.url ? e.cfg.url : "(pwnm.url not set)");
 	state_meta_get(txn, META_API_VERSION, &v);
 	if (v)
-		printf(" (API %s)", v);
+		printf(" (API %s)", text_arg(v));
 	printf("\n");
 	free(v);
 	v = NULL;
@@ -851,7 +854,7 @@ cmd_status(int argc, char **argv)
 	{
 		char *w = when(t);
 
-		printf("last sync:        %s%s%s\n", w, v ? ": " : "", v ? v : "");
+		printf("last sync:        %s%s%s\n", w, v ? ": " : "", text_arg(v));
 		free(w);
 	}
 	free(v);
@@ -869,7 +872,7 @@ cmd_status(int argc, char **argv)
 			state_meta_get(txn, notes[i], &n);
 			if (n && *n)
 				printf("note:             %s\n",
-				       strncmp(n, "pwnm: ", 6) == 0 ? n + 6 : n);
+				       text_arg(strncmp(n, "pwnm: ", 6) == 0 ? n + 6 : n));
 			free(n);
 		}
 	}
@@ -878,7 +881,7 @@ cmd_status(int argc, char **argv)
 		int64_t at = 0;
 
 		state_meta_get_i64(txn, META_LAST_HOOK_ERROR_TIME, 0, &at);
-		printf("last hook error:  %s", v);
+		printf("last hook error:  %s", text_arg(v));
 		if (at > 0) {
 			char *w = when(at);
 
@@ -900,13 +903,15 @@ cmd_status(int argc, char **argv)
 		state_patch_foreach(txn, pl[i].id, count_cb, &sc);
 		refused_names(txn, &sc);
 		nrefused += sc.nrefused;
-		printf("\nproject %s (id %u): %zu patch%s tracked", pl[i].link_name, pl[i].id, sc.total,
-		       sc.total == 1 ? "" : "es");
+		printf("\nproject %s (id %u): %zu patch%s tracked", text_arg(pl[i].link_name), pl[i].id,
+		       sc.total, sc.total == 1 ? "" : "es");
 		if (sc.nomail)
 			printf(", %zu without mail", sc.nomail);
 		printf("\n ");
 		for (j = 0; j < sc.nstates; j++) {
-			printf(" %s %zu", *sc.states[j] ? sc.states[j] : "(unknown)", sc.counts[j]);
+			/* the server's names: escaped like every other server text */
+			printf(" %s %zu", *sc.states[j] ? text_arg(sc.states[j]) : "(unknown)",
+			       sc.counts[j]);
 			free(sc.states[j]);
 		}
 		printf("\n");
@@ -916,7 +921,8 @@ cmd_status(int argc, char **argv)
 		w2 = when(pl[i].last_reconcile);
 		printf("  events up to #%llu (%s), newest patch #%u\n  last poll %s\n  last full list %s\n",
 		       (unsigned long long)pl[i].event_last_id,
-		       *pl[i].event_cursor ? pl[i].event_cursor : "none", pl[i].max_patch_id, w1, w2);
+		       *pl[i].event_cursor ? text_arg(pl[i].event_cursor) : "none", pl[i].max_patch_id, w1,
+		       w2);
 		free(w1);
 		free(w2);
 		free(sc.states);
@@ -945,7 +951,7 @@ cmd_status(int argc, char **argv)
 		if (ns)
 			printf("\npw/ tags naming no tracked project: %zu\n", ns);
 		for (j = 0; j < ns; j++) {
-			printf("  %s\n", stray[j]);
+			printf("  %s\n", text_arg(stray[j]));
 			free(stray[j]);
 		}
 		free(stray);
@@ -954,7 +960,7 @@ cmd_status(int argc, char **argv)
 			printf("\nstate tags naming no state of their project: %zu (fix the tag; nothing "
 			       "was sent)\n", ns);
 		for (j = 0; j < ns; j++) {
-			printf("  %s\n", stray[j]);
+			printf("  %s\n", text_arg(stray[j]));
 			free(stray[j]);
 		}
 		free(stray);
@@ -989,9 +995,9 @@ print_values(const char *label, const struct field_value *v)
 		const struct field *f = &field_table[i];
 
 		if (f->type == FIELD_FLAG)
-			printf("%s %s", i ? "," : "", field_explain(f, v[i]));
+			printf("%s %s", i ? "," : "", text_arg(field_explain(f, v[i])));
 		else
-			printf("%s %s %s", i ? "," : "", f->name, field_explain(f, v[i]));
+			printf("%s %s %s", i ? "," : "", f->name, text_arg(field_explain(f, v[i])));
 	}
 	printf("\n");
 }
@@ -1114,7 +1120,8 @@ explain_series(pwnm_txn_t *txn, uint32_t series_id, int members)
 
 		if (members)
 			printf("series %u in %s: \"%s\" v%u, %zu of %u patches\n", s.series_id,
-			       have_project ? pr.link_name : "?", name, s.version, s.npatches, s.total);
+			       text_arg(have_project ? pr.link_name : "?"), name, s.version, s.npatches,
+			       s.total);
 		else
 			printf("  series:    %u \"%s\" v%u, %zu of %u patches\n", s.series_id, name,
 			       s.version, s.npatches, s.total);
@@ -1128,7 +1135,7 @@ explain_series(pwnm_txn_t *txn, uint32_t series_id, int members)
 		if (state_patch_get(txn, s.project_id, s.patches[i], &p) == PWNM_STATUS_SUCCESS) {
 			char *nm = msgid_to_notmuch(p.msgid);
 
-			printf("  patch:     %s\n", nm ? nm : p.msgid);
+			printf("  patch:     %s\n", text_arg(nm ? nm : p.msgid));
 			free(nm);
 			patch_rec_free(&p);
 		}
@@ -1147,7 +1154,7 @@ explain_checks(pw_client_t *c, uint32_t patch_id)
 	size_t n = 0, i;
 
 	if (pw_list_checks(c, patch_id, &ck, &n)) {
-		printf("  checks:    not asked: %s\n", pw_client_error(c));
+		printf("  checks:    not asked: %s\n", text_arg(pw_client_error(c)));
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -1200,7 +1207,7 @@ explain_remote(struct env *e, uint32_t patch_id)
 		pw_patch_free(&p);
 		explain_checks(c, patch_id);
 	} else {
-		printf("  server:    not asked: %s\n", pw_client_error(c));
+		printf("  server:    not asked: %s\n", text_arg(pw_client_error(c)));
 	}
 	pw_client_free(c);
 	http_free(http);
@@ -1263,7 +1270,7 @@ explain_why(pwnm_txn_t *txn, const struct patch_rec *p, const char *mine, const 
 		msg = xasprintf("in step: both sides say %s", p->state);
 	else
 		why = "the mail has no state tag of this project: the next run restores it";
-	printf("  why:       %s\n", msg ? msg : why);
+	printf("  why:       %s\n", text_arg(msg ? msg : why));
 	free(msg);
 }
 
@@ -1394,27 +1401,28 @@ cmd_explain(int argc, char **argv)
 		}
 		shown++;
 		if (url_only) {
-			printf("%s/patch/%u/\n", e.cfg.url ? e.cfg.url : "", p.patch_id);
+			printf("%s/patch/%u/\n", text_arg(e.cfg.url ? e.cfg.url : ""), p.patch_id);
 		} else {
 			struct field_value v[FIELD_COUNT];
 			char *mine = mail_found ? tag_state(&mail_tags, pname) : NULL;
 			char *server = NULL;
 			size_t k;
 
-			printf("patch %u in %s: %s\n", p.patch_id, pname,
-			       mail_subject ? mail_subject : "(mail not in notmuch)");
-			printf("  msgid:     %s\n", p.msgid);
+			/* the subject is a mail's, the rest the server's: all escaped */
+			printf("patch %u in %s: %s\n", p.patch_id, text_arg(pname),
+			       mail_subject ? text_arg(mail_subject) : "(mail not in notmuch)");
+			printf("  msgid:     %s\n", text_arg(p.msgid));
 			if (p.series_id)
 				explain_series(txn, p.series_id, 0);
 			printf("  notmuch:   %s%s\n", mine ? "state " : "",
-			       mine ? mine : mail_found ? "no state tag" : "no mail");
+			       mine ? text_arg(mine) : mail_found ? "no state tag" : "no mail");
 
 			for (k = 0; k < FIELD_COUNT; k++)
 				v[k] = field_agreed(&field_table[k], &p);
 			print_values("agreed:   ", v);
 			print_flags(p.flags);
 			if (*p.note)
-				printf("  note:      %s\n", p.note);
+				printf("  note:      %s\n", text_arg(p.note));
 			if (state_outbox_get(txn, p.project_id, p.patch_id, &o) == PWNM_STATUS_SUCCESS) {
 				printf("  outbox:   ");
 				for (k = 0; k < FIELD_COUNT; k++) {
@@ -1423,16 +1431,17 @@ cmd_explain(int argc, char **argv)
 					if (!(o.fields & FIELD_BIT(k)))
 						continue;
 					if (f->type == FIELD_FLAG)
-						printf(" %s", field_explain(f, field_wanted(f, &o)));
+						printf(" %s", text_arg(field_explain(f, field_wanted(f, &o))));
 					else
-						printf(" %s %s", f->name, field_explain(f, field_wanted(f, &o)));
+						printf(" %s %s", f->name,
+						       text_arg(field_explain(f, field_wanted(f, &o))));
 				}
 				printf(", %u attempt%s%s%s\n", o.attempts, o.attempts == 1 ? "" : "s",
-				       *o.last_error ? "; last error: " : "", o.last_error);
+				       *o.last_error ? "; last error: " : "", text_arg(o.last_error));
 				outbox_rec_free(&o);
 			}
 			if (e.cfg.url) {
-				printf("  web:       %s/patch/%u/\n", e.cfg.url, p.patch_id);
+				printf("  web:       %s/patch/%u/\n", text_arg(e.cfg.url), p.patch_id);
 				server = explain_remote(&e, p.patch_id);
 			}
 			explain_why(txn, &p, mine, server);
@@ -1453,7 +1462,7 @@ cmd_explain(int argc, char **argv)
 	if (!url_only && mail_found) {
 		char *t = tagset_join(&mail_tags, " ");
 
-		printf("mail tags:   %s\n", *t ? t : "(no pw/ tags)");
+		printf("mail tags:   %s\n", *t ? text_arg(t) : "(no pw/ tags)");
 		free(t);
 	} else if (!url_only) {
 		printf("mail:        not in the notmuch database\n");
@@ -1489,7 +1498,7 @@ cmd_states(int argc, char **argv)
 			char *s = xstrdup(pl[i].states_seen), *p, *save = NULL;
 
 			for (p = strtok_r(s, ";", &save); p; p = strtok_r(NULL, ";", &save))
-				printf("%s\n", p);
+				printf("%s\n", text_arg(p));
 			free(s);
 			found = 1;
 		}
@@ -1536,7 +1545,7 @@ cmd_projects(int argc, char **argv)
 		warn("%s", pw_client_error(c));
 	} else {
 		for (i = 0; i < np; i++)
-			printf("%-24s %s\n", pl[i].link_name, pl[i].name);
+			printf("%-24s %s\n", text_arg(pl[i].link_name), text_arg(pl[i].name));
 	}
 	pw_project_array_free(pl, np);
 	pw_client_free(c);
@@ -1663,7 +1672,7 @@ hook_log(struct env *e, const char *which, const char *msg)
 		     path);
 	if (fd >= 0) {
 		char *iso = unix_to_iso(now_unix());
-		char *line = xasprintf("%s %s: %s\n", iso, which, msg);
+		char *line = xasprintf("%s %s: %s\n", iso, which, text_arg(msg));
 		ssize_t w = write(fd, line, strlen(line));
 
 		(void)w;
@@ -1676,7 +1685,7 @@ hook_log(struct env *e, const char *which, const char *msg)
 		pwnm_txn_t *txn;
 
 		if (state_txn_begin(e->st, 1, &txn) == PWNM_STATUS_SUCCESS) {
-			char *v = xasprintf("%s: %s", which, msg);
+			char *v = xasprintf("%s: %s", which, text_arg(msg));
 
 			if (state_meta_put(txn, META_LAST_HOOK_ERROR, v) == PWNM_STATUS_SUCCESS &&
 			    state_meta_put_i64(txn, META_LAST_HOOK_ERROR_TIME, now_unix()) ==

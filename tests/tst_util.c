@@ -98,6 +98,16 @@ main(void)
 	escaped("bad\xff\xc3(\xed\xa0\x80", "bad\\xff\\xc3(\\xed\\xa0\\x80", "invalid UTF-8 and a surrogate");
 	escaped("zw\xe2\x80\x8bsp\xef\xbb\xbf", "zw\\u{200B}sp\\u{FEFF}", "zero-width and BOM");
 	escaped(NULL, "", "NULL");
+	escaped("\\x1b\\u{202E}", "\\x1b\\u{202E}", "escaped text is left as it is");
+	{
+		const char *first = text_arg("\x1b[1m"), *kept = first;
+		size_t i;
+
+		for (i = 1; i < TEXT_ARG_KEPT; i++)
+			kept = text_arg("x");
+		is_str(first, "\\x1b[1m", "text_arg: kept for %d calls", TEXT_ARG_KEPT);
+		ok(kept != first && strcmp(text_arg(NULL), "") == 0, "text_arg: one string a call, NULL empty");
+	}
 
 	is_int(pwnm_status_to_exit(PWNM_STATUS_SUCCESS), 0, "success exits 0");
 	is_int(pwnm_status_to_exit(PWNM_STATUS_USAGE), 2, "usage exits 2");
