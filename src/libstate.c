@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -2501,6 +2502,60 @@ state_clear(pwnm_txn_t *txn)
 }
 
 /*
+ * The data file's mapping in this process, found in /proc/self/maps (or
+ * smaps, whose Rss lines then add up its resident kB): LMDB does not say
+ * where it mapped the file (MDB_envinfo.me_mapaddr is set only for a map
+ * at a fixed address).  The mapping is the one of the data file's device
+ * and inode, else of its path.  Returns 0 when found.
+ */
+static int
+map_find(pwnm_state_t *st, int smaps, uintptr_t *lo, uintptr_t *hi, long *rss_kb)
+{
+	struct stat sb;
+	char line[4096], *data, *real;
+	unsigned long a, b, ino;
+	unsigned maj, min;
+	int fd, in = 0, found = 0, pos;
+	FILE *f;
+
+	*lo = *hi = 0;
+	if (rss_kb)
+		*rss_kb = 0;
+	if (mdb_env_get_fd(st->env, &fd) != MDB_SUCCESS || fstat(fd, &sb) < 0)
+		return -1;
+	f = fopen(smaps ? "/proc/self/smaps" : "/proc/self/maps", "re");
+	if (!f)
+		return -1;
+	data = xasprintf("%s/data.mdb", st->dir);
+	real = realpath(data, NULL);
+	free(data);
+	while (fgets(line, sizeof(line), f)) {
+		long kb;
+
+		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu %n", &a, &b, &maj, &min, &ino, &pos) == 5) {
+			char *path = line + pos;
+
+			path[strcspn(path, "\n")] = '\0';
+			in = (ino == (unsigned long)sb.st_ino && maj == major(sb.st_dev) &&
+			      min == minor(sb.st_dev)) ||
+			     (real && strcmp(path, real) == 0);
+			if (in && !found) {
+				*lo = a;
+				*hi = b;
+				found = 1;
+			} else if (in && a == *hi) {
+				*hi = b; /* one map in several pieces */
+			}
+		} else if (in && rss_kb && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+			*rss_kb += kb;
+		}
+	}
+	fclose(f);
+	free(real);
+	return found ? 0 : -1;
+}
+
+/*
  * The pages of the data file mapped so far stop counting in this
  * process's memory: they stay in the page cache, and a later read maps
  * them again.  A long run that reads and writes much of a big store (a
@@ -2510,9 +2565,17 @@ state_clear(pwnm_txn_t *txn)
 void
 state_release_map(pwnm_state_t *st)
 {
-	MDB_envinfo info;
+	uintptr_t lo, hi;
 
-	if (!st || mdb_env_info(st->env, &info) != MDB_SUCCESS || !info.me_mapaddr)
-		return;
-	(void)madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+	if (st && map_find(st, 0, &lo, &hi, NULL) == 0)
+		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+long
+state_map_resident_kb(pwnm_state_t *st)
+{
+	uintptr_t lo, hi;
+	long kb;
+
+	return st && map_find(st, 1, &lo, &hi, &kb) == 0 ? kb : -1;
 }

@@ -102,6 +102,8 @@ pwnm_status_t state_open(const char *dir, size_t mapsize, pwnm_state_t **out, ch
  * in the page cache); a long run calls it between transactions so it does not grow with the
  * store. */
 void state_release_map(pwnm_state_t *st);
+/* kB of the store's pages resident in this process now, -1 unknown (no /proc). */
+long state_map_resident_kb(pwnm_state_t *st);
 void state_close(pwnm_state_t *st);
 /* Detail of the last failure on this handle (LMDB text, path).  Borrowed. */
 const char *state_last_error(pwnm_state_t *st);

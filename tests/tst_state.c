@@ -1391,6 +1391,59 @@ test_foreach_delete(void)
 	free(dir);
 }
 
+static int
+count_each(const struct patch_rec *p, void *data)
+{
+	(void)p;
+	(*(size_t *)data)++;
+	return 0;
+}
+
+/* The store's pages a read maps stay resident until state_release_map lets them go. */
+static void
+test_release_map(void)
+{
+	char *dir = xasprintf("%s/release", tmpdir);
+	pwnm_state_t *st = open_ok(dir, 0);
+	pwnm_txn_t *t;
+	struct patch_rec p;
+	char note[400], *m;
+	size_t seen = 0;
+	uint32_t i;
+	long before, read_kb, after;
+
+	memset(note, 'n', sizeof(note) - 1);
+	note[sizeof(note) - 1] = '\0';
+	t = begin(st, 1);
+	for (i = 1; i <= 20000; i++) {
+		m = xasprintf("<release-%u@x>", i);
+		p = mkpatch(7, i, m);
+		p.note = note;
+		state_patch_put(t, &p);
+		free(m);
+	}
+	commit(t);
+	state_release_map(st);
+	before = state_map_resident_kb(st);
+	t = begin(st, 0);
+	state_patch_foreach(t, 7, count_each, &seen);
+	state_txn_abort(t);
+	read_kb = state_map_resident_kb(st);
+	state_release_map(st);
+	after = state_map_resident_kb(st);
+	is_int(seen, 20000, "every record read through the map");
+	ok(before >= 0 && before < 256, "released before the read: %ld kB resident", before);
+	ok(read_kb > 4096, "reading 20000 records maps them: %ld kB resident", read_kb);
+	ok(after >= 0 && after < 256, "released after the read: %ld kB resident", after);
+	seen = 0;
+	t = begin(st, 0);
+	state_patch_foreach(t, 7, count_each, &seen);
+	state_txn_abort(t);
+	is_int(seen, 20000, "the records read again after the release");
+	state_close(st);
+	free(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1445,6 +1498,7 @@ main(int argc, char **argv)
 	test_map_full("full-put", 64 << 10);
 	test_map_full("full-commit", 256 << 10);
 	test_foreach_delete();
+	test_release_map();
 	test_clear(dir);
 
 	free(dir);
