@@ -67,6 +67,8 @@ commit(struct run *r, const char *result)
 			}
 			if (!w->in_store && !*w->rec.state && !(w->r_set & FIELD_BIT(FIELD_STATE)))
 				continue; /* nothing known of it yet */
+			if (!w->in_store && w->abandoned)
+				continue; /* its mail was not written: it comes again as new */
 			if (w->held) {
 				if (w->dirty)
 					rc = state_patch_put(txn, &w->rec);

@@ -85,6 +85,9 @@ struct work {
 	 * cleared when the window's commit makes it a stored item again). */
 	int piped;
 	int merged;
+	/* Its tags could not be written this run (work_abandon): one first seen this run is not
+	 * stored, so that the next run takes it as new again and tags its mail. */
+	int abandoned;
 	struct work *hnext;     /* hash chain of the run's work table */
 };
 

@@ -164,7 +164,12 @@ cmp_pair(const void *a, const void *b)
 	return strcmp(((const struct pair *)a)->nmid, ((const struct pair *)b)->nmid);
 }
 
-/* Its tags are not written this run: the old values and marks stay, the server is asked again. */
+/*
+ * Its tags are not written this run: the old values and marks stay, the
+ * server is asked again.  A patch first seen this run has no old values:
+ * it is not stored at all (the commit skips it), or the next run would
+ * find the server's values agreed and never write its mail.
+ */
 static void
 work_abandon(struct work *w)
 {
@@ -172,6 +177,7 @@ work_abandon(struct work *w)
 
 	work_undo_remote(w);
 	w->rec.flags = (w->rec.flags & ~kept) | (w->orig_flags & kept);
+	w->abandoned = 1;
 }
 
 /*

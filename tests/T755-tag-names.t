@@ -165,7 +165,9 @@ test_expect_equal "[$(pw_tags_of old8@example.org)] $(standin_requests '^GET /ap
 
 # After a run that could write no tag (a full mail filesystem), the next
 # runs know patches whose project the store does not list yet: their mail
-# never gets pw/unknown tags.
+# never gets pw/unknown tags.  The patches first seen by the failed run
+# are not kept as if their mail showed them: the next run, not only a
+# full sync, tags them.
 test_begin_subtest "after a full mail filesystem, no pw/unknown tags"
 standin_stop
 world_dirs "$TEST_ROOT/small-fs"
@@ -183,11 +185,35 @@ if mount -t tmpfs -o size=4m tmpfs "$MAILDIR" 2>/dev/null; then
 	rm -f "$MAILDIR/fill"
 	notmuch tag +flagged -- id:p6@example.org
 	pwnm_run sync
-	pwnm_run sync --full
 	test_expect_equal "$code $(notmuch search --output=tags '*' | grep -c '^pw/unknown') $(pw_tags_of p6@example.org)" \
 		"1 0 pw/beta pw/beta/queued"
+	test_begin_subtest "... the project added before it is tagged by the next run, and kept in the store"
+	pwnm status >"$TMP/status" 2>&1
+	test_expect_equal "$(pw_tags_of p1@example.org) / $(grep -c '^project beta (id 2): 2 patches tracked' "$TMP/status")" \
+		"pw/alpha pw/alpha/new pw/beta pw/beta/changes-requested / 1"
+	test_begin_subtest "... and a full sync finds nothing more to do"
+	pw_tags_dump >"$TMP/before"
+	pwnm_run sync --full
+	pw_tags_dump >"$TMP/after"
+	test_expect_equal "$(notmuch search --output=tags '*' | grep -c '^pw/unknown') $(diff "$TMP/before" "$TMP/after" | wc -l)" "0 0"
+	test_begin_subtest "a new patch of mail indexed before, while no tag can be written: tagged by the next run"
+	add_message '<p9@example.org>' '[PATCH] nine'
+	notmuch new >>"$test_log" 2>&1
+	pwnm_run sync
+	standin_admin POST patches "{\"id\": 9, \"project\": \"alpha\", \"msgid\": \"<p9@example.org>\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%S)\", \"name\": \"[PATCH] nine\", \"state\": \"new\", \"submitter\": \"dev@example.org\"}" >/dev/null
+	dd if=/dev/zero of="$MAILDIR/fill" bs=4k >/dev/null 2>&1
+	pwnm sync >"$TMP/out" 2>&1
+	code=$?
+	cat "$TMP/out" >>"$test_log"
+	rm -f "$MAILDIR/fill"
+	pwnm_run sync
+	test_expect_equal "$code $(pw_tags_of p9@example.org)" "1 pw/alpha pw/alpha/new"
 else
-	test_skip_ "cannot mount a small tmpfs (not root)"
+	for t in "the project added before it is tagged by the next run" "a full sync finds nothing more" \
+		"a new patch of mail indexed before, while no tag can be written"; do
+		test_begin_subtest "$t"
+		test_skip_ "cannot mount a small tmpfs (not root)"
+	done
 fi
 
 test_done
