@@ -1144,6 +1144,11 @@ poll_projects_once(pw_client_t *c, struct pw_poll *p, size_t n)
 		}
 		if (!p[i].asked)
 			continue;
+		/* the first page was full when more came after it */
+		p[i].ev_page = ls[2 * i].pages > 1 && ep[i].v.n > ls[2 * i].per_page &&
+					       ls[2 * i].per_page
+				       ? ls[2 * i].per_page
+				       : PW_PER_PAGE;
 		vec_sort_unique(&ep[i].v, cmp_event_id, event_release);
 		vec_sort_unique(&pp[i].v, cmp_patch_id, patch_release);
 		p[i].ev = (struct pw_event *)(void *)ep[i].v.v;
@@ -1170,6 +1175,7 @@ pw_poll_projects(pw_client_t *c, struct pw_poll *p, size_t n)
 		p[i].error = NULL;
 		p[i].ev = NULL;
 		p[i].nev = 0;
+		p[i].ev_page = 0;
 		p[i].patches = NULL;
 		p[i].n = 0;
 	}
@@ -1209,28 +1215,30 @@ pw_poll_clear(struct pw_poll *p)
 }
 
 static pwnm_status_t
-pw_newest_event_once(pw_client_t *c, uint32_t project_id, const char *before,
-		     struct pw_event *out)
+pw_newest_events_once(pw_client_t *c, uint32_t project_id, const char *before,
+		      struct pw_event **out, size_t *n, int *more)
 {
 	char *enc = before ? pw_urlencode(before) : NULL;
-	char *url = xasprintf("%sevents/?project=%u&per_page=1%s%s", c->root, project_id,
-			      enc ? "&before=" : "", enc ? enc : "");
+	char *url = xasprintf("%sevents/?project=%u&per_page=%d%s%s", c->root, project_id,
+			      PW_PER_PAGE, enc ? "&before=" : "", enc ? enc : "");
 	struct http_request *r = new_get(url);
-	struct pw_event *a = NULL;
-	size_t an = 0;
 	pwnm_status_t st;
 
-	memset(out, 0, sizeof(*out));
+	*out = NULL;
+	*n = 0;
+	*more = 0;
 	free(url);
 	free(enc);
 	st = run_gets(c, &r, 1);
 	if (st == PWNM_STATUS_SUCCESS)
-		st = decode_events_page(c, r, &a, &an);
-	if (st == PWNM_STATUS_SUCCESS && an > 0) {
-		*out = a[0];
-		memset(&a[0], 0, sizeof(a[0]));
+		st = decode_events_page(c, r, out, n);
+	if (st == PWNM_STATUS_SUCCESS && *n > 0) {
+		struct pw_links lk;
+
+		pw_parse_links(r->link, &lk);
+		*more = lk.next != NULL || !(r->link && *r->link);
+		pw_links_free(&lk);
 	}
-	pw_event_array_free(a, an);
 	http_request_free(r);
 	return st;
 }
@@ -1627,12 +1635,13 @@ pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const char *since,
 }
 
 pwnm_status_t
-pw_newest_event(pw_client_t *c, uint32_t project_id, const char *before, struct pw_event *out)
+pw_newest_events(pw_client_t *c, uint32_t project_id, const char *before, struct pw_event **out,
+		 size_t *n, int *more)
 {
-	pwnm_status_t st = pw_newest_event_once(c, project_id, before, out);
+	pwnm_status_t st = pw_newest_events_once(c, project_id, before, out, n, more);
 
 	if (st == PWNM_STATUS_NOT_FOUND && rediscovered(c))
-		st = pw_newest_event_once(c, project_id, before, out);
+		st = pw_newest_events_once(c, project_id, before, out, n, more);
 	return st;
 }
 

@@ -72,8 +72,10 @@ pwnm_status_t pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const c
  * that gives it no answer at all (NETWORK, TIMEOUT) is not asked the
  * rest: those polls are left with asked 0.  Results per poll: status
  * SUCCESS with ev (sorted by id) and patches (sorted by id ascending),
- * or the failure with error set.  Returns the first failure (c's error
- * set), or SUCCESS; clear each poll with pw_poll_clear.
+ * or the failure with error set; ev_page is the events a page of the
+ * server: what the first page held when more followed, else the 250
+ * asked for.  Returns the first failure (c's error set), or SUCCESS;
+ * clear each poll with pw_poll_clear.
  */
 struct pw_poll {
 	/* in */
@@ -87,6 +89,7 @@ struct pw_poll {
 	char *error;            /* one line naming the URL, or NULL */
 	struct pw_event *ev;
 	size_t nev;
+	size_t ev_page;         /* the server's page size for events, as far as this listing shows */
 	struct pw_patch *patches;
 	size_t n;
 };
@@ -94,11 +97,15 @@ pwnm_status_t pw_poll_projects(pw_client_t *c, struct pw_poll *p, size_t n);
 void pw_poll_clear(struct pw_poll *p);
 
 /*
- * The newest event of the project (any category), dated before the ISO
- * date `before` when not NULL, or *out zeroed (id 0) when there is none.
+ * The newest page of the project's events (any category), newest first,
+ * dated before the ISO date `before` when not NULL: 250, or fewer when
+ * the server's pages are smaller; *n is 0 when there is none.  *more is
+ * set when the server may have older ones (a rel="next" link, or no
+ * Link header at all, which cannot tell).  Caller frees *out with
+ * pw_event_array_free.
  */
-pwnm_status_t pw_newest_event(pw_client_t *c, uint32_t project_id, const char *before,
-			      struct pw_event *out);
+pwnm_status_t pw_newest_events(pw_client_t *c, uint32_t project_id, const char *before,
+			       struct pw_event **out, size_t *n, int *more);
 /*
  * The server's clock: unix seconds of the latest Date header of a
  * successful answer to this client, 0 when none had one.

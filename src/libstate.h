@@ -42,10 +42,13 @@
 						  * users are rebuilt (libsync_work.c) */
 #define META_LISTS "lists"                       /* List-Ids of the tracked projects, ';'-separated */
 #define META_RECHECK "recheck"                   /* patches to fetch one by one: "project:patch;..." */
-#define META_EVENTS_SEEN "events_seen."           /* + project id: the ids of the events taken in that
-						  * are dated less than EVENT_OVERLAP before its
-						  * cursor, "id;id..." (libsync_remote.c); none
-						  * stored: those up to the cursor's own */
+#define META_EVENTS_SEEN "events_seen."           /* + project id: the stretch of events kept before
+						  * its cursor, "@<from>;id;id...": where the events
+						  * list starts and the ids of every event dated from
+						  * there up to the cursor (libsync_remote.c); none
+						  * stored: listed from the cursor, those up to its
+						  * own count as seen; "id;id..." without "@" (an
+						  * older version): from EVENT_OVERLAP before it */
 #define META_STRAYS_SWEPT "strays_swept"         /* "1": a run looked for state tags on mails that
 						  * are no patch (libsync_series.c); until then
 						  * every run does */

@@ -150,9 +150,9 @@ struct run {
 					* remote_series; the commit keeps a reason to ask (META_POLL_REASON) */
 	int *polled_ok;                /* the server's news were read this run: set by remote; read by
 					* merge (an unconfirmed push is settled) */
-	/* A project's new set of events seen near its cursor (META_EVENTS_SEEN): set by the events
-	 * poll when it changed (ids NULL: delete it, after a full list); the commit writes it with
-	 * the project's record (proj_dirty). */
+	/* A project's new stretch of events kept before its cursor (META_EVENTS_SEEN): set by the
+	 * events poll when it changed and by a full list (ids NULL: delete it); the commit writes it
+	 * with the project's record (proj_dirty). */
 	struct events_seen { uint32_t project_id; char *ids; } *seen;
 	size_t nseen;
 	struct work **wtab;            /* the work items, hashed by (project, patch) */

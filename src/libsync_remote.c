@@ -169,19 +169,34 @@ recheck_event_patch(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
 		w->rec.flags |= PATCH_F_RECHECK;
 }
 
-/* The project's newest event not dated in the future (id 0: none). */
-static pwnm_status_t
-newest_trusted_event(struct run *r, uint32_t project_id, struct pw_event *out)
+/* Two server dates in the server's order: whole seconds, then the text (for the fraction). */
+static int
+cmp_date(const char *a, const char *b)
 {
-	pwnm_status_t rc = pw_newest_event(r->client, project_id, NULL, out);
+	int64_t ta = iso_to_unix(a), tb = iso_to_unix(b);
+
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+/*
+ * The project's newest page of events not dated in the future (*n 0:
+ * none), newest first; *more as pw_newest_events.
+ */
+static pwnm_status_t
+newest_trusted_events(struct run *r, uint32_t project_id, struct pw_event **ev, size_t *n,
+		      int *more)
+{
+	pwnm_status_t rc = pw_newest_events(r->client, project_id, NULL, ev, n, more);
 	int64_t server_now = pw_server_time(r->client);
 	char *before;
 
-	if (rc || !out->id || !date_in_future(out->date, server_now))
+	if (rc || !*n || !date_in_future((*ev)[0].date, server_now))
 		return rc;
-	pw_event_free(out);
+	pw_event_array_free(*ev, *n);
 	before = unix_to_iso(server_now + CLOCK_SLACK);
-	rc = pw_newest_event(r->client, project_id, before, out);
+	rc = pw_newest_events(r->client, project_id, before, ev, n, more);
 	free(before);
 	return rc;
 }
@@ -189,23 +204,40 @@ newest_trusted_event(struct run *r, uint32_t project_id, struct pw_event *out)
 /*
  * Events dated before the cursor: an event can reach the list after
  * others dated later (a transaction that committed late, a clock stepped
- * back a little), and a list from the cursor on would never show it.  So
- * the list starts EVENT_OVERLAP before the cursor, and the ids of the
- * events taken in that are dated within EVENT_OVERLAP of the cursor are
- * kept (META_EVENTS_SEEN): an event in that stretch whose id is not among
- * them is new, and is taken in without moving the cursor back.  One
- * dated further back is seen only by the next full list
- * (pwnm.reconcile_interval).  With no ids kept (the first events poll
- * after a full list, or after an upgrade) the events up to the cursor's
- * own count as seen, as they did before.
+ * back a little), and a list from the cursor on would never show it.
+ * So a stretch of the events before the cursor is kept with it
+ * (META_EVENTS_SEEN, "@<from>;<id>;<id>..."): where it starts, and the
+ * ids of every event dated from there up to the cursor.  The events
+ * poll lists from that start; an event in the stretch whose id is not
+ * kept reached the list late, and is taken in without moving the cursor
+ * back.
+ *
+ * The stretch reaches EVENT_OVERLAP back from the cursor, but never
+ * before the start of the stretch it was made from (events older than
+ * that were not listed, so a late one among them cannot be told from
+ * one taken in before), and it holds at most a page of the server's
+ * events, less one (a short page, so one request): after a burst (an
+ * admin's script changing thousands of patches) it is the newest page
+ * of events before the cursor, not the whole burst.  So an idle poll
+ * costs one events request whatever came before, and a poll after new
+ * events lists those and a page.  A late event dated before the
+ * stretch, or more than EVENT_OVERLAP before the cursor, is seen only
+ * by the next full list (pwnm.reconcile_interval).  A full list keeps
+ * the stretch from the newest page of events it takes its cursor from.
+ * With no stretch stored (a store of an older version, or a page whose
+ * every event bears one date) the poll lists from the cursor itself,
+ * the events up to the cursor's own counting as seen; ids stored
+ * without a start (the format before) start EVENT_OVERLAP before the
+ * cursor.
  */
 #define EVENT_OVERLAP (10 * 60)
 
 struct seen_ids {
-	uint64_t *v;
+	uint64_t *v;            /* the stretch's ids, sorted */
 	size_t n;
-	int stored;             /* the store had a set: else every event up to the cursor counts */
-	char *raw;              /* as stored */
+	int stored;             /* a stretch is kept: else every event up to the cursor counts */
+	char *from;             /* where the events list starts (owned) */
+	char *raw;              /* as stored (owned), or NULL */
 };
 
 static int
@@ -216,27 +248,73 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static pwnm_status_t
-seen_load(pwnm_txn_t *txn, uint32_t project_id, struct seen_ids *s)
+static void
+seen_free(struct seen_ids *s)
 {
-	char *key = xasprintf("%s%u", META_EVENTS_SEEN, project_id), *p, *end;
-	pwnm_status_t rc = state_meta_get(txn, key, &s->raw);
+	free(s->v);
+	free(s->from);
+	free(s->raw);
+	memset(s, 0, sizeof(*s));
+}
 
-	free(key);
-	if (rc || !s->raw)
-		return rc;
-	s->stored = 1;
-	for (p = s->raw; *p;) {
+/* The ids of text ("id;id..."), sorted; garbage ends them. */
+static void
+seen_parse_ids(struct seen_ids *s, const char *text)
+{
+	const char *p;
+	char *end;
+
+	for (p = text; *p;) {
 		unsigned long long id = strtoull(p, &end, 10);
 
 		if (end == p)
-			break; /* garbage: the ids read so far */
+			break;
 		s->v = xreallocarray(s->v, s->n + 1, sizeof(*s->v));
 		s->v[s->n++] = id;
 		p = *end == ';' ? end + 1 : end;
 	}
 	if (s->n > 1)
 		qsort(s->v, s->n, sizeof(*s->v), cmp_u64);
+}
+
+/* Project p's kept stretch, and where its events list starts; nonzero (said) when the store fails. */
+static pwnm_status_t
+seen_load(struct run *r, const struct project_rec *p, struct seen_ids *s)
+{
+	char *key = xasprintf("%s%u", META_EVENTS_SEEN, p->id);
+	pwnm_txn_t *txn;
+	pwnm_status_t rc = state_txn_begin(r->st, 0, &txn);
+
+	memset(s, 0, sizeof(*s));
+	if (!rc) {
+		rc = state_meta_get(txn, key, &s->raw);
+		state_txn_abort(txn);
+	}
+	free(key);
+	if (rc) {
+		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
+		return rc;
+	}
+	if (s->raw && s->raw[0] == '@') {
+		const char *semi = strchr(s->raw, ';');
+		size_t len = semi ? (size_t)(semi - s->raw - 1) : strlen(s->raw + 1);
+
+		s->from = xstrndup(s->raw + 1, len);
+		if (iso_to_unix(s->from) >= 0 && cmp_date(s->from, p->event_cursor) <= 0) {
+			s->stored = 1;
+			if (semi)
+				seen_parse_ids(s, semi + 1);
+			return PWNM_STATUS_SUCCESS;
+		}
+		free(s->from); /* not a start before the cursor: as if none were kept */
+		s->from = NULL;
+	} else if (s->raw) {
+		s->stored = 1;
+		s->from = unix_to_iso(iso_to_unix(p->event_cursor) - EVENT_OVERLAP);
+		seen_parse_ids(s, s->raw);
+		return PWNM_STATUS_SUCCESS;
+	}
+	s->from = xstrdup(p->event_cursor);
 	return PWNM_STATUS_SUCCESS;
 }
 
@@ -246,7 +324,7 @@ seen_has(const struct seen_ids *s, uint64_t id)
 	return s->n && bsearch(&id, s->v, s->n, sizeof(*s->v), cmp_u64) != NULL;
 }
 
-/* The project's set for the commit (ids NULL: none kept); replaces one recorded before. */
+/* The project's stretch for the commit (ids NULL: none kept); replaces one recorded before. */
 static void
 seen_record(struct run *r, uint32_t project_id, char *ids)
 {
@@ -265,36 +343,107 @@ seen_record(struct run *r, uint32_t project_id, char *ids)
 	r->nseen++;
 }
 
-/* The ids of the events dated within EVENT_OVERLAP of the cursor now (ev sorted), recorded when changed. */
-static void
-seen_update(struct run *r, const struct project_rec *p, const struct pw_event *ev, size_t nev,
-	    int64_t server_now, const struct seen_ids *old)
+/*
+ * The stretch kept with cursor, as stored: ev (sorted, cmp_event_date)
+ * holds every event dated from `known` on (NULL: every event there is
+ * up to the cursor), of which at most keep are kept.  NULL: none
+ * (every event in reach bears the date of the newest).
+ */
+static char *
+stretch_text(const struct pw_event *ev, size_t nev, const char *known, const char *cursor,
+	     int64_t server_now, size_t keep)
 {
-	int64_t from = iso_to_unix(p->event_cursor) - EVENT_OVERLAP;
-	uint64_t *v = xcalloc(nev + 1, sizeof(*v));
+	char *back = unix_to_iso(iso_to_unix(cursor) - EVENT_OVERLAP);
+	const char *from = known && cmp_date(known, back) > 0 ? known : back;
+	const struct pw_event **w = xcalloc(nev + 1, sizeof(*w));
+	uint64_t *v;
 	struct buf b = { 0 };
-	size_t i, n = 0;
+	size_t i, n = 0, j = 0;
 
-	if (!*p->event_cursor) {
-		free(v);
-		return;
-	}
 	for (i = 0; i < nev; i++)
-		if (!date_in_future(ev[i].date, server_now) && iso_to_unix(ev[i].date) >= from)
-			v[n++] = ev[i].id;
-	if (n > 1)
-		qsort(v, n, sizeof(*v), cmp_u64);
-	for (i = 0; i < n; i++)
-		if (!i || v[i] != v[i - 1])
-			buf_printf(&b, "%s%llu", b.len ? ";" : "", (unsigned long long)v[i]);
-	free(v);
-	if (old->stored && strcmp(old->raw, b.data ? b.data : "") == 0) {
-		buf_free(&b);
-		return; /* unchanged: nothing to write */
+		if (!date_in_future(ev[i].date, server_now) && cmp_date(ev[i].date, from) >= 0)
+			w[n++] = &ev[i];
+	if (keep < 1)
+		keep = 1;
+	if (n > keep) {
+		/* the newest keep, less those sharing a date with the one before them */
+		for (j = n - keep; j < n && cmp_date(w[j]->date, w[j - 1]->date) == 0; j++)
+			;
+		if (j == n) {
+			free(w);
+			free(back);
+			return NULL;
+		}
+		from = w[j]->date;
 	}
-	seen_record(r, p->id, b.data ? buf_release(&b) : xstrdup(""));
+	buf_printf(&b, "@%s", from);
+	free(back);
+	v = xcalloc(n - j + 1, sizeof(*v));
+	for (i = j; i < n; i++)
+		v[i - j] = w[i]->id;
+	free(w);
+	if (n - j > 1)
+		qsort(v, n - j, sizeof(*v), cmp_u64);
+	for (i = 0; i < n - j; i++)
+		if (!i || v[i] != v[i - 1])
+			buf_printf(&b, ";%llu", (unsigned long long)v[i]);
+	free(v);
+	return buf_release(&b);
 }
 
+/* The stretch after a poll that listed ev (sorted) from old->from, recorded when it changed. */
+static void
+seen_update(struct run *r, const struct project_rec *p, const struct pw_event *ev, size_t nev,
+	    int64_t server_now, size_t page, const struct seen_ids *old)
+{
+	char *text;
+
+	if (!*p->event_cursor)
+		return;
+	/* less one: the list from the stretch's start is a short page */
+	text = stretch_text(ev, nev, old->from, p->event_cursor, server_now, page - 1);
+	if (old->stored ? text && strcmp(old->raw, text) == 0 : !text) {
+		free(text);
+		return; /* unchanged: nothing to write */
+	}
+	seen_record(r, p->id, text);
+}
+
+/*
+ * A full list's cursor and stretch, from the project's newest page of
+ * events (ev, newest first; n 0: no cursor, no stretch): the cursor is
+ * the newest; with more events than the page held, those bearing the
+ * date of the page's oldest may have others beyond the page, so the
+ * stretch starts after them.
+ */
+struct full_start {
+	uint64_t id;
+	char *date;             /* the cursor, or NULL */
+	char *stretch;          /* as stored, or NULL */
+};
+
+static void
+full_start_make(struct run *r, struct pw_event *ev, size_t n, int more, struct full_start *fs)
+{
+	const char *known = NULL;
+	size_t j = 1;
+
+	memset(fs, 0, sizeof(*fs));
+	if (!n)
+		return;
+	if (n > 1)
+		qsort(ev, n, sizeof(*ev), cmp_event_date);
+	fs->id = ev[n - 1].id;
+	fs->date = xstrdup(ev[n - 1].date ? ev[n - 1].date : "");
+	if (more) {
+		while (j < n && cmp_date(ev[j].date, ev[0].date) == 0)
+			j++;
+		if (j == n)
+			return;
+		known = ev[j].date;
+	}
+	fs->stretch = stretch_text(ev, n, known, fs->date, pw_server_time(r->client), n);
+}
 /* ---- end of event cursors ---- */
 
 /* Patches from a listing that is no project's full list (the patches of a series). */
@@ -653,17 +802,17 @@ poll_kind(struct run *r, const struct project_rec *p, int force_poll, int events
  * dropped history pwnm has not seen, and only a full list is safe; so it
  * is when the cursor is ahead of the server's clock (CURSOR_AHEAD).
  * Events at or before the cursor's own, in the server's order, were
- * handled before, except one that reached the list late (listed from
- * EVENT_OVERLAP before the cursor, its id not among those seen).  Then
- * the patches above the highest id seen.
+ * handled before, except one that reached the list late (in the kept
+ * stretch, listed from its start, seen, with an id not among its own).
+ * Then the patches above the highest id seen.
  */
 enum { CURSOR_OK, CURSOR_GONE, CURSOR_AHEAD };
 
 static pwnm_status_t
-poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, int *gone)
+poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, const struct seen_ids *seen,
+	  int *gone)
 {
 	struct pw_event *ev = pl->ev;
-	struct seen_ids seen = { 0 };
 	size_t nev = pl->nev, skip = 0, i;
 	pwnm_txn_t *txn = NULL;
 	pwnm_status_t rc;
@@ -694,15 +843,11 @@ poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, int *gone)
 		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
 		return PWNM_STATUS_STATE;
 	}
-	if ((rc = seen_load(txn, p->id, &seen))) {
-		state_txn_abort(txn);
-		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
-		return PWNM_STATUS_STATE;
-	}
 	for (i = 0; i < nev; i++) {
 		if (i < skip) {
 			/* at or before the cursor's own: new only when dated late (above) */
-			if (!seen.stored || i + 1 == skip || seen_has(&seen, ev[i].id))
+			if (!seen->stored || i + 1 == skip || seen_has(seen, ev[i].id) ||
+			    cmp_date(ev[i].date, seen->from) < 0)
 				continue;
 			debug("sync", "%s: event %llu dated %s, before the cursor: taken in",
 			      p->link_name, (unsigned long long)ev[i].id, ev[i].date);
@@ -724,9 +869,7 @@ poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, int *gone)
 			p->max_patch_id = pl->patches[i].id;
 	}
 	state_txn_abort(txn);
-	seen_update(r, p, ev, nev, server_now, &seen);
-	free(seen.v);
-	free(seen.raw);
+	seen_update(r, p, ev, nev, server_now, pl->ev_page, seen);
 	return PWNM_STATUS_SUCCESS;
 }
 
@@ -734,16 +877,21 @@ poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, int *gone)
 static pwnm_status_t
 poll_full(struct run *r, struct project_rec *p, int64_t now)
 {
-	struct pw_event newest = { 0 };
+	struct pw_event *newest = NULL;
+	struct full_start fs;
 	struct pw_patch *pl = NULL;
 	struct page_sink ps = { r, p, 0 };
 	char *since = NULL;
-	size_t n = 0;
+	size_t n = 0, nnewest = 0;
+	int more = 0;
 	pwnm_status_t rc;
 
-	rc = newest_trusted_event(r, p->id, &newest);
+	/* the newest page of events: the cursor and the stretch kept before it */
+	rc = newest_trusted_events(r, p->id, &newest, &nnewest, &more);
 	if (rc)
 		return rc;
+	full_start_make(r, newest, nnewest, more, &fs);
+	pw_event_array_free(newest, nnewest);
 	if (!r->o->all_history && r->cfg->window > 0)
 		since = unix_to_iso(now - r->cfg->window);
 	/*
@@ -761,15 +909,16 @@ poll_full(struct run *r, struct project_rec *p, int64_t now)
 	if (!rc && ps.failed)
 		rc = PWNM_STATUS_STATE; /* a page was not taken in: neither cursor nor reconcile time move */
 	if (rc) {
-		pw_event_free(&newest);
+		free(fs.date);
+		free(fs.stretch);
 		return rc;
 	}
-	if (newest.id) {
-		p->event_last_id = newest.id;
-		str_set(&p->event_cursor, newest.date);
+	if (fs.date) {
+		p->event_last_id = fs.id;
+		str_set(&p->event_cursor, fs.date);
+		free(fs.date);
 	}
-	pw_event_free(&newest);
-	seen_record(r, p->id, NULL); /* a new cursor: the events up to it count as seen */
+	seen_record(r, p->id, fs.stretch);
 	p->last_reconcile = now;
 	return PWNM_STATUS_SUCCESS;
 }
@@ -824,8 +973,8 @@ static void
 remote_poll(struct run *r, enum poll_kind *kind, int64_t now)
 {
 	struct pw_poll *polls = xcalloc(r->nprojects + 1, sizeof(*polls));
+	struct seen_ids *seen = xcalloc(r->nprojects + 1, sizeof(*seen));
 	size_t *at = xcalloc(r->nprojects + 1, sizeof(*at));
-	char **since = xcalloc(r->nprojects + 1, sizeof(*since));
 	size_t i, k, np = 0;
 
 	for (i = 0; i < r->nprojects; i++) {
@@ -858,23 +1007,21 @@ remote_poll(struct run *r, enum poll_kind *kind, int64_t now)
 		r->res->polled = 1;
 		if (kind[i] == POLL_FULL)
 			continue;
+		/* from the kept stretch's start: events that reached the list late */
+		if (*r->projects[i].event_cursor && seen_load(r, &r->projects[i], &seen[np])) {
+			seen_free(&seen[np]);
+			r->poll_failed[i] = 1;
+			kind[i] = POLL_NONE;
+			continue;
+		}
 		polls[np].project_id = r->projects[i].id;
-		/* from EVENT_OVERLAP before the cursor: events that reached the list late */
-		since[np] = *r->projects[i].event_cursor
-				    ? unix_to_iso(iso_to_unix(r->projects[i].event_cursor) - EVENT_OVERLAP)
-				    : NULL;
-		polls[np].since = since[np];
+		polls[np].since = seen[np].from;
 		polls[np].events_only = kind[i] == POLL_EVENTS_ONLY;
 		polls[np].above_id = r->projects[i].max_patch_id;
 		at[np++] = i;
 	}
 	if (np)
 		pw_poll_projects(r->client, polls, np);
-	for (k = 0; k < np; k++) {
-		free(since[k]);
-		polls[k].since = since[k] = NULL;
-	}
-	free(since);
 	for (k = 0; k < np; k++) {
 		struct project_rec *p = &r->projects[at[k]];
 		pwnm_status_t rc;
@@ -893,7 +1040,7 @@ remote_poll(struct run *r, enum poll_kind *kind, int64_t now)
 			pw_poll_clear(&polls[k]);
 			continue;
 		}
-		rc = poll_take(r, p, &polls[k], &gone);
+		rc = poll_take(r, p, &polls[k], &seen[k], &gone);
 		pw_poll_clear(&polls[k]);
 		if (rc) {
 			remote_poll_failed(r, i, rc, "");
@@ -932,6 +1079,9 @@ remote_poll(struct run *r, enum poll_kind *kind, int64_t now)
 		else
 			remote_polled(r, i, now);
 	}
+	for (k = 0; k < np; k++)
+		seen_free(&seen[k]);
+	free(seen);
 	free(polls);
 	free(at);
 }
