@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -204,6 +207,16 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 
 	memset(res, 0, sizeof(*res));
 	*err = NULL;
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
+	/*
+	 * Each body of a list page (a few hundred KiB) in a mapping of its
+	 * own, given back when it is freed: glibc would raise its threshold
+	 * after the first such free and take the later bodies from the heap,
+	 * whose freed room between live blocks stays resident, so a long list
+	 * would keep the memory of its largest moment.
+	 */
+	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 	r->cfg = cfg;
 	r->o = o;
 	r->st = st;
