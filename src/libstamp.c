@@ -34,13 +34,16 @@ stamp_hook_name(const char *name)
 			strcmp(name, "post-insert") == 0);
 }
 
-/* Up to max bytes of a file; -1 when it cannot be read or is larger (then *len is 0). */
+/*
+ * Up to max bytes of a file; -1 when it cannot be read or is larger (then
+ * *len is 0).  flags adds to O_RDONLY (O_NOFOLLOW for pwnm's own files).
+ */
 static int
-read_file(const char *path, size_t max, struct buf *b)
+read_file(const char *path, int flags, size_t max, struct buf *b)
 {
 	char chunk[4096];
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
 
 	buf_reset(b);
 	if (fd < 0)
@@ -128,14 +131,14 @@ stamp_text(const char *db_path)
 
 	if (!config || !db_path || strchr(db_path, '\n') || env_lines(&out) < 0)
 		goto fail;
-	if (read_file(config, CONFIG_MAX, &file) < 0)
+	if (read_file(config, 0, CONFIG_MAX, &file) < 0)
 		goto fail;
 	buf_printf(&out, "config %zu %016" PRIx64 "\n", file.len, fnv1a(file.data, file.len));
 	buf_printf(&out, "db %s\n", db_path);
 	for (i = 0; i < sizeof(xapian_version) / sizeof(xapian_version[0]); i++) {
 		char *p = xasprintf(xapian_version[i], db_path);
 
-		if (read_file(p, XAPIAN_MAX, &file) == 0 && file.len > 0) {
+		if (read_file(p, 0, XAPIAN_MAX, &file) == 0 && file.len > 0) {
 			buf_printf(&out, "xapian %zu ", i);
 			for (j = 0; j < file.len; j++)
 				buf_printf(&out, "%02x", (unsigned char)file.data[j]);
@@ -209,7 +212,8 @@ stamp_load(const char *which, struct stamp *s)
 	int rc = -1;
 
 	memset(s, 0, sizeof(*s));
-	if (!path || read_file(path, STAMP_MAX, &b) < 0)
+	/* a stamp is pwnm's own file: a link in its place is no stamp */
+	if (!path || read_file(path, O_NOFOLLOW, STAMP_MAX, &b) < 0)
 		goto out;
 	buf_addc(&b, '\0');
 	if (strncmp(b.data, STAMP_HEADER, strlen(STAMP_HEADER)) != 0)
@@ -292,7 +296,9 @@ stamp_save(const char *which, const struct stamp *s)
 		goto out;
 	*slash = '/';
 	tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* a new file of its own: never through a link or into a file someone left there */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto out;
 	while (off < b.len) {

@@ -42,7 +42,7 @@ int stamp_hook_name(const char *name);
 
 /*
  * Read the stamp left for hook `which` (0), or -1 when there is none, it
- * cannot be read or it is for another environment.
+ * cannot be read, it is a symbolic link, or it is for another environment.
  */
 int stamp_load(const char *which, struct stamp *s);
 
@@ -65,7 +65,8 @@ int stamp_holds(const struct stamp *s, int64_t now);
 
 /*
  * Write s as the stamp of hook `which` (atomically: a stamp is whole or
- * absent).  s->text must have been taken before the answer was read, and
+ * absent; a new file renamed over the old one or over a link in its place,
+ * never written through a link).  s->text must have been taken before the answer was read, and
  * s->txn be the transaction the answer was read in.  0, or -1 when the
  * stamp could not be written (no harm: the next hook decides afresh).
  */

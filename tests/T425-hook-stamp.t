@@ -96,6 +96,13 @@ notmuch new >>"$test_log" 2>&1
 PWNM_DEBUG=hook notmuch new >"$TMP/new.out" 2>&1
 test_expect_equal "$(called)|$(grep -c 'idle (the stamp holds)' "$TMP/new.out")" "|2"
 
+test_begin_subtest "the source tree's hook script runs pwnm-hook-idle too: the stamp answers it"
+for i in 1 2 3; do
+	PWNM=$PWNM_BUILD/pwnm PWNM_DEBUG=hook "$PWNM_SRC/hooks/post-new" >"$TMP/hook.out" 2>&1
+	grep -q 'the stamp holds' "$TMP/hook.out" && break
+done
+test_expect_equal "$(grep -c 'post-new: idle (the stamp holds)' "$TMP/hook.out")" "1"
+
 test_begin_subtest "new patch mail through notmuch new is still tagged"
 add_message '<p7@example.org>' '[PATCH] seven'
 notmuch new >>"$test_log" 2>&1

@@ -135,6 +135,21 @@ test_begin_subtest "with the links gone, a sync works again"
 test_expect_success pwnm sync
 cp -a "$state/." "$TMP/state.good/"
 
+test_begin_subtest "a hook's stamp that is a link is no stamp: the hook decides, the link's target untouched"
+for i in 1 2 3; do PWNM_DEBUG=hook pwnm-hook-idle pre-new 2>&1 | grep -q 'the stamp holds' && break; done
+stamp=$(ls "$HOME"/.cache/pwnm/hooks/pre-new-* 2>/dev/null | head -1)
+if [ -n "$stamp" ] && [ -f "$stamp" ]; then
+	mv "$stamp" "$TMP/stamp.copy"
+	cp "$TMP/stamp.copy" "$TMP/stamp.orig"
+	ln -s "$TMP/stamp.copy" "$stamp"
+	PWNM_DEBUG=hook pwnm-hook-idle pre-new >"$TMP/out" 2>&1
+	code=$?
+	test_expect_equal "$code $(grep -c 'the stamp holds' "$TMP/out") $(cmp -s "$TMP/stamp.copy" "$TMP/stamp.orig" && echo untouched) $([ -L "$stamp" ] && echo link || echo file)" \
+		"0 0 untouched file"
+else
+	test_fail_ "no stamp was left for pre-new"
+fi
+
 # ---- a damaged store ----
 
 # flip OFFSET: four bytes of the good data.mdb changed at OFFSET
