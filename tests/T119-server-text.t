@@ -93,4 +93,9 @@ pwnm supersede 50 >"$TMP/out" 2>&1
 code=$?
 test_expect_equal "$code $(seen "$TMP/out" '^series 50 alpha "wid.*get" v1: 2 open patches marked superseded')" "0 0 0 1"
 
+test_begin_subtest "an error line quoting what it was given: escaped as a whole"
+pwnm explain "id:no$(printf '\033')[2J$(printf '\342\200\256')such@example.org" >"$TMP/out" 2>&1
+code=$?
+test_expect_equal "$code $(seen "$TMP/out" "^pwnm: 'id:no.*such@example.org' is not a patch pwnm knows")" "1 0 0 1"
+
 test_done
