@@ -77,6 +77,20 @@ pw_event_array_free(struct pw_event *a, size_t n)
 	free(a);
 }
 
+int
+pw_event_order(const char *date_a, uint64_t id_a, const char *date_b, uint64_t id_b)
+{
+	int64_t ta = iso_to_unix(date_a), tb = iso_to_unix(date_b);
+	int c;
+
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	c = strcmp(date_a ? date_a : "", date_b ? date_b : "");
+	if (c)
+		return c < 0 ? -1 : 1;
+	return id_a < id_b ? -1 : id_a > id_b;
+}
+
 static void
 project_free(struct pw_project *p)
 {

@@ -54,6 +54,11 @@ struct pw_event {
 };
 void pw_event_free(struct pw_event *e); /* frees the strings, not e */
 void pw_event_array_free(struct pw_event *a, size_t n);
+/*
+ * The server's order of two events (<0, 0, >0): by date (whole seconds,
+ * then the text for its fraction), then by id.
+ */
+int pw_event_order(const char *date_a, uint64_t id_a, const char *date_b, uint64_t id_b);
 
 struct pw_project {
 	uint32_t id;

@@ -40,11 +40,13 @@
  *   outbox:  u32 fields, u8 archived, u32 delegate_id, u32 attempts,
  *            i64 queued_at, i64 next_try, u32 sent_fields, u8 sent_archived;
  *            state, delegate, last_error, sent_state, sent_delegate,
- *            commit_ref, sent_commit_ref
+ *            commit_ref, sent_commit_ref; then (schema 4) u8 sent_events,
+ *            u64 sent_event_id, sent_event_date
  *
  * The strings after note (patch) and sent_delegate (outbox) came with
  * schema version 2: a record written by version 1 ends before them and
- * reads as "".
+ * reads as "".  An outbox record written before schema 4 ends before
+ * sent_events and reads as not knowing them (0).
  *
  * A value whose version, lengths, terminators or total size do not add
  * up is corrupt (PWNM_STATUS_STATE); the decoder never reads past it.
@@ -410,9 +412,10 @@ outbox_rec_free(struct outbox_rec *o)
 	free(o->sent_delegate);
 	free(o->commit_ref);
 	free(o->sent_commit_ref);
+	free(o->sent_event_date);
 	o->state = o->delegate = o->last_error = NULL;
 	o->sent_state = o->sent_delegate = NULL;
-	o->commit_ref = o->sent_commit_ref = NULL;
+	o->commit_ref = o->sent_commit_ref = o->sent_event_date = NULL;
 }
 
 void
@@ -438,6 +441,7 @@ outbox_rec_copy(struct outbox_rec *dst, const struct outbox_rec *src)
 	dst->sent_delegate = xstrdup(src->sent_delegate ? src->sent_delegate : "");
 	dst->commit_ref = xstrdup(src->commit_ref ? src->commit_ref : "");
 	dst->sent_commit_ref = xstrdup(src->sent_commit_ref ? src->sent_commit_ref : "");
+	dst->sent_event_date = xstrdup(src->sent_event_date ? src->sent_event_date : "");
 }
 
 static int
@@ -521,10 +525,10 @@ outbox_decode(const MDB_val *key, const MDB_val *val, struct outbox_rec *out,
 	      struct scratch *sc)
 {
 	struct rd r;
-	struct sref refs[7];
-	char **const dst[7] = { &out->state,	  &out->delegate,   &out->last_error,
+	struct sref refs[8];
+	char **const dst[8] = { &out->state,	  &out->delegate,   &out->last_error,
 				&out->sent_state, &out->sent_delegate, &out->commit_ref,
-				&out->sent_commit_ref };
+				&out->sent_commit_ref, &out->sent_event_date };
 	size_t i;
 
 	if (key->mv_size != 8)
@@ -542,18 +546,25 @@ outbox_decode(const MDB_val *key, const MDB_val *val, struct outbox_rec *out,
 	out->sent_archived = rd_u8(&r) != 0;
 	for (i = 0; i < 5; i++)
 		rd_str(&r, &refs[i]);
-	/* schema 1 records end here */
-	for (i = 5; i < 7; i++) {
+	/* schema 1 records end here, schema 2 and 3 ones after sent_commit_ref */
+	for (i = 5; i < 8; i++) {
 		refs[i].s = "";
 		refs[i].len = 0;
 	}
+	out->sent_events = 0;
+	out->sent_event_id = 0;
 	if (!r.bad && r.off < r.len) {
 		rd_str(&r, &refs[5]);
 		rd_str(&r, &refs[6]);
 	}
+	if (!r.bad && r.off < r.len) {
+		out->sent_events = rd_u8(&r) != 0;
+		out->sent_event_id = rd_u64(&r);
+		rd_str(&r, &refs[7]);
+	}
 	if (!rd_done(&r))
 		return -1;
-	strs_give(refs, dst, 7, sc);
+	strs_give(refs, dst, 8, sc);
 	return 0;
 }
 
@@ -2053,18 +2064,18 @@ state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o)
 {
 	unsigned char kb[8], *dst;
 	MDB_val k = { 8, kb };
-	const char *const strs[7] = { o->state,	       o->delegate,   o->last_error,
+	const char *const strs[8] = { o->state,	       o->delegate,   o->last_error,
 				      o->sent_state,   o->sent_delegate, o->commit_ref,
-				      o->sent_commit_ref };
-	struct sref refs[7];
+				      o->sent_commit_ref, o->sent_event_date };
+	struct sref refs[8];
 	struct wr w;
-	size_t size = OUTBOX_FIXED, i;
+	size_t size = OUTBOX_FIXED + 1 + 8, i;
 	pwnm_status_t status;
 
 	status = need_write(txn, "state_outbox_put");
 	if (status != PWNM_STATUS_SUCCESS)
 		return status;
-	if (strs_prepare(refs, strs, 7, &size) < 0)
+	if (strs_prepare(refs, strs, 8, &size) < 0)
 		return too_long(txn, "state_outbox_put");
 	pair_key(kb, o->project_id, o->patch_id);
 	status = put_reserve(txn, txn->st->outbox, &k, size, &dst, "mdb_put(outbox)");
@@ -2083,6 +2094,9 @@ state_outbox_put(pwnm_txn_t *txn, const struct outbox_rec *o)
 	w_u8(&w, o->sent_archived ? 1 : 0);
 	for (i = 0; i < 7; i++)
 		w_str(&w, &refs[i]);
+	w_u8(&w, o->sent_events ? 1 : 0);
+	w_u64(&w, o->sent_event_id);
+	w_str(&w, &refs[7]);
 	return PWNM_STATUS_SUCCESS;
 }
 

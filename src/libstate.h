@@ -81,10 +81,11 @@
  * 2: commit_ref in patch and outbox records.
  * 3: patch records end with the series id and the combined check; the
  *    series and cover databases.
+ * 4: outbox records end with the event cursor of the send (sent_events).
  * A store of an older schema is read as it is (its records lack only the
  * later members) and marked with this version at open.
  */
-#define STATE_SCHEMA_VERSION 3
+#define STATE_SCHEMA_VERSION 4
 #define STATE_MSGID_KEY_MAX 480
 #define STATE_USER_NAME_MAX 480
 #define STATE_DEFAULT_MAPSIZE ((size_t)4 << 30) /* 4 GiB, sparse */
@@ -297,6 +298,19 @@ struct outbox_rec {
 	char *sent_delegate;
 	char *commit_ref;     /* wanted commit_ref, "" none or unchanged (fields & OUT_COMMIT_REF says) */
 	char *sent_commit_ref;
+	/*
+	 * Where the project's events stood when the sent_* values went: the
+	 * sending run's event cursor, the date (as the server wrote it) and
+	 * id of the newest event it had taken in ("" and 0: the project had
+	 * none).  An event sorting after it happened after the send, so a
+	 * state event there making the patch the value sent, followed by one
+	 * moving it away, is the push having landed and Patchwork changing
+	 * the patch since.  sent_events 0: not known (a record of schema 3
+	 * or older, or nothing sent).
+	 */
+	int sent_events;
+	uint64_t sent_event_id;
+	char *sent_event_date;
 };
 void outbox_rec_free(struct outbox_rec *o);
 void outbox_rec_copy(struct outbox_rec *dst, const struct outbox_rec *src); /* dst: a deep copy */

@@ -67,12 +67,49 @@ merge_new(struct run *r, struct work *w)
 	r->res->new_patches++;
 }
 
+void
+merge_event(struct work *w, size_t i, const struct pw_event *e, struct field_value v)
+{
+	unsigned bit = FIELD_BIT(i);
+	const char *at = w->out.sent_event_date;
+
+	if (!w->has_out || !(w->out.sent_fields & bit) || !w->out.sent_events)
+		return;
+	/* At or before the sending run's cursor: that run had seen it. */
+	if (at && *at && pw_event_order(e->date, e->id, at, w->out.sent_event_id) <= 0)
+		return;
+	if (field_value_equal(v, field_sent(&field_table[i], &w->out))) {
+		w->ev_took |= bit;
+		w->ev_moved &= ~bit;
+	} else if (w->ev_took & bit) {
+		w->ev_moved |= bit;
+	}
+}
+
+/* The agreed value of field i becomes v (a push found landed). */
+static void
+merge_agree(struct work *w, size_t i, struct field_value v)
+{
+	const struct field *f = &field_table[i];
+
+	w->landed |= FIELD_BIT(i);
+	if (!field_value_equal(v, field_agreed(f, &w->rec))) {
+		field_set_agreed(f, &w->rec, v);
+		w->dirty = 1;
+		w->tags = 1;
+	}
+}
+
 /*
  * A value sent earlier whose landing was never confirmed (its reply
  * lost, or the run killed): when the server now shows it, that is the
  * push having landed, the agreed value, not a change made on Patchwork.
- * Once the server's value is known (or its news were read and name no
- * change), it is settled.
+ * When the server shows another value, its events tell whether the push
+ * landed and Patchwork moved the patch away since (ev_moved: the value
+ * sent is the agreed one, and the server's a change after it, merged as
+ * any other), or whether the PATCH never arrived (sent again).  Once the
+ * server's value is known (or its news were read and name no change),
+ * it is settled.
  */
 static void
 merge_landed(struct run *r, struct work *w, size_t i)
@@ -85,12 +122,15 @@ merge_landed(struct run *r, struct work *w, size_t i)
 	if (!w->has_out || !(w->out.sent_fields & bit))
 		return;
 	if (known && field_value_equal(field_sent(f, &w->out), rv)) {
-		w->landed |= bit;
-		if (!field_value_equal(rv, field_agreed(f, &w->rec))) {
-			field_set_agreed(f, &w->rec, rv);
-			w->dirty = 1;
-			w->tags = 1;
-		}
+		merge_agree(w, i, rv);
+	} else if (w->ev_moved & bit) {
+		struct field_value sv = field_sent(f, &w->out);
+
+		if (f->type == FIELD_USER)
+			sv.id = *sv.s ? run_user_id(r, sv.s) : 0;
+		debug("sync", "patch %u %s: the %s sent landed, and was changed on Patchwork since",
+		      w->rec.patch_id, w->project, f->name);
+		merge_agree(w, i, sv);
 	}
 	if (known || run_polled_ok(r, w->rec.project_id)) {
 		w->out.sent_fields &= ~bit;

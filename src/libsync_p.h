@@ -57,6 +57,11 @@ struct work {
 				  * merge; read by the conflict release and work_undo_remote */
 	unsigned landed;        /* FIELD_BITs whose earlier push was found landed: set by merge; read
 				 * by the push, which records them with the next intent */
+	/* FIELD_BITs of the values sent unconfirmed (out.sent_*) that the server's events, after
+	 * the send (out.sent_event_*), show: ev_took, an event making the field the value sent;
+	 * ev_moved, a later one moving it away.  Set by merge_event as the events are taken in, in
+	 * the server's order; read by the merge (the push landed, then Patchwork changed it). */
+	unsigned ev_took, ev_moved;
 	const char *project;    /* link_name (borrowed from the run's project list); NULL when the
 				 * project is in no list (work_tracked) */
 	char *nmid;             /* notmuch form of rec.msgid, NULL when empty */
@@ -320,6 +325,8 @@ void remote_report_projects(struct run *r, int committed);
 void sync_merge(struct run *r);
 void merge_item(struct run *r, struct work *w);
 void out_ensure(struct work *w);
+/* A patch event's value v of field i, in the server's order (struct work, ev_took). */
+void merge_event(struct work *w, size_t i, const struct pw_event *e, struct field_value v);
 void run_describe(struct run *r, const struct work *w, const char *side, const struct field *f,
 		  struct field_value from, struct field_value to);
 

@@ -241,14 +241,18 @@ push_request(struct run *r, struct work *w, struct pw_update *u)
 /*
  * Record the intent before sending: when the reply is lost (or the
  * process killed), the next run knows the value may have landed and does
- * not take it for a change made on Patchwork.  The records are written
- * from copies and the run's own are marked only once committed: when the
- * intent cannot be recorded, nothing is sent and the changes stay queued
- * as they were.
+ * not take it for a change made on Patchwork.  With it goes the
+ * project's event cursor as this run read it (when it read the news):
+ * the events after it are those after the send, which tell the next run
+ * whether the PATCH landed when the server shows another value.  The
+ * records are written from copies and the run's own are marked only once
+ * committed: when the intent cannot be recorded, nothing is sent and the
+ * changes stay queued as they were.
  */
 static void
-mark_sent(struct outbox_rec *o)
+mark_sent(const struct run *r, struct outbox_rec *o)
 {
+	long p = run_project_index(r, o->project_id);
 	size_t k;
 
 	o->attempts++;
@@ -256,6 +260,9 @@ mark_sent(struct outbox_rec *o)
 	for (k = 0; k < FIELD_COUNT; k++)
 		if (o->fields & FIELD_BIT(k))
 			field_set_sent(&field_table[k], o, field_wanted(&field_table[k], o));
+	o->sent_events = p >= 0 && r->polled_ok[p];
+	o->sent_event_id = o->sent_events ? r->projects[p].event_last_id : 0;
+	str_set(&o->sent_event_date, o->sent_events ? r->projects[p].event_cursor : "");
 }
 
 static pwnm_status_t
@@ -268,7 +275,7 @@ push_record_intent(struct run *r, struct work **sw, size_t ns)
 
 	for (i = 0; i < ns; i++) {
 		outbox_rec_copy(&next[i], &sw[i]->out);
-		mark_sent(&next[i]);
+		mark_sent(r, &next[i]);
 	}
 	rc = state_txn_begin(r->st, 1, &txn);
 	for (i = 0; i < ns && !rc; i++) {
@@ -288,7 +295,7 @@ push_record_intent(struct run *r, struct work **sw, size_t ns)
 	/* The wanted values stay where the requests point to. */
 	for (i = 0; i < ns; i++) {
 		if (!rc)
-			mark_sent(&sw[i]->out);
+			mark_sent(r, &sw[i]->out);
 		outbox_rec_free(&next[i]);
 	}
 	free(next);

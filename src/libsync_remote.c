@@ -115,8 +115,10 @@ observe_remote_event(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
 	for (i = 0; i < FIELD_COUNT; i++) {
 		struct field_value v;
 
-		if (field_event(&field_table[i], e, &v))
+		if (field_event(&field_table[i], e, &v)) {
 			observe_value(r, w, i, v);
+			merge_event(w, i, e, v);
+		}
 	}
 }
 
@@ -147,15 +149,8 @@ static int
 cmp_event_date(const void *a, const void *b)
 {
 	const struct pw_event *x = a, *y = b;
-	int64_t tx = iso_to_unix(x->date), ty = iso_to_unix(y->date);
-	int c;
 
-	if (tx != ty)
-		return tx < ty ? -1 : 1;
-	c = strcmp(x->date ? x->date : "", y->date ? y->date : "");
-	if (c)
-		return c;
-	return x->id < y->id ? -1 : x->id > y->id;
+	return pw_event_order(x->date, x->id, y->date, y->id);
 }
 
 /* A future-dated event names this patch: fetch it (remote_recheck) rather than trust the event. */

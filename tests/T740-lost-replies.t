@@ -75,4 +75,80 @@ test_begin_subtest "with a store that can be written again, the kept change is p
 pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$? $(standin_requests '^PATCH') $(server_state 2 state)" "0 1 rfc"
 
+# A PATCH that landed but was never confirmed, then Patchwork set the patch back to the
+# value before (A -> B -> A): the values alone cannot tell that from a PATCH that never
+# arrived; the server's events after the send can.  Each case starts from p2 in rfc on
+# both sides.
+p2_rfc() {
+	standin_admin POST patches/2 '{"state": "rfc", "delegate": null}' >/dev/null
+	pwnm_run sync
+}
+test_begin_subtest "killed after a PATCH that landed, then set back on Patchwork: not sent again"
+p2_rfc
+notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
+{ PWNM_DEBUG_CRASH_AT=after-push pwnm sync; } >>"$test_log" 2>&1
+landed=$(server_state 2 state)
+standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
+standin_log_clear
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$? $landed $(standin_requests '^PATCH') $(server_state 2 state) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
+	"0 new 0 rfc pw/alpha pw/alpha/rfc 0"
+
+test_begin_subtest "the same with the PATCH's reply cut"
+p2_rfc
+notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
+standin_admin POST fault '{"mode": "truncated", "count": 1, "match": "^PATCH"}' >/dev/null
+pwnm sync >>"$test_log" 2>&1
+landed=$(server_state 2 state)
+standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
+standin_log_clear
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$? $landed $(standin_requests '^PATCH') $(server_state 2 state) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
+	"0 new 0 rfc pw/alpha pw/alpha/rfc 0"
+
+test_begin_subtest "landed, set back, and the tag changed again meanwhile: a conflict, not a silent push"
+p2_rfc
+notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
+{ PWNM_DEBUG_CRASH_AT=after-push pwnm sync; } >>"$test_log" 2>&1
+standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
+notmuch tag -pw/alpha/new +pw/alpha/deferred -- id:p2@example.org
+standin_log_clear
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$(standin_requests '^PATCH') $(server_state 2 state) $(pw_tags_of p2@example.org) $(grep -c '^conflict: patch 2 alpha.*notmuch says deferred, Patchwork says rfc' "$TMP/out")" \
+	"0 rfc pw/alpha pw/alpha/rfc 1"
+
+test_begin_subtest "killed before its PATCH, the server unchanged: sent exactly once"
+p2_rfc
+notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
+{ PWNM_DEBUG_CRASH_AT=after-outbox-write pwnm sync; } >>"$test_log" 2>&1
+unsent=$(server_state 2 state)
+standin_log_clear
+pwnm sync >"$TMP/out" 2>&1
+code=$?
+pwnm_run sync
+test_expect_equal "$code $unsent $(standin_requests '^PATCH') $(server_state 2 state) $(pw_tags_of p2@example.org)" \
+	"0 rfc 1 new pw/alpha pw/alpha/new"
+
+test_begin_subtest "killed before its PATCH, after Patchwork went A -> B -> A before the send: still sent"
+p2_rfc
+standin_admin POST patches/2 '{"state": "new"}' >/dev/null
+standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
+notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
+{ PWNM_DEBUG_CRASH_AT=after-outbox-write pwnm sync; } >>"$test_log" 2>&1
+standin_log_clear
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$? $(standin_requests '^PATCH') $(server_state 2 state) $(pw_tags_of p2@example.org)" \
+	"0 1 new pw/alpha pw/alpha/new"
+
+test_begin_subtest "a delegate that landed unconfirmed, then removed on Patchwork: not sent again"
+p2_rfc
+notmuch tag +pw/alpha/delegate/maint -- id:p2@example.org
+{ PWNM_DEBUG_CRASH_AT=after-push pwnm sync; } >>"$test_log" 2>&1
+landed=$(server_state 2 delegate)
+standin_admin POST patches/2 '{"delegate": null}' >/dev/null
+standin_log_clear
+pwnm sync >"$TMP/out" 2>&1
+test_expect_equal "$? $landed $(standin_requests '^PATCH') $(server_state 2 delegate) $(pw_tags_of p2@example.org)" \
+	"0 maint 0 - pw/alpha pw/alpha/rfc"
+
 test_done

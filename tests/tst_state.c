@@ -245,7 +245,7 @@ test_open_and_meta(const char *dir)
 
 	t = begin(st, 0);
 	is_int(state_meta_get(t, "schema_version", &v), PWNM_STATUS_SUCCESS, "meta get schema_version");
-	is_str(v, "3", "schema_version written at creation");
+	is_str(v, "4", "schema_version written at creation");
 	free(v);
 	v = (char *)1;
 	is_int(state_meta_get(t, "uuid", &v), PWNM_STATUS_SUCCESS, "meta get absent: SUCCESS");
@@ -670,6 +670,9 @@ test_outbox(pwnm_state_t *st)
 	o.state = (char *)(uintptr_t)"under-review";
 	o.delegate = (char *)(uintptr_t)"renée";
 	o.last_error = (char *)(uintptr_t)"HTTP 503: \"busy\"";
+	o.sent_events = 1;
+	o.sent_event_id = (uint64_t)1 << 53;
+	o.sent_event_date = (char *)(uintptr_t)"2026-12-01T14:30:00.123456";
 	is_int(state_outbox_put(t, &o), PWNM_STATUS_SUCCESS, "outbox put");
 	memset(&o, 0, sizeof(o));
 	o.project_id = 2;
@@ -693,10 +696,15 @@ test_outbox(pwnm_state_t *st)
 	is_str(g.state, "under-review", "outbox state");
 	is_str(g.delegate, "renée", "outbox delegate");
 	is_str(g.last_error, "HTTP 503: \"busy\"", "outbox last_error");
+	ok(g.sent_events == 1 && g.sent_event_id == (uint64_t)1 << 53,
+	   "outbox: the event cursor of the send");
+	is_str(g.sent_event_date, "2026-12-01T14:30:00.123456", "outbox: its date");
 	outbox_rec_free(&g);
 	state_outbox_get(t, 2, 7, &g);
 	ok(g.state && g.delegate && g.last_error && !*g.state && !*g.delegate && !*g.last_error,
 	   "outbox NULL strings come back empty");
+	ok(g.sent_events == 0 && g.sent_event_id == 0 && g.sent_event_date && !*g.sent_event_date,
+	   "outbox: no event cursor of a send");
 	outbox_rec_free(&g);
 	state_outbox_count(t, &n);
 	is_int(n, 3, "outbox count 3");
@@ -930,7 +938,7 @@ test_series(void)
 	st = open_ok(dir, 0);
 	t = begin(st, 0);
 	state_meta_get(t, "schema_version", &v);
-	is_str(v, "3", "a schema 1 store is marked 3 at open");
+	is_str(v, "4", "a schema 1 store is marked 4 at open");
 	free(v);
 	is_int(state_series_get(t, 40, &got), PWNM_STATUS_SUCCESS, "and keeps its records");
 	series_rec_free(&got);
@@ -1056,14 +1064,14 @@ test_schema(void)
 
 	st = open_ok(dir, 0);
 	t = begin(st, 1);
-	state_meta_put(t, "schema_version", "4");
+	state_meta_put(t, "schema_version", "5");
 	commit(t);
 	state_close(st);
 
 	st = (pwnm_state_t *)1;
 	is_int(state_open(dir, 0, &st, &err), PWNM_STATUS_STATE, "newer schema: STATE");
 	ok(st == NULL, "newer schema: NULL handle");
-	want = xasprintf("state database '%s' has schema version 4, newer than this pwnm (3)", dir);
+	want = xasprintf("state database '%s' has schema version 5, newer than this pwnm (4)", dir);
 	is_str(err, want, "newer schema: message");
 	free(want);
 	free(err);
@@ -1096,6 +1104,7 @@ test_schema1(void)
 {
 	char *dir = xasprintf("%s/schema1", tmpdir), *v = NULL;
 	static const unsigned char key[8] = { 0, 0, 0, 1, 0, 0, 0, 2 };
+	static const unsigned char key3[8] = { 0, 0, 0, 1, 0, 0, 0, 4 };
 	static const unsigned char pfix[] = { 1, 0, 0, 0, PATCH_F_TAGGED, 1, 0, 0, 0, 7,
 					      0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00 };
 	static const unsigned char ofix[] = { 1, 0, 0, 0, OUT_STATE, 0, 0, 0, 0, 0, 0, 0, 0, 3,
@@ -1126,6 +1135,18 @@ test_schema1(void)
 	v1_str(&ov, "");
 	v1_str(&ov, "");
 	is_int(raw_put(dir, "outbox", key, 8, ov.data, ov.len), 0, "schema 1: raw outbox record");
+	/* a schema 3 one: sent, its commit_ref strings, no event cursor of the send */
+	buf_free(&ov);
+	buf_add(&ov, ofix, sizeof(ofix));
+	ov.data[33] = (char)OUT_STATE; /* the last byte of sent_fields */
+	v1_str(&ov, "accepted");
+	v1_str(&ov, "");
+	v1_str(&ov, "");
+	v1_str(&ov, "accepted");
+	v1_str(&ov, "");
+	v1_str(&ov, "");
+	v1_str(&ov, "");
+	is_int(raw_put(dir, "outbox", key3, 8, ov.data, ov.len), 0, "schema 3: raw outbox record");
 
 	st = open_ok(dir, 0);
 	t = begin(st, 0);
@@ -1143,9 +1164,16 @@ test_schema1(void)
 	   "schema 1 outbox record: its values");
 	ok(o.commit_ref && strcmp(o.commit_ref, "") == 0 && strcmp(o.sent_commit_ref, "") == 0,
 	   "schema 1 outbox record: no commit_ref");
+	ok(o.sent_events == 0 && o.sent_event_date && !*o.sent_event_date,
+	   "schema 1 outbox record: the events of its send not known");
+	outbox_rec_free(&o);
+	is_int(state_outbox_get(t, 1, 4, &o), PWNM_STATUS_SUCCESS, "schema 3 outbox record reads");
+	ok(o.sent_fields == OUT_STATE && strcmp(o.sent_state, "accepted") == 0 && o.sent_events == 0 &&
+		   o.sent_event_id == 0 && o.sent_event_date && !*o.sent_event_date,
+	   "schema 3 outbox record: sent, the events of its send not known");
 	outbox_rec_free(&o);
 	state_meta_get(t, "schema_version", &v);
-	is_str(v, "3", "a schema 1 store is version 3 once opened");
+	is_str(v, "4", "a schema 1 store is version 4 once opened");
 	free(v);
 	state_txn_abort(t);
 
@@ -1341,7 +1369,7 @@ test_clear(const char *dir)
 		buf_free(&b);
 	}
 	state_meta_get(t, "schema_version", &v);
-	is_str(v, "3", "clear: schema_version kept");
+	is_str(v, "4", "clear: schema_version kept");
 	free(v);
 	state_txn_abort(t);
 	state_close(st);
