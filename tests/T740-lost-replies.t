@@ -83,28 +83,30 @@ p2_rfc() {
 	standin_admin POST patches/2 '{"state": "rfc", "delegate": null}' >/dev/null
 	pwnm_run sync
 }
+# set_back_after CMD...: p2 tagged new, sent by CMD (its PATCH landing unconfirmed), then set
+# back to rfc on Patchwork; prints the state CMD left on the server, then the next sync's exit
+# code, its PATCHes, the server's state, the tags and the conflicts said.
+set_back_after() {
+	p2_rfc
+	notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
+	{ "$@"; } >>"$test_log" 2>&1
+	server_state 2 state
+	standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
+	standin_log_clear
+	pwnm sync >"$TMP/out" 2>&1
+	echo "$? $(standin_requests '^PATCH') $(server_state 2 state) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")"
+}
+
 test_begin_subtest "killed after a PATCH that landed, then set back on Patchwork: not sent again"
-p2_rfc
-notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
-{ PWNM_DEBUG_CRASH_AT=after-push pwnm sync; } >>"$test_log" 2>&1
-landed=$(server_state 2 state)
-standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
-standin_log_clear
-pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$? $landed $(standin_requests '^PATCH') $(server_state 2 state) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
-	"0 new 0 rfc pw/alpha pw/alpha/rfc 0"
+test_expect_equal "$(set_back_after env PWNM_DEBUG_CRASH_AT=after-push pwnm sync)" \
+	"new
+0 0 rfc pw/alpha pw/alpha/rfc 0"
 
 test_begin_subtest "the same with the PATCH's reply cut"
-p2_rfc
-notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
 standin_admin POST fault '{"mode": "truncated", "count": 1, "match": "^PATCH"}' >/dev/null
-pwnm sync >>"$test_log" 2>&1
-landed=$(server_state 2 state)
-standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
-standin_log_clear
-pwnm sync >"$TMP/out" 2>&1
-test_expect_equal "$? $landed $(standin_requests '^PATCH') $(server_state 2 state) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")" \
-	"0 new 0 rfc pw/alpha pw/alpha/rfc 0"
+test_expect_equal "$(set_back_after pwnm sync)" \
+	"new
+0 0 rfc pw/alpha pw/alpha/rfc 0"
 
 test_begin_subtest "landed, set back, and the tag changed again meanwhile: a conflict, not a silent push"
 p2_rfc
