@@ -91,4 +91,26 @@ burst 2 100 queued
 pwnm_run sync
 test_expect_equal "$(idle_run) $(pw_tags_of p2@example.org)" "$quiet 2 kept pw/alpha pw/alpha/queued"
 
+standin_admin POST settings '{"max_per_page": 250}' >/dev/null
+state=$(pwnm status | sed -n 's/^state: *//p')
+
+test_begin_subtest "ids kept by an older version (no start): listed from 10 minutes back, a late event among them taken in"
+meta_put "$state" events_seen.1 "$(standin_admin GET events | python3 -c '
+import json, sys
+print(";".join(str(e["id"]) for e in json.load(sys.stdin)["events"] if e["project"] == "alpha"))')"
+standin_admin POST patches/3 "{\"state\": \"changes-requested\", \"event_date\": \"$(event_date_at alpha 400)\"}" >/dev/null
+PWNM_DEBUG=sync pwnm sync >"$TMP/out" 2>&1
+rc=$?
+cat "$TMP/out" >>"$test_log"
+test_expect_equal "$rc $(pw_tags_of p3@example.org | grep -o 'alpha/changes-requested') $(grep -c 'before the cursor: taken in' "$TMP/out")" \
+	"0 alpha/changes-requested 1"
+
+test_begin_subtest "... kept anew with its start: the idle run after it lists one page of events"
+test_expect_equal "$(idle_run)" "$quiet 2 kept"
+
+test_begin_subtest "a kept stretch whose start is garbled: listed from the cursor, nothing taken in again"
+meta_put "$state" events_seen.1 "@junk;1;2;3"
+test_expect_equal "$(idle_run) $(grep -c 'before the cursor: taken in' "$TMP/out") $(idle_run)" \
+	"$quiet 2 kept 0 $quiet 2 kept"
+
 test_done

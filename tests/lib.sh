@@ -326,6 +326,33 @@ for line in open(sys.argv[1]):
 ' "$TMP/standin.log" | grep -cE -- "$pat"
 }
 
+# meta_put DIR KEY VALUE: write a meta key of the store in DIR (`pwnm status`, state:) directly,
+# as an older pwnm or a damaged store left it
+meta_put() {
+	python3 - "$@" <<'EOP'
+import ctypes, sys
+lm = ctypes.CDLL("liblmdb.so.0")
+class Val(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.c_void_p)]
+def check(rc):
+    if rc:
+        sys.exit("lmdb: %d" % rc)
+env, txn, dbi = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_uint()
+check(lm.mdb_env_create(ctypes.byref(env)))
+check(lm.mdb_env_set_maxdbs(env, 8))
+check(lm.mdb_env_set_mapsize(env, ctypes.c_size_t(4 << 30)))
+check(lm.mdb_env_open(env, sys.argv[1].encode(), 0, 0o600))
+check(lm.mdb_txn_begin(env, None, 0, ctypes.byref(txn)))
+check(lm.mdb_dbi_open(txn, b"meta", 0, ctypes.byref(dbi)))
+k, v = sys.argv[2].encode(), sys.argv[3].encode()
+kb, vb = ctypes.create_string_buffer(k, len(k)), ctypes.create_string_buffer(v, len(v))
+key, val = Val(len(k), ctypes.cast(kb, ctypes.c_void_p)), Val(len(v), ctypes.cast(vb, ctypes.c_void_p))
+check(lm.mdb_put(txn, dbi, ctypes.byref(key), ctypes.byref(val), 0))
+check(lm.mdb_txn_commit(txn))
+lm.mdb_env_close(env)
+EOP
+}
+
 standin_log_clear() {
 	: >"$TMP/standin.log"
 }
