@@ -164,15 +164,11 @@ recheck_event_patch(struct run *r, pwnm_txn_t *txn, const struct pw_event *e)
 		w->rec.flags |= PATCH_F_RECHECK;
 }
 
-/* Two server dates in the server's order: whole seconds, then the text (for the fraction). */
+/* Two server dates in the server's order (<0, 0, >0). */
 static int
 cmp_date(const char *a, const char *b)
 {
-	int64_t ta = iso_to_unix(a), tb = iso_to_unix(b);
-
-	if (ta != tb)
-		return ta < tb ? -1 : 1;
-	return strcmp(a ? a : "", b ? b : "");
+	return pw_event_order(a, 0, b, 0);
 }
 
 /*
