@@ -10,6 +10,8 @@
 
 /* Pages fetched together in a full list (several times the requests in flight). */
 #define PW_PAGE_WINDOW 32
+/* Each listing's share of it when several go by number together, at least. */
+#define PW_PAGE_WINDOW_MIN 4
 #define PW_PER_PAGE 250
 /* Page size of the first request of pw_list_patches_above: an idle check stays small. */
 #define PW_PER_PAGE_PEEK 30
@@ -632,6 +634,15 @@ paginate_batches(pw_client_t *c, struct listing *ls, size_t n, unsigned max_batc
 	unsigned batches = 0;
 
 	for (; !max_batches || batches < max_batches; batches++) {
+		unsigned window, numbered = 0;
+
+		/* the listings going by number share the window: the bodies a batch holds stay bounded */
+		for (i = 0; i < n; i++)
+			if (!ls[i].done && ls[i].pages > 0 && ls[i].last > ls[i].pages)
+				numbered++;
+		window = numbered > 1 ? PW_PAGE_WINDOW / numbered : PW_PAGE_WINDOW;
+		if (window < PW_PAGE_WINDOW_MIN)
+			window = PW_PAGE_WINDOW_MIN;
 		nb = 0;
 		for (i = 0; i < n; i++) {
 			struct listing *l = &ls[i];
@@ -641,7 +652,7 @@ paginate_batches(pw_client_t *c, struct listing *ls, size_t n, unsigned max_batc
 				continue;
 			if (l->pages > 0 && l->last > l->pages) {
 				from = l->pages + 1;
-				to = l->last - l->pages > PW_PAGE_WINDOW ? l->pages + PW_PAGE_WINDOW : l->last;
+				to = l->last - l->pages > window ? l->pages + window : l->last;
 			} else {
 				from = to = 0;
 			}
@@ -1050,6 +1061,129 @@ pw_list_patches_pages_once(pw_client_t *c, uint32_t project_id, const char *sinc
 	*out = (struct pw_patch *)(void *)pp.v.v;
 	*n = pp.v.n;
 	return PWNM_STATUS_SUCCESS;
+}
+
+/* ---- full lists of several projects ---- */
+
+/* Where the series of a full list go. */
+struct series_pages {
+	pw_series_cb sink;
+	void *sink_data;
+};
+
+static pwnm_status_t
+series_sink_page(pw_client_t *c, struct listing *l, const struct http_request *r,
+		 struct page_info *pi)
+{
+	struct series_pages *sp = l->data;
+	struct pw_series *a;
+	size_t an;
+	char *why = NULL;
+	pwnm_status_t st = pw_series_from_json(r->resp.data, r->resp.len, &a, &an, &why);
+
+	if (st) {
+		set_error(c, "GET %s: %s", r->url, why);
+		free(why);
+		return st;
+	}
+	pi->count = an;
+	pi->first = an ? a[0].id : 0;
+	pi->last = an ? a[an - 1].id : 0;
+	sp->sink(a, an, sp->sink_data);
+	pw_series_array_free(a, an);
+	return PWNM_STATUS_SUCCESS;
+}
+
+/* The lists of f[i] for the i with again[i] (NULL: all), as group i + 1 each. */
+static void
+list_full_once(pw_client_t *c, struct pw_full_list *f, size_t n, const int *again)
+{
+	struct listing *ls = xcalloc(2 * n + 1, sizeof(*ls));
+	struct patch_pages *pp = xcalloc(n + 1, sizeof(*pp));
+	struct series_pages *sp = xcalloc(n + 1, sizeof(*sp));
+	size_t i, nl = 0, k;
+	size_t *of = xcalloc(2 * n + 1, sizeof(*of));
+
+	for (i = 0; i < n; i++) {
+		char *enc;
+
+		if (again && !again[i])
+			continue;
+		f[i].status = PWNM_STATUS_SUCCESS;
+		free(f[i].error);
+		f[i].error = NULL;
+		pp[i].v.size = sizeof(struct pw_patch);
+		pp[i].sink = f[i].sink;
+		pp[i].sink_data = f[i].sdata;
+		enc = f[i].since ? pw_urlencode(f[i].since) : NULL;
+		ls[nl].url = xasprintf("%spatches/?project=%u&order=id&per_page=%d%s%s", c->root,
+				       f[i].project_id, PW_PER_PAGE, enc ? "&since=" : "",
+				       enc ? enc : "");
+		free(enc);
+		ls[nl].page = patch_page;
+		ls[nl].data = &pp[i];
+		ls[nl].by_number = 1;
+		ls[nl].progress = f[i].progress;
+		ls[nl].pdata = f[i].pdata;
+		ls[nl].group = (unsigned)i + 1;
+		of[nl++] = i;
+		if (!f[i].series_sink)
+			continue;
+		sp[i].sink = f[i].series_sink;
+		sp[i].sink_data = f[i].series_data;
+		enc = f[i].series_since ? pw_urlencode(f[i].series_since) : NULL;
+		ls[nl].url = xasprintf("%sseries/?project=%u&order=id&per_page=%d%s%s", c->root,
+				       f[i].project_id, PW_PER_PAGE, enc ? "&since=" : "",
+				       enc ? enc : "");
+		free(enc);
+		ls[nl].page = series_sink_page;
+		ls[nl].data = &sp[i];
+		ls[nl].by_number = 1;
+		ls[nl].group = (unsigned)i + 1;
+		of[nl++] = i;
+	}
+	paginate(c, ls, nl);
+	for (k = 0; k < nl; k++) {
+		struct pw_full_list *fl = &f[of[k]];
+
+		if (ls[k].status && !fl->status) {
+			fl->status = ls[k].status;
+			fl->error = ls[k].error;
+			ls[k].error = NULL;
+			mask_secret(c, fl->error);
+		}
+		listing_free(&ls[k]);
+	}
+	free(of);
+	free(ls);
+	free(pp);
+	free(sp);
+}
+
+pwnm_status_t
+pw_list_full(pw_client_t *c, struct pw_full_list *f, size_t n)
+{
+	pwnm_status_t st = PWNM_STATUS_SUCCESS;
+	int *again = xcalloc(n + 1, sizeof(*again));
+	size_t i;
+	int any = 0;
+
+	for (i = 0; i < n; i++)
+		f[i].error = NULL;
+	list_full_once(c, f, n, NULL);
+	/* a 404 may be the API version gone (rediscovered): those lists once more */
+	for (i = 0; i < n; i++)
+		any |= again[i] = f[i].status == PWNM_STATUS_NOT_FOUND;
+	if (any && rediscovered(c))
+		list_full_once(c, f, n, again);
+	free(again);
+	for (i = 0; i < n; i++) {
+		if (f[i].status && st == PWNM_STATUS_SUCCESS) {
+			st = f[i].status;
+			set_error(c, "%s", f[i].error ? f[i].error : pwnm_status_to_string(st));
+		}
+	}
+	return st;
 }
 
 /* ---- events: the incremental poll of several projects ---- */

@@ -61,6 +61,39 @@ pwnm_status_t pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const c
 				    void *sdata, struct pw_patch **out, size_t *n);
 
 /*
+ * The full lists of n projects at once: for each, every patch of the
+ * project since `since` (as pw_list_patches_pages) to sink, and when
+ * series_sink is set, its series since series_since (NULL: all) to
+ * series_sink, page by page.  Every listing goes in the same batches, at
+ * most the http handle's max_parallel requests in flight, the window of
+ * numbered pages shared by the listings still going (so the bodies held
+ * at once do not grow with the number of projects).  The sinks are
+ * called in the caller's thread as each page is decoded; a page may
+ * repeat an item of the one before it.  progress (may be NULL) is called
+ * as for pw_list_patches_pages, for the patch list, with pdata.  A
+ * failure ends only its own project's listings: status and error (one
+ * line naming the URL, caller frees).  Returns the first failure (c's
+ * error set), or SUCCESS.
+ */
+typedef void (*pw_series_cb)(const struct pw_series *a, size_t n, void *data);
+struct pw_full_list {
+	/* in */
+	uint32_t project_id;
+	const char *since;
+	pw_patches_cb sink;
+	void *sdata;
+	pw_series_cb series_sink; /* NULL: no series list */
+	void *series_data;
+	const char *series_since;
+	pw_progress_cb progress;
+	void *pdata;
+	/* out */
+	pwnm_status_t status;
+	char *error;
+};
+pwnm_status_t pw_list_full(pw_client_t *c, struct pw_full_list *f, size_t n);
+
+/*
  * The incremental poll of n projects at once: for each, its events
  * since the ISO date `since` (inclusive; NULL or "": every event),
  * oldest first, and unless events_only its patches with id >

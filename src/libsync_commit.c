@@ -176,34 +176,45 @@ sync_commit(struct run *r)
 /*
  * The agreed values of one window of a full list whose tags were just
  * written (libsync_pipe.c), in a state transaction of their own: a run
- * killed later keeps them.  A project new to the store is stored with
- * its name only (so the patches name it); its cursors, the revision,
+ * killed later keeps them.  A project of its patches new to the store
+ * (a window may hold patches of several) is stored with its name only
+ * (so the patches name it); its cursors, the revision,
  * series and users wait for sync_commit, so the next run lists again.
  * A failure is not said here: the items stay in the run, and
  * sync_commit writes them again (and says why it could not).
  */
 pwnm_status_t
-sync_commit_window(struct run *r, const struct project_rec *p, struct work **ws, size_t n)
+sync_commit_window(struct run *r, struct work **ws, size_t n)
 {
-	struct project_rec stored;
 	pwnm_txn_t *txn;
 	pwnm_status_t rc;
+	uint32_t last = 0;
 	size_t i;
 
 	if ((rc = state_txn_begin(r->st, 1, &txn)))
 		return rc;
-	rc = state_project_get(txn, p->id, &stored);
-	if (rc == PWNM_STATUS_SUCCESS) {
-		project_rec_free(&stored);
-	} else if (rc == PWNM_STATUS_NOT_FOUND) {
-		/* A project new to the store: its name, and nothing of a sync done yet. */
-		struct project_rec blank = { 0 };
+	/* the projects of its patches (a window may hold several), each in the store */
+	for (i = 0; i < n && !rc; i++) {
+		long k = run_project_index(r, ws[i]->rec.project_id);
+		struct project_rec stored;
 
-		blank.id = p->id;
-		blank.link_name = p->link_name;
-		blank.web_url = p->web_url;
-		blank.event_cursor = blank.states_seen = (char *)(uintptr_t)"";
-		rc = state_project_put(txn, &blank);
+		if (k < 0 || ws[i]->rec.project_id == last)
+			continue;
+		last = ws[i]->rec.project_id;
+		rc = state_project_get(txn, last, &stored);
+		if (rc == PWNM_STATUS_SUCCESS) {
+			project_rec_free(&stored);
+		} else if (rc == PWNM_STATUS_NOT_FOUND) {
+			/* A project new to the store: its name, and nothing of a sync done yet. */
+			const struct project_rec *p = &r->projects[k];
+			struct project_rec blank = { 0 };
+
+			blank.id = p->id;
+			blank.link_name = p->link_name;
+			blank.web_url = p->web_url;
+			blank.event_cursor = blank.states_seen = (char *)(uintptr_t)"";
+			rc = state_project_put(txn, &blank);
+		}
 	}
 	for (i = 0; i < n && !rc; i++) {
 		struct work *w = ws[i];

@@ -311,14 +311,23 @@ pwnm_status_t remote_take_page(struct run *r, struct project_rec *p, const struc
 			       size_t n);
 
 /*
- * libsync_pipe.c: a first sync's or --full's list of project p, taken in
- * while it downloads: each window of pages merged, its tags written and
- * its values committed, then its settled work items dropped.  Cursors
- * and revision wait for the end of the run.  Fails as the listing does,
- * or with PWNM_STATUS_STATE when a page could not be taken in.
+ * libsync_pipe.c: the full lists of a first sync or --full, of every
+ * project in pj at once, taken in while they download: the pages in the
+ * order they come, whatever their project; each window merged, its tags
+ * written and its values committed, then its settled work items dropped.
+ * Cursors and revision wait for the end of the run.  Each pj[i].rc says
+ * how its project's list went: the listing's failure (pj[i].error, one
+ * line, caller frees), or PWNM_STATUS_STATE when a page could not be
+ * taken in (said then).
  */
-pwnm_status_t pipe_full_list(struct run *r, struct project_rec *p, const char *since,
-			     pw_progress_cb progress);
+struct pipe_project {
+	struct project_rec *p;  /* in */
+	const char *since;      /* in: ISO date, NULL all */
+	pwnm_status_t rc;       /* out */
+	char *error;            /* out */
+	int failed;             /* a page of it could not be taken in: its others are not */
+};
+void pipe_full_lists(struct run *r, struct pipe_project *pj, size_t n, pw_progress_cb progress);
 void remote_report_projects(struct run *r, int committed);
 
 /* libsync_merge.c: step 4, the three-way merge (cannot fail); merge_item merges one item */
@@ -340,7 +349,6 @@ pwnm_status_t sync_tags_window(struct run *r, struct work **ws, size_t n);
 
 /* libsync_commit.c: step 7, the state commit; sync_commit_window commits one window's patches */
 pwnm_status_t sync_commit(struct run *r);
-pwnm_status_t sync_commit_window(struct run *r, const struct project_rec *p, struct work **ws,
-				 size_t n);
+pwnm_status_t sync_commit_window(struct run *r, struct work **ws, size_t n);
 
 #endif

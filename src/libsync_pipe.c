@@ -1,4 +1,4 @@
-/* libsync_pipe.c - a full patch list taken in while it downloads: each window merged, tagged, committed, dropped */
+/* libsync_pipe.c - the full patch lists taken in while they download: each window merged, tagged, committed, dropped */
 #include "libsync_p.h"
 
 #include <pthread.h>
@@ -8,11 +8,13 @@
 #include "libutil.h"
 
 /*
- * A first sync or --full lists every patch of a project; its tag writes
- * are bound by Xapian and its listing by the server, so the two overlap:
- * a thread of its own runs the listing (libpw's pages, kept in flight by
- * the HTTP layer) and queues each decoded page, while the run's thread
- * takes the pages in, and once a window of PIPE_WINDOW patches is there
+ * A first sync or --full lists every patch of its projects; its tag
+ * writes are bound by Xapian and its listing by the server, so the two
+ * overlap: a thread of its own runs the listings of every project at once
+ * (pw_list_full: libpw's pages, kept in flight by the HTTP layer) and
+ * queues each decoded page with its project, while the run's thread takes
+ * the pages in as they came, whatever their project (a window may hold
+ * patches of several), and once a window of PIPE_WINDOW patches is there
  * merges them, writes their tags in batches (the notmuch write lock held
  * per batch only) and commits their agreed values to the store.  Work
  * items then settled are dropped, so memory does not grow with the list.
@@ -22,6 +24,10 @@
  * steps, and the listing's thread needs nothing of the run but its HTTP
  * client, which the run's thread does not touch until the list has ended.
  * Only the queue below is shared.
+ *
+ * A page that cannot be taken in (the store cannot be read) ends the
+ * taking in of its project only; the listing stops when every project's
+ * has ended so.
  *
  * Cursors, the revision, the project records, series and users are
  * written by the run's own commit at its end: a run killed in the middle
@@ -34,9 +40,18 @@
 #define PIPE_WINDOW TAG_BATCH
 
 struct page {
+	size_t proj;            /* index in the pipe's projects */
 	struct pw_patch *a;
 	size_t n;
 	struct page *next;
+};
+
+struct pipe;
+
+/* What a sink call knows: its pipe and project. */
+struct pipe_sink_data {
+	struct pipe *pp;
+	size_t proj;
 };
 
 struct pipe {
@@ -44,16 +59,14 @@ struct pipe {
 	pthread_cond_t cv;
 	struct page *head, *tail;
 	size_t queued;
-	int done;          /* the listing ended, rc says how */
+	int done;          /* the listing ended, each list's status in lists[] */
 	int drop;          /* the run's thread takes nothing more in: pages are freed */
 	int threaded;      /* else the listing runs in the caller's thread, unbounded */
-	pwnm_status_t rc;
 	/* the listing */
 	pw_client_t *client;
-	uint32_t project_id;
-	const char *since;
-	pw_progress_cb progress;
-	void *pdata;
+	struct pw_full_list *lists;
+	struct pipe_sink_data *sd;
+	size_t n;
 };
 
 static char *
@@ -81,18 +94,10 @@ patch_dup(struct pw_patch *d, const struct pw_patch *s)
 	d->check = dup_or_null(s->check);
 }
 
-/* The listing's sink (its thread): the page queued, after waiting for room. */
+/* Queue pg (the listing's thread), after waiting for room; freed when the run takes no more. */
 static void
-pipe_sink(const struct pw_patch *a, size_t n, void *data)
+pipe_queue(struct pipe *pp, struct page *pg)
 {
-	struct pipe *pp = data;
-	struct page *pg = xcalloc(1, sizeof(*pg));
-	size_t i;
-
-	pg->a = xcalloc(n + 1, sizeof(*pg->a));
-	pg->n = n;
-	for (i = 0; i < n; i++)
-		patch_dup(&pg->a[i], &a[i]);
 	pthread_mutex_lock(&pp->mu);
 	while (pp->threaded && pp->queued >= PIPE_QUEUE && !pp->drop)
 		pthread_cond_wait(&pp->cv, &pp->mu);
@@ -112,18 +117,29 @@ pipe_sink(const struct pw_patch *a, size_t n, void *data)
 	pthread_mutex_unlock(&pp->mu);
 }
 
+/* The listing's sink for a project's patches (its thread). */
+static void
+pipe_sink(const struct pw_patch *a, size_t n, void *data)
+{
+	struct pipe_sink_data *sd = data;
+	struct page *pg = xcalloc(1, sizeof(*pg));
+	size_t i;
+
+	pg->proj = sd->proj;
+	pg->a = xcalloc(n + 1, sizeof(*pg->a));
+	pg->n = n;
+	for (i = 0; i < n; i++)
+		patch_dup(&pg->a[i], &a[i]);
+	pipe_queue(sd->pp, pg);
+}
+
 static void *
 pipe_list(void *data)
 {
 	struct pipe *pp = data;
-	struct pw_patch *pl = NULL;
-	size_t n = 0;
-	pwnm_status_t rc = pw_list_patches_pages(pp->client, pp->project_id, pp->since, pp->progress,
-						 pp->pdata, pipe_sink, pp, &pl, &n);
 
-	pw_patch_array_free(pl, n); /* none with a sink */
+	pw_list_full(pp->client, pp->lists, pp->n);
 	pthread_mutex_lock(&pp->mu);
-	pp->rc = rc;
 	pp->done = 1;
 	pthread_cond_broadcast(&pp->cv);
 	pthread_mutex_unlock(&pp->mu);
@@ -190,7 +206,7 @@ struct window {
 
 /* Merge, write and commit one window; drop what is settled. */
 static void
-pipe_window(struct run *r, const struct project_rec *p, struct window *win)
+pipe_window(struct run *r, struct window *win)
 {
 	size_t i;
 	pwnm_status_t rc;
@@ -202,7 +218,7 @@ pipe_window(struct run *r, const struct project_rec *p, struct window *win)
 		win->ws[i]->tags = 0; /* written, or given up for this run */
 		win->ws[i]->piped = 0;
 	}
-	if (!rc && !(rc = sync_commit_window(r, p, win->ws, win->n))) {
+	if (!rc && !(rc = sync_commit_window(r, win->ws, win->n))) {
 		/* what the window read and wrote of the store does not stay resident */
 		state_release_map(r->st);
 		for (i = 0; i < win->n; i++) {
@@ -220,8 +236,34 @@ pipe_window(struct run *r, const struct project_rec *p, struct window *win)
 	win->n = 0;
 }
 
-pwnm_status_t
-pipe_full_list(struct run *r, struct project_rec *p, const char *since, pw_progress_cb progress)
+/* A page of project pj->p taken in; its patches that settle now join the window. */
+static void
+pipe_take(struct run *r, struct pipe_project *pj, struct page *pg, struct window *win)
+{
+	size_t i;
+
+	if (pj->failed)
+		return;
+	if (remote_take_page(r, pj->p, pg->a, pg->n)) {
+		pj->failed = 1;
+		return;
+	}
+	for (i = 0; i < pg->n && !r->pipe_off; i++) {
+		struct work *w = work_find(r, pg->a[i].project_id, pg->a[i].id);
+
+		if (!w || !settles_now(r, w))
+			continue;
+		w->piped = 1;
+		if (win->n == win->cap) {
+			win->cap = win->cap ? win->cap * 2 : 256;
+			win->ws = xreallocarray(win->ws, win->cap, sizeof(*win->ws));
+		}
+		win->ws[win->n++] = w;
+	}
+}
+
+void
+pipe_full_lists(struct run *r, struct pipe_project *pj, size_t n, pw_progress_cb progress)
 {
 	struct pipe pp;
 	struct window win = { 0 };
@@ -229,7 +271,7 @@ pipe_full_list(struct run *r, struct project_rec *p, const char *since, pw_progr
 	size_t window = TAG_BATCH, i;
 	const char *dbg = getenv("PWNM_DEBUG_TAG_BATCH"); /* tests: small windows, as small batches */
 	uint64_t u;
-	int failed = 0, done = 0;
+	int done = 0;
 
 	if (dbg && parse_u64(dbg, &u) == 0 && u > 0 && u < PIPE_WINDOW)
 		window = (size_t)u;
@@ -237,15 +279,26 @@ pipe_full_list(struct run *r, struct project_rec *p, const char *since, pw_progr
 	pthread_mutex_init(&pp.mu, NULL);
 	pthread_cond_init(&pp.cv, NULL);
 	pp.client = r->client;
-	pp.project_id = p->id;
-	pp.since = since;
-	pp.progress = progress;
-	pp.pdata = (void *)p->link_name;
+	pp.n = n;
+	pp.lists = xcalloc(n + 1, sizeof(*pp.lists));
+	pp.sd = xcalloc(n + 1, sizeof(*pp.sd));
+	for (i = 0; i < n; i++) {
+		pj[i].failed = 0;
+		pp.sd[i].pp = &pp;
+		pp.sd[i].proj = i;
+		pp.lists[i].project_id = pj[i].p->id;
+		pp.lists[i].since = pj[i].since;
+		pp.lists[i].sink = pipe_sink;
+		pp.lists[i].sdata = &pp.sd[i];
+		pp.lists[i].progress = progress;
+		pp.lists[i].pdata = (void *)pj[i].p->link_name;
+	}
 	pp.threaded = pthread_create(&th, NULL, pipe_list, &pp) == 0;
 	if (!pp.threaded)
 		pipe_list(&pp); /* no thread: the whole list first, then the windows */
 	while (!done) {
 		struct page *pg, *next;
+		int all_failed = 1;
 
 		pthread_mutex_lock(&pp.mu);
 		while (!pp.head && !pp.done)
@@ -256,28 +309,18 @@ pipe_full_list(struct run *r, struct project_rec *p, const char *since, pw_progr
 		done = pp.done;
 		pthread_cond_broadcast(&pp.cv);
 		pthread_mutex_unlock(&pp.mu);
+		/* the pages in the order they came, whatever their project */
 		for (; pg; pg = next) {
 			next = pg->next;
-			if (!failed && remote_take_page(r, p, pg->a, pg->n))
-				failed = 1;
-			for (i = 0; i < pg->n && !failed && !r->pipe_off; i++) {
-				struct work *w = work_find(r, pg->a[i].project_id, pg->a[i].id);
-
-				if (!w || !settles_now(r, w))
-					continue;
-				w->piped = 1;
-				if (win.n == win.cap) {
-					win.cap = win.cap ? win.cap * 2 : 256;
-					win.ws = xreallocarray(win.ws, win.cap, sizeof(*win.ws));
-				}
-				win.ws[win.n++] = w;
-			}
+			pipe_take(r, &pj[pg->proj], pg, &win);
 			pw_patch_array_free(pg->a, pg->n);
 			free(pg);
 			if (win.n >= window)
-				pipe_window(r, p, &win);
+				pipe_window(r, &win);
 		}
-		if (failed && !pp.drop) {
+		for (i = 0; i < n; i++)
+			all_failed &= pj[i].failed;
+		if (all_failed && !pp.drop) {
 			pthread_mutex_lock(&pp.mu);
 			pp.drop = 1;
 			pthread_cond_broadcast(&pp.cv);
@@ -288,11 +331,15 @@ pipe_full_list(struct run *r, struct project_rec *p, const char *since, pw_progr
 		pthread_join(th, NULL);
 	/* The last window: the listing ended (a failed one too: what came is kept, as before). */
 	if (win.n)
-		pipe_window(r, p, &win);
+		pipe_window(r, &win);
 	free(win.ws);
+	for (i = 0; i < n; i++) {
+		pj[i].rc = pp.lists[i].status ? pp.lists[i].status
+					      : pj[i].failed ? PWNM_STATUS_STATE : PWNM_STATUS_SUCCESS;
+		pj[i].error = pp.lists[i].error;
+	}
+	free(pp.lists);
+	free(pp.sd);
 	pthread_cond_destroy(&pp.cv);
 	pthread_mutex_destroy(&pp.mu);
-	if (pp.rc)
-		return pp.rc;
-	return failed ? PWNM_STATUS_STATE : PWNM_STATUS_SUCCESS;
 }

@@ -864,56 +864,6 @@ poll_take(struct run *r, struct project_rec *p, struct pw_poll *pl, const struct
 	return PWNM_STATUS_SUCCESS;
 }
 
-/* The whole patch list of the window, merged page by page; the event cursor moves to the newest event. */
-static pwnm_status_t
-poll_full(struct run *r, struct project_rec *p, int64_t now)
-{
-	struct pw_event *newest = NULL;
-	struct full_start fs;
-	struct pw_patch *pl = NULL;
-	struct page_sink ps = { r, p, 0 };
-	char *since = NULL;
-	size_t n = 0, nnewest = 0;
-	int more = 0;
-	pwnm_status_t rc;
-
-	/* the newest page of events: the cursor and the stretch kept before it */
-	rc = newest_trusted_events(r, p->id, &newest, &nnewest, &more);
-	if (rc)
-		return rc;
-	full_start_make(r, newest, nnewest, more, &fs);
-	pw_event_array_free(newest, nnewest);
-	if (!r->o->all_history && r->cfg->window > 0)
-		since = unix_to_iso(now - r->cfg->window);
-	/*
-	 * Each page is merged into the run as it comes, then freed; unless
-	 * --dry-run, its tags are written and its values committed while the
-	 * next pages download (libsync_pipe.c).
-	 */
-	if (!r->o->dry_run)
-		rc = pipe_full_list(r, p, since, r->o->progress ? progress_cb : NULL);
-	else
-		rc = pw_list_patches_pages(r->client, p->id, since,
-					   r->o->progress ? progress_cb : NULL, (void *)p->link_name,
-					   observe_page, &ps, &pl, &n);
-	free(since);
-	if (!rc && ps.failed)
-		rc = PWNM_STATUS_STATE; /* a page was not taken in: neither cursor nor reconcile time move */
-	if (rc) {
-		free(fs.date);
-		free(fs.stretch);
-		return rc;
-	}
-	if (fs.date) {
-		p->event_last_id = fs.id;
-		str_set(&p->event_cursor, fs.date);
-		free(fs.date);
-	}
-	seen_record(r, p->id, fs.stretch);
-	p->last_reconcile = now;
-	return PWNM_STATUS_SUCCESS;
-}
-
 /* A project not asked because the server gave no answer to another: one line saying what waits. */
 static void
 remote_not_asked(struct run *r, size_t idx)
@@ -949,11 +899,109 @@ remote_polled(struct run *r, size_t idx, int64_t now)
 }
 
 /*
+ * The full lists of the projects at[0..n) (a first sync, --full, a
+ * reconcile): each project's newest event first, then every patch list
+ * of pwnm.window at once (pw_list_full: pwnm.jobs requests in flight),
+ * each page merged as it comes; unless --dry-run its tags are written
+ * and its values committed while the next pages download
+ * (libsync_pipe.c).  A project whose list worked has its event cursor
+ * moved to that newest event and is polled; one that failed is said
+ * (remote_poll_failed), its cursor and reconcile time stay.
+ */
+static void
+poll_full(struct run *r, const size_t *at, size_t n, int64_t now)
+{
+	struct pipe_project *pj = xcalloc(n + 1, sizeof(*pj));
+	struct full_start *fs = xcalloc(n + 1, sizeof(*fs));
+	size_t *idx = xcalloc(n + 1, sizeof(*idx));
+	char *since = NULL;
+	size_t i, np = 0;
+	pw_progress_cb progress = r->o->progress ? progress_cb : NULL;
+
+	if (!r->o->all_history && r->cfg->window > 0)
+		since = unix_to_iso(now - r->cfg->window);
+	for (i = 0; i < n; i++) {
+		struct pw_event *newest = NULL;
+		size_t nnewest = 0;
+		int more = 0;
+		pwnm_status_t rc;
+
+		if (r->server_silent) {
+			remote_not_asked(r, at[i]);
+			continue;
+		}
+		/*
+		 * Before the list (an event during it is taken in by the next run):
+		 * the newest page of events, the cursor and the stretch kept before it.
+		 */
+		rc = newest_trusted_events(r, r->projects[at[i]].id, &newest, &nnewest, &more);
+		if (rc) {
+			remote_poll_failed(r, at[i], rc, pw_client_error(r->client));
+			continue;
+		}
+		full_start_make(r, newest, nnewest, more, &fs[np]);
+		pw_event_array_free(newest, nnewest);
+		pj[np].p = &r->projects[at[i]];
+		pj[np].since = since;
+		idx[np++] = at[i];
+	}
+	if (np && !r->o->dry_run) {
+		pipe_full_lists(r, pj, np, progress);
+	} else if (np) {
+		/* --dry-run: every page merged into the run as it comes, nothing written */
+		struct pw_full_list *fl = xcalloc(np, sizeof(*fl));
+		struct page_sink *ps = xcalloc(np, sizeof(*ps));
+
+		for (i = 0; i < np; i++) {
+			ps[i].r = r;
+			ps[i].p = pj[i].p;
+			fl[i].project_id = pj[i].p->id;
+			fl[i].since = since;
+			fl[i].sink = observe_page;
+			fl[i].sdata = &ps[i];
+			fl[i].progress = progress;
+			fl[i].pdata = (void *)pj[i].p->link_name;
+		}
+		pw_list_full(r->client, fl, np);
+		for (i = 0; i < np; i++) {
+			/* a page not taken in: neither cursor nor reconcile time move */
+			pj[i].rc = fl[i].status ? fl[i].status : ps[i].failed ? PWNM_STATUS_STATE : 0;
+			pj[i].error = fl[i].error;
+		}
+		free(fl);
+		free(ps);
+	}
+	free(since);
+	for (i = 0; i < np; i++) {
+		struct project_rec *p = pj[i].p;
+
+		if (pj[i].rc) {
+			remote_poll_failed(r, idx[i], pj[i].rc, pj[i].error ? pj[i].error : "");
+			free(fs[i].date);
+			free(fs[i].stretch);
+		} else {
+			if (fs[i].date) {
+				p->event_last_id = fs[i].id;
+				str_set(&p->event_cursor, fs[i].date);
+				free(fs[i].date);
+			}
+			seen_record(r, p->id, fs[i].stretch);
+			p->last_reconcile = now;
+			remote_polled(r, idx[i], now);
+		}
+		free(pj[i].error);
+	}
+	free(pj);
+	free(fs);
+	free(idx);
+}
+
+/*
  * Poll the projects whose kind[i] is not POLL_NONE.  The incremental
  * polls (events and new patches) go to the server together
  * (pw_poll_projects: concurrently, pwnm.jobs requests in flight) and are
  * taken in project by project, in pwnm.projects order; then the full
- * lists, one project after the other (a cursor the server no longer
+ * lists, together too (poll_full; a cursor the server no longer
  * knows, or one ahead of its clock, turns an incremental poll into a
  * full one, except for a push's events_only poll).  A project whose poll
  * fails is marked poll_failed; success marks it polled (polled_ok).  A
@@ -1056,23 +1104,14 @@ remote_poll(struct run *r, enum poll_kind *kind, int64_t now)
 		remote_polled(r, i, now);
 		kind[i] = POLL_NONE;
 	}
-	for (i = 0; i < r->nprojects; i++) {
-		pwnm_status_t rc;
-
-		if (kind[i] != POLL_FULL)
-			continue;
-		if (r->server_silent) {
-			remote_not_asked(r, i);
-			continue;
-		}
-		if ((rc = poll_full(r, &r->projects[i], now)))
-			remote_poll_failed(r, i, rc, pw_client_error(r->client));
-		else
-			remote_polled(r, i, now);
-	}
 	for (k = 0; k < np; k++)
 		seen_free(&seen[k]);
 	free(seen);
+	for (i = 0, np = 0; i < r->nprojects; i++)
+		if (kind[i] == POLL_FULL)
+			at[np++] = i;
+	if (np)
+		poll_full(r, at, np, now);
 	free(polls);
 	free(at);
 }

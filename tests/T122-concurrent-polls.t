@@ -31,15 +31,19 @@ pwnm_run sync
 
 # overlap KIND: from the stand-in's log, "N M": how many API requests there were, and the
 # most it was serving at once; with KIND "projects", also "yes" when requests of two
-# different projects were in service at the same time (their [t, t_end] overlap), else "no"
+# different projects were in service at the same time (their [t, t_end] overlap), else "no";
+# KIND "lists" is "projects" for the requests of full lists only
 overlap() {
 	python3 - "$TMP/standin.log" "$1" <<'EOP'
 import json, re, sys
 reqs = [json.loads(l) for l in open(sys.argv[1])]
 reqs = [r for r in reqs if not r["path"].startswith("/_admin") and r.get("t_end")]
+if sys.argv[2] == "lists":
+    # the full lists only: patches by id, and the series lists
+    reqs = [r for r in reqs if re.search(r"/(patches|series)/$", r["path"]) and "order=id" in r["query"]]
 most = max([r["in_flight"] for r in reqs] or [0])
 out = "%d %d" % (len(reqs), most)
-if sys.argv[2] == "projects":
+if sys.argv[2] in ("projects", "lists"):
     def proj(r):
         m = re.search(r"(?:^|&)project=(\d+)", r["query"])
         return m.group(1) if m else None
@@ -112,5 +116,29 @@ cat "$TMP/out" >>"$test_log"
 standin_admin POST fault/clear >/dev/null
 test_expect_equal "$rc $(grep -c '^pwnm: delta: GET .*no data for 2 s after 2 attempts; its news wait for the next run$' "$TMP/out") $(grep -c 'not asked' "$TMP/out") $(pw_tags_of delta1@example.org | grep -c deferred) $(pw_tags_of p6@example.org) $(pw_tags_of theta1@example.org)" \
 	"75 1 0 0 pw/beta pw/beta/deferred pw/theta pw/theta/deferred"
+
+test_begin_subtest "--full: the full lists of three projects are asked concurrently"
+notmuch config set pwnm.stall_timeout 20s
+notmuch config set pwnm.projects "alpha;beta;gamma"
+pwnm_run sync
+change_all new
+standin_admin POST settings '{"max_per_page": 1}' >/dev/null
+standin_admin POST latency '{"ms": 300}' >/dev/null
+standin_log_clear
+measured "--full of 3 projects, 300 ms a request" pwnm sync --full
+read -r n most both <<<"$(overlap lists)"
+test_expect_equal "$rc $both $(pw_tags_of p2@example.org) | $(pw_tags_of p6@example.org) | $(pw_tags_of gamma1@example.org)" \
+	"0 yes pw/alpha pw/alpha/new | pw/beta pw/beta/new | pw/gamma pw/gamma/new"
+
+test_begin_subtest "a first sync (a new store) lists the three projects concurrently too"
+change_all under-review
+export XDG_STATE_HOME=$TMP/state-first
+standin_log_clear
+measured "first sync of 3 projects, 300 ms a request" pwnm sync
+read -r n most both <<<"$(overlap lists)"
+standin_admin POST latency '{"ms": 0}' >/dev/null
+standin_admin POST settings '{"max_per_page": 250}' >/dev/null
+test_expect_equal "$rc $both $(pw_tags_of p2@example.org) | $(pw_tags_of p6@example.org) | $(pw_tags_of gamma1@example.org) | $(pw_tags_of theta1@example.org)" \
+	"0 yes pw/alpha pw/alpha/under-review | pw/beta pw/beta/under-review | pw/gamma pw/gamma/under-review | pw/theta pw/theta/deferred"
 
 test_done
