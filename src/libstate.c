@@ -982,6 +982,41 @@ lm_check_snapshot(struct lm_check *c, size_t txnid)
 	return rc;
 }
 
+/*
+ * Before liblmdb opens data.mdb (path): it takes the page size from the
+ * meta page with the newest transaction, and a wrong one there makes it
+ * read outside the file at once (SIGBUS), before check_store can look.
+ * So both meta pages must give the page size of the first.  0, or -1
+ * with msg; a file too short for two meta pages (new, or cut short) is
+ * left to liblmdb and check_store.
+ */
+static int
+check_meta_sizes(const char *path, char *msg, size_t msgsz)
+{
+	unsigned char hdr[LM_HDR + 8 + 2 * LM_W + 4];
+	uint32_t psize[2] = { 0, 0 };
+	size_t i;
+	int fd = open_private(path, O_RDONLY, 0), bad = 0;
+
+	if (fd < 0)
+		return 0; /* none yet, or said by liblmdb */
+	for (i = 0; i < 2 && !bad; i++) {
+		off_t at = i ? (off_t)psize[0] : 0;
+
+		if (pread(fd, hdr, sizeof(hdr), at) != (ssize_t)sizeof(hdr))
+			break;
+		psize[i] = lm_u32(hdr + LM_HDR + 8 + 2 * LM_W);
+		if (lm_u32(hdr + LM_HDR) != LM_MAGIC)
+			break; /* no meta page: liblmdb says the file is invalid */
+		bad = psize[i] < 512 || psize[i] > 65536 || (psize[i] & (psize[i] - 1)) ||
+		      (i && psize[i] != psize[0]);
+	}
+	close(fd);
+	if (bad)
+		snprintf(msg, msgsz, "data.mdb has a broken meta page (page size %u)", psize[i - 1]);
+	return bad ? -1 : 0;
+}
+
 /* Check the store of env (in dir) before anything reads it; 0, or -1 with msg. */
 static int
 check_store(MDB_env *env, const char *dir, char *msg, size_t msgsz)
@@ -1282,6 +1317,10 @@ state_open(const char *dir, size_t mapsize, pwnm_state_t **out, char **err)
 		rc = mdb_env_set_mapsize(st->env, mapsize ? mapsize : STATE_DEFAULT_MAPSIZE);
 	if (rc != MDB_SUCCESS)
 		goto lmdb_err;
+	if (check_meta_sizes(data, detail, sizeof(detail)) < 0) {
+		snprintf(msg, sizeof(msg), "cannot open state database '%s': %s", dir, detail);
+		goto fail;
+	}
 	/* MDB_NOTLS: a read transaction may be open while another one begins. */
 	rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
 	if (rc != MDB_SUCCESS)
