@@ -17,8 +17,10 @@ world() {
 
 # stopped PID: wait until the process stopped itself (SIGSTOP), print its state letter
 stopped() {
-	for _ in $(seq 1 200); do
-		[ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = T ] && break
+	local st
+	for _ in $(seq 1 600); do
+		st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)
+		case "$st" in T | Z | "") break ;; esac
 		sleep 0.05
 	done
 	cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null
@@ -31,8 +33,8 @@ sed 's/^/# reference: /' "$ROOT/want"
 
 test_begin_subtest "first sync: the first window is tagged and committed while the list still downloads"
 world paused || exit 1
-# a second a request: the pages after each list's first are still on their way at the pause
-standin_admin POST latency '{"ms": 1000}' >/dev/null
+# 3 s a request: the pages after each list's first are still on their way at the pause
+standin_admin POST latency '{"ms": 3000}' >/dev/null
 PWNM_DEBUG_TAG_BATCH=1 PWNM_DEBUG_PAUSE_AT=list-batch pwnm sync >>"$test_log" 2>&1 &
 pid=$!
 state=$(stopped "$pid")
