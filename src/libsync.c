@@ -258,6 +258,7 @@ sync_run(const struct pwnm_config *cfg, const char *token, pwnm_state_t *st,
 	remote_report_projects(r, rc == PWNM_STATUS_SUCCESS);
 out:
 	debug("sync", "work items: at most %zu held at once", r->wpeak);
+	debug("sync", "series: at most %zu held at once", r->speak);
 	/* Every failure went through run_error: the first one decides. */
 	rc = r->first_error ? r->worst : PWNM_STATUS_SUCCESS;
 	if (r->first_error)

@@ -164,6 +164,13 @@ struct run {
 	size_t wcap, wn;
 	struct series_work **stab;     /* the series named by the run, hashed by id */
 	size_t scap, sn;
+	size_t speak;                  /* the most series held at once (PWNM_DEBUG=sync) */
+	/* A first sync's series list taken in as it comes (series_take_page): the candidates for
+	 * older revisions, built on its first page, and the series marked older this run, whose
+	 * patches get the suggestion tag as their window passes (ascending ids). */
+	struct rev_index *revix;
+	uint32_t *older_now;
+	size_t nolder_now;
 	/* Mails that are no patch with a state tag the user put there (series_scan_mail): the tag
 	 * step removes those tags; project borrowed from the run's project list. */
 	struct stray { char *nmid; const char *project; } *strays;
@@ -283,6 +290,20 @@ void series_mark_covers(struct run *r);
 int series_covers_pending(struct run *r);
 void series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 			 const struct tagset *busy);
+/*
+ * A window of a full list (libsync_pipe.c, libsync_tags.c): is a cover
+ * letter marked whose record is known; write those (their marks
+ * cleared); a series read is applied at once (a page of a first sync's
+ * series list); the series changed are stored and those nothing waits
+ * for dropped; a merged patch of a series marked older this run gets the
+ * suggestion tag.
+ */
+int series_covers_known(struct run *r);
+void series_write_covers_window(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
+				const struct tagset *busy);
+pwnm_status_t series_take_page(struct run *r, const struct pw_series *a, size_t n);
+void series_settle(struct run *r);
+void series_window_patch(struct run *r, struct work *w);
 /* libsync_tags.c: --dry-run's line for a mail whose tags would change */
 void report_dry_tags(struct run *r, const char *nmid, const struct tagset *cur,
 		     const struct tagset *want);
@@ -323,6 +344,7 @@ pwnm_status_t remote_take_page(struct run *r, struct project_rec *p, const struc
 struct pipe_project {
 	struct project_rec *p;  /* in */
 	const char *since;      /* in: ISO date, NULL all */
+	int series;             /* in: its series listed too, from since, taken in as they come */
 	pwnm_status_t rc;       /* out */
 	char *error;            /* out */
 	int failed;             /* a page of it could not be taken in: its others are not */

@@ -29,9 +29,17 @@
  * taking in of its project only; the listing stops when every project's
  * has ended so.
  *
- * Cursors, the revision, the project records, series and users are
- * written by the run's own commit at its end: a run killed in the middle
- * keeps every window committed, and the next run lists again.
+ * A project's first sync lists its series too, in the same batches: a
+ * page of series is applied as it comes (series_take_page), and after it
+ * and after each window the series changed are stored and those nothing
+ * waits for are dropped (series_settle); a window writes the cover
+ * letters of the series its patches changed.  So neither the patches nor
+ * the series pile up.
+ *
+ * Cursors, the revision, the project records and users are written by
+ * the run's own commit at its end: a run killed in the middle keeps
+ * every window committed (and the series stored), and the next run lists
+ * again.
  */
 
 /* Pages decoded and not yet taken in: the listing waits beyond it. */
@@ -41,10 +49,20 @@
 
 struct page {
 	size_t proj;            /* index in the pipe's projects */
-	struct pw_patch *a;
+	struct pw_patch *a;     /* a page of patches, or */
 	size_t n;
+	struct pw_series *s;    /* one of series */
+	size_t ns;
 	struct page *next;
 };
+
+static void
+page_free(struct page *pg)
+{
+	pw_patch_array_free(pg->a, pg->n);
+	pw_series_array_free(pg->s, pg->ns);
+	free(pg);
+}
 
 struct pipe;
 
@@ -103,8 +121,7 @@ pipe_queue(struct pipe *pp, struct page *pg)
 		pthread_cond_wait(&pp->cv, &pp->mu);
 	if (pp->drop) {
 		pthread_mutex_unlock(&pp->mu);
-		pw_patch_array_free(pg->a, pg->n);
-		free(pg);
+		page_free(pg);
 		return;
 	}
 	if (pp->tail)
@@ -130,6 +147,31 @@ pipe_sink(const struct pw_patch *a, size_t n, void *data)
 	pg->n = n;
 	for (i = 0; i < n; i++)
 		patch_dup(&pg->a[i], &a[i]);
+	pipe_queue(sd->pp, pg);
+}
+
+/* The listing's sink for a project's series (its thread). */
+static void
+pipe_series_sink(const struct pw_series *a, size_t n, void *data)
+{
+	struct pipe_sink_data *sd = data;
+	struct page *pg = xcalloc(1, sizeof(*pg));
+	size_t i;
+
+	pg->proj = sd->proj;
+	pg->s = xcalloc(n + 1, sizeof(*pg->s));
+	pg->ns = n;
+	for (i = 0; i < n; i++) {
+		struct pw_series *d = &pg->s[i];
+
+		*d = a[i];
+		d->name = dup_or_null(a[i].name);
+		d->date = dup_or_null(a[i].date);
+		d->cover_msgid = dup_or_null(a[i].cover_msgid);
+		d->patches = xcalloc(a[i].npatches + 1, sizeof(*d->patches));
+		if (a[i].npatches)
+			memcpy(d->patches, a[i].patches, a[i].npatches * sizeof(*d->patches));
+	}
 	pipe_queue(sd->pp, pg);
 }
 
@@ -211,8 +253,10 @@ pipe_window(struct run *r, struct window *win)
 	size_t i;
 	pwnm_status_t rc;
 
-	for (i = 0; i < win->n; i++)
+	for (i = 0; i < win->n; i++) {
 		merge_item(r, win->ws[i]);
+		series_window_patch(r, win->ws[i]);
+	}
 	rc = sync_tags_window(r, win->ws, win->n);
 	for (i = 0; i < win->n; i++) {
 		win->ws[i]->tags = 0; /* written, or given up for this run */
@@ -229,6 +273,7 @@ pipe_window(struct run *r, struct window *win)
 			if (!(w->rec.flags & PATCH_F_RECHECK))
 				work_drop(r, w);
 		}
+		series_settle(r); /* their series, and cover letters, written */
 	} else if (rc && !r->tags_failed) {
 		/* Not committed: the run's own commit writes them at its end. */
 		r->pipe_off = 1;
@@ -244,6 +289,11 @@ pipe_take(struct run *r, struct pipe_project *pj, struct page *pg, struct window
 
 	if (pj->failed)
 		return;
+	if (pg->s) {
+		if (series_take_page(r, pg->s, pg->ns))
+			pj->failed = 1;
+		return;
+	}
 	if (remote_take_page(r, pj->p, pg->a, pg->n)) {
 		pj->failed = 1;
 		return;
@@ -292,6 +342,11 @@ pipe_full_lists(struct run *r, struct pipe_project *pj, size_t n, pw_progress_cb
 		pp.lists[i].sdata = &pp.sd[i];
 		pp.lists[i].progress = progress;
 		pp.lists[i].pdata = (void *)pj[i].p->link_name;
+		if (pj[i].series) {
+			pp.lists[i].series_sink = pipe_series_sink;
+			pp.lists[i].series_data = &pp.sd[i];
+			pp.lists[i].series_since = pj[i].since;
+		}
 	}
 	pp.threaded = pthread_create(&th, NULL, pipe_list, &pp) == 0;
 	if (!pp.threaded)
@@ -313,8 +368,7 @@ pipe_full_lists(struct run *r, struct pipe_project *pj, size_t n, pw_progress_cb
 		for (; pg; pg = next) {
 			next = pg->next;
 			pipe_take(r, &pj[pg->proj], pg, &win);
-			pw_patch_array_free(pg->a, pg->n);
-			free(pg);
+			page_free(pg);
 			if (win.n >= window)
 				pipe_window(r, &win);
 		}

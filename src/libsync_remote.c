@@ -943,6 +943,8 @@ poll_full(struct run *r, const size_t *at, size_t n, int64_t now)
 		pw_event_array_free(newest, nnewest);
 		pj[np].p = &r->projects[at[i]];
 		pj[np].since = since;
+		/* a first sync needs every series: listed with the patches (later, only those new) */
+		pj[np].series = !*pj[np].p->event_cursor && pj[np].p->last_reconcile == 0;
 		idx[np++] = at[i];
 	}
 	if (np && !r->o->dry_run) {

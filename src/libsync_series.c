@@ -10,6 +10,9 @@
 
 /* ---- the run's table of series ---- */
 
+struct rev_index;
+static void rev_index_free(struct rev_index *ix);
+
 static size_t
 series_bucket(uint32_t id, size_t cap)
 {
@@ -76,7 +79,25 @@ series_insert(struct run *r, const struct series_rec *rec, int in_store)
 	s->hnext = r->stab[b];
 	r->stab[b] = s;
 	r->sn++;
+	if (r->sn > r->speak)
+		r->speak = r->sn;
 	return s;
+}
+
+/* Take s out of the run's table and free it (its record is in the store). */
+static void
+series_drop(struct run *r, struct series_work *s)
+{
+	struct series_work **pp = &r->stab[series_bucket(s->rec.series_id, r->scap)];
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->hnext;
+	if (!*pp)
+		return;
+	*pp = s->hnext;
+	series_rec_free(&s->rec);
+	free(s);
+	r->sn--;
 }
 
 /* The series, from the run or the store; NULL when neither knows it. */
@@ -112,6 +133,11 @@ series_free_all(struct run *r)
 	free(r->stab);
 	r->stab = NULL;
 	r->scap = r->sn = 0;
+	rev_index_free(r->revix);
+	r->revix = NULL;
+	free(r->older_now);
+	r->older_now = NULL;
+	r->nolder_now = 0;
 	for (i = 0; i < r->nstrays; i++)
 		free(r->strays[i].nmid);
 	free(r->strays);
@@ -241,17 +267,22 @@ older_revision(const struct series_rec *o, const struct series_rec *s)
  * share: project, submitter and name (hashed), with their version.  Built
  * once a run from the store and the run's new series, so looking for the
  * older revisions of every series read costs a lookup each, not a walk
- * of every series known.
+ * of every series known.  A first sync's series list adds each series
+ * as it is read (series_take_page), marked now.
  */
 struct rev_entry {
 	uint64_t key;
 	uint32_t series_id;
 	uint32_t version;
+	uint32_t next;          /* 1 + the index of the next entry of its bucket, 0 none */
+	int now;                /* read from the server this run */
 };
 
 struct rev_index {
 	struct rev_entry *v;
 	size_t n, cap;
+	uint32_t *head;         /* per bucket, 1 + the index of its first entry, 0 none */
+	size_t nhead;           /* a power of two */
 };
 
 static uint64_t
@@ -267,14 +298,29 @@ revision_key(const struct series_rec *s)
 	return h;
 }
 
-static int
-rev_index_add(const struct series_rec *o, void *data)
+static size_t
+rev_bucket(uint64_t key, size_t nhead)
 {
-	struct rev_index *ix = data;
+	return (size_t)(key ^ (key >> 32)) & (nhead - 1);
+}
 
-	if (!o->name || !*o->name || !o->submitter_id ||
-	    (o->flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)))
-		return 0;
+static void
+rev_index_link(struct rev_index *ix, size_t i)
+{
+	size_t b = rev_bucket(ix->v[i].key, ix->nhead);
+
+	ix->v[i].next = ix->head[b];
+	ix->head[b] = (uint32_t)(i + 1);
+}
+
+/* o as a candidate (now: read this run); a series without name or submitter has no revisions. */
+static void
+rev_index_put(struct rev_index *ix, const struct series_rec *o, int now)
+{
+	size_t i;
+
+	if (!o->name || !*o->name || !o->submitter_id)
+		return;
 	if (ix->n == ix->cap) {
 		ix->cap = ix->cap ? ix->cap * 2 : 256;
 		ix->v = xreallocarray(ix->v, ix->cap, sizeof(*ix->v));
@@ -282,18 +328,57 @@ rev_index_add(const struct series_rec *o, void *data)
 	ix->v[ix->n].key = revision_key(o);
 	ix->v[ix->n].series_id = o->series_id;
 	ix->v[ix->n].version = o->version;
+	ix->v[ix->n].now = now;
 	ix->n++;
-	return 0;
+	if (ix->n > ix->nhead) {
+		/* more entries than buckets: twice the buckets, every entry linked again */
+		free(ix->head);
+		ix->nhead = ix->nhead ? ix->nhead * 2 : 256;
+		ix->head = xcalloc(ix->nhead, sizeof(*ix->head));
+		for (i = 0; i < ix->n; i++)
+			rev_index_link(ix, i);
+	} else {
+		rev_index_link(ix, ix->n - 1);
+	}
+}
+
+/* The first entry with key (then rev_next), NULL none. */
+static struct rev_entry *
+rev_first(struct rev_index *ix, uint64_t key)
+{
+	uint32_t i = ix->nhead ? ix->head[rev_bucket(key, ix->nhead)] : 0;
+
+	while (i && ix->v[i - 1].key != key)
+		i = ix->v[i - 1].next;
+	return i ? &ix->v[i - 1] : NULL;
+}
+
+static struct rev_entry *
+rev_next(struct rev_index *ix, struct rev_entry *e)
+{
+	uint32_t i = e->next;
+
+	while (i && ix->v[i - 1].key != e->key)
+		i = ix->v[i - 1].next;
+	return i ? &ix->v[i - 1] : NULL;
 }
 
 static int
-cmp_rev_entry(const void *a, const void *b)
+rev_index_add(const struct series_rec *o, void *data)
 {
-	const struct rev_entry *x = a, *y = b;
+	if (!(o->flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)))
+		rev_index_put(data, o, 0);
+	return 0;
+}
 
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->series_id < y->series_id ? -1 : x->series_id > y->series_id;
+static void
+rev_index_free(struct rev_index *ix)
+{
+	if (!ix)
+		return;
+	free(ix->v);
+	free(ix->head);
+	free(ix);
 }
 
 /* The candidates: every series of the store, and those new to it this run. */
@@ -310,9 +395,55 @@ rev_index_build(struct run *r, pwnm_txn_t *txn, struct rev_index *ix)
 			if (!o->in_store)
 				rev_index_add(&o->rec, ix);
 	}
-	if (ix->n > 1)
-		qsort(ix->v, ix->n, sizeof(*ix->v), cmp_rev_entry);
 	return rc;
+}
+
+/* Series marked older this run (r->older_now, ascending): their patches passing a window are too. */
+static void
+older_now_add(struct run *r, uint32_t id)
+{
+	size_t lo = 0, hi = r->nolder_now;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->older_now[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < r->nolder_now && r->older_now[lo] == id)
+		return;
+	r->older_now = xreallocarray(r->older_now, r->nolder_now + 1, sizeof(*r->older_now));
+	memmove(r->older_now + lo + 1, r->older_now + lo,
+		(r->nolder_now - lo) * sizeof(*r->older_now));
+	r->older_now[lo] = id;
+	r->nolder_now++;
+}
+
+static int
+older_now_has(const struct run *r, uint32_t id)
+{
+	size_t lo = 0, hi = r->nolder_now;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->older_now[mid] < id)
+			lo = mid + 1;
+		else if (r->older_now[mid] > id)
+			hi = mid;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+/* Can w show the suggestion tag: in the store, open, not archived? */
+static int
+newer_applies(const struct work *w)
+{
+	return !w->deleted && !w->rec.archived && merge_state_open(w->rec.state);
 }
 
 /* s is a later revision of o: o marked, its open patches tagged; said when any is. */
@@ -324,10 +455,11 @@ mark_older(struct run *r, pwnm_txn_t *txn, struct series_work *s, struct series_
 	o->rec.flags |= SERIES_F_NEWER;
 	o->rec.newer_id = s->rec.series_id;
 	o->dirty = 1;
+	older_now_add(r, o->rec.series_id);
 	for (j = 0; j < o->rec.npatches; j++) {
 		struct work *w = work_get(r, txn, o->rec.project_id, o->rec.patches[j]);
 
-		if (!w || w->deleted || w->rec.archived || !merge_state_open(w->rec.state))
+		if (!w || !newer_applies(w))
 			continue;
 		w->rec.flags |= PATCH_F_NEWER;
 		w->dirty = 1;
@@ -374,25 +506,16 @@ series_newer_revisions(struct run *r)
 		goto out;
 	for (i = 0; i < nnow; i++) {
 		struct series_work *s = now[i];
-		struct rev_entry key = { revision_key(&s->rec), 0, 0 };
-		size_t lo = 0, hi = ix.n, k;
+		struct rev_entry *e;
 
 		if (!*s->rec.name || !s->rec.submitter_id)
 			continue;
-		while (lo < hi) { /* the first entry with this key */
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (ix.v[mid].key < key.key)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (k = lo; k < ix.n && ix.v[k].key == key.key; k++) {
+		for (e = rev_first(&ix, revision_key(&s->rec)); e; e = rev_next(&ix, e)) {
 			struct series_work *o;
 
-			if (ix.v[k].series_id == s->rec.series_id || ix.v[k].version >= s->rec.version)
+			if (e->series_id == s->rec.series_id || e->version >= s->rec.version)
 				continue;
-			o = series_get(r, txn, ix.v[k].series_id);
+			o = series_get(r, txn, e->series_id);
 			if (!o || (o->rec.flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)) ||
 			    !older_revision(&o->rec, &s->rec))
 				continue;
@@ -403,6 +526,7 @@ out:
 	if (txn)
 		state_txn_abort(txn);
 	free(ix.v);
+	free(ix.head);
 	free(now);
 }
 
@@ -503,6 +627,166 @@ remote_series(struct run *r)
 		pw_series_array_free(a, n);
 	}
 	series_newer_revisions(r);
+}
+
+/* ---- a first sync's series list, taken in as it comes (libsync_pipe.c) ---- */
+
+/*
+ * s was just read from a first sync's series list: the series it is a
+ * later revision of, and (among those read this run) the ones it is an
+ * older revision of, are marked, as series_newer_revisions does at the
+ * end of a run for the series read then.
+ */
+static void
+series_revisions_streamed(struct run *r, pwnm_txn_t *txn, struct series_work *s)
+{
+	struct rev_index *ix = r->revix;
+	struct rev_entry *e;
+
+	if (!*s->rec.name || !s->rec.submitter_id)
+		return;
+	for (e = rev_first(ix, revision_key(&s->rec)); e; e = rev_next(ix, e)) {
+		uint32_t id = e->series_id, version = e->version;
+		int now = e->now;
+		struct series_work *o;
+
+		if (id == s->rec.series_id || version == s->rec.version)
+			continue;
+		if (version > s->rec.version && !now)
+			continue;
+		o = series_get(r, txn, id);
+		if (!o)
+			continue;
+		if (version < s->rec.version) {
+			if (!(o->rec.flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)) &&
+			    older_revision(&o->rec, &s->rec))
+				mark_older(r, txn, s, o);
+		} else if (!(s->rec.flags & (SERIES_F_NEWER | SERIES_F_DISMISSED)) &&
+			   older_revision(&s->rec, &o->rec)) {
+			mark_older(r, txn, o, s);
+		}
+	}
+}
+
+/*
+ * After a page of series or a window: the series changed are written to
+ * the store, and those nothing in the run waits for (their record, their
+ * cover letter, their checks) are dropped; so the series held at once
+ * stay about a window's and a page's, whatever their number.  A store
+ * that cannot be written keeps them for the run's commit.
+ */
+void
+series_settle(struct run *r)
+{
+	pwnm_txn_t *txn = NULL;
+	pwnm_status_t rc = PWNM_STATUS_SUCCESS;
+	size_t b, dirty = 0;
+
+	for (b = 0; b < r->scap; b++) {
+		struct series_work *s;
+
+		for (s = r->stab[b]; s; s = s->hnext)
+			dirty += s->dirty;
+	}
+	if (dirty && (rc = state_txn_begin(r->st, 1, &txn)) == PWNM_STATUS_SUCCESS) {
+		for (b = 0; b < r->scap && !rc; b++) {
+			struct series_work *s;
+
+			for (s = r->stab[b]; s && !rc; s = s->hnext)
+				if (s->dirty)
+					rc = state_series_put(txn, &s->rec);
+		}
+		if (rc)
+			state_txn_abort(txn);
+		else
+			rc = state_txn_commit(txn);
+	}
+	if (rc)
+		return;
+	for (b = 0; b < r->scap; b++) {
+		struct series_work *s, *next;
+
+		for (s = r->stab[b]; s; s = next) {
+			next = s->hnext;
+			s->dirty = 0;
+			s->in_store = 1;
+			if (s->need_info || s->checks || s->info_now)
+				continue;
+			/* a cover letter to write waits for it (none known: none to wait for) */
+			if (s->cover && s->project && *s->rec.cover_msgid)
+				continue;
+			if (s->cover && s->project && !(s->rec.flags & SERIES_F_INFO))
+				continue;
+			series_drop(r, s);
+		}
+	}
+}
+
+pwnm_status_t
+series_take_page(struct run *r, const struct pw_series *a, size_t n)
+{
+	pwnm_txn_t *txn = NULL;
+	pwnm_status_t rc;
+	size_t i;
+
+	if ((rc = state_txn_begin(r->st, 0, &txn))) {
+		run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
+		return rc;
+	}
+	if (!r->revix) {
+		r->revix = xcalloc(1, sizeof(*r->revix));
+		if ((rc = rev_index_build(r, txn, r->revix))) {
+			state_txn_abort(txn);
+			run_error(r, rc, "cannot read the state database: %s", state_last_error(r->st));
+			return rc;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const struct pw_series *ps = &a[i];
+		struct series_work *s;
+		int cover;
+
+		if (run_project_index(r, ps->project_id) < 0)
+			continue;
+		s = series_get(r, txn, ps->id);
+		if (!s) {
+			struct series_rec rec = { 0 };
+
+			if (!ps->npatches)
+				continue; /* no patch yet: nothing of pwnm's names it */
+			rec.series_id = ps->id;
+			rec.project_id = ps->project_id;
+			s = series_insert(r, &rec, 0);
+		} else if (s->rec.project_id != ps->project_id) {
+			continue;
+		}
+		cover = s->cover;
+		series_apply_info(s, ps);
+		s->info_now = 0; /* its revisions now, not at the end of the run */
+		if (!s->in_store)
+			s->cover = cover; /* a new series' cover letter: when its patches are tagged */
+		series_revisions_streamed(r, txn, s);
+		rev_index_put(r->revix, &s->rec, 1);
+	}
+	state_txn_abort(txn);
+	series_settle(r);
+	return PWNM_STATUS_SUCCESS;
+}
+
+/*
+ * w is in a window of a full list, merged: when its series was marked as
+ * replaced by a later revision this run (before w was known), w gets the
+ * suggestion tag as mark_older gives it.
+ */
+void
+series_window_patch(struct run *r, struct work *w)
+{
+	if (!w->rec.series_id || (w->rec.flags & PATCH_F_NEWER) ||
+	    !older_now_has(r, w->rec.series_id) || !newer_applies(w))
+		return;
+	w->rec.flags |= PATCH_F_NEWER;
+	w->dirty = 1;
+	w->tags = 1;
 }
 
 /* ---- step 2: a state tag on a cover letter ---- */
@@ -1134,13 +1418,17 @@ write_strays(struct run *r, notmuch_database_t *db, const struct tagset *busy)
 	}
 }
 
-void
-series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
-		    const struct tagset *busy)
+/*
+ * The cover letters of the series marked (cover) whose record is known.
+ * window (a window of a full list): each one looked at loses its mark,
+ * so its series need not wait for the run's end.
+ */
+static void
+write_cover_letters(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
+		    const struct tagset *busy, int window)
 {
 	size_t b;
 
-	write_strays(r, db, busy);
 	for (b = 0; b < r->scap; b++) {
 		struct series_work *s;
 
@@ -1154,6 +1442,8 @@ series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 
 			if (!s->cover || !*s->rec.cover_msgid || !s->project)
 				continue;
+			if (window)
+				s->cover = 0;
 			k = run_project_index(r, s->rec.project_id);
 			if (k < 0 || !r->poll[k])
 				continue;
@@ -1202,6 +1492,36 @@ series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
 			notmuch_message_destroy(m);
 		}
 	}
+}
+
+void
+series_write_covers(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
+		    const struct tagset *busy)
+{
+	write_strays(r, db, busy);
+	write_cover_letters(r, db, txn, busy, 0);
+}
+
+int
+series_covers_known(struct run *r)
+{
+	size_t b;
+
+	for (b = 0; b < r->scap; b++) {
+		struct series_work *s;
+
+		for (s = r->stab[b]; s; s = s->hnext)
+			if (s->cover && *s->rec.cover_msgid && s->project)
+				return 1;
+	}
+	return 0;
+}
+
+void
+series_write_covers_window(struct run *r, notmuch_database_t *db, pwnm_txn_t *txn,
+			   const struct tagset *busy)
+{
+	write_cover_letters(r, db, txn, busy, 1);
 }
 
 /* ---- step 1 ---- */

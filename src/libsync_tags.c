@@ -718,6 +718,15 @@ sync_tags_window(struct run *r, struct work **ws, size_t n)
 	if (np > 1)
 		qsort(pairs, np, sizeof(*pairs), cmp_pair);
 	rc = write_pairs(r, txn, pairs, np, &from);
+	if (!rc && series_covers_known(r)) {
+		/* the cover letters whose series' patches changed, in the window's last batch */
+		char *err = NULL;
+
+		if (!r->tw->db && writer_open(r, r->tw, &r->busy, &err) != PWNM_STATUS_SUCCESS)
+			free(err); /* they stay marked: the run's tag step writes them */
+		else
+			series_write_covers_window(r, r->tw->db, txn, &r->busy);
+	}
 	if (!rc && r->tw->db) {
 		notmuch_status_t nst = writer_close(r, r->tw);
 

@@ -109,4 +109,46 @@ test_expect_equal "$([ -n "$peak" ] && [ "$peak" -le 120 ] && echo bounded || ec
 test_begin_subtest "... every one of them in the store"
 test_expect_equal "$(pwnm explain 2099 2>&1 | grep -c 'far1999@example.org')" 1
 
+test_begin_subtest "1000 series of 2 patches: their list goes with the patches', at most a window's and a page's series held"
+world series || exit 1
+standin_stop
+python3 - "$TMP/pw.json" <<'EOP'
+import json, sys
+path = sys.argv[1]
+d = json.load(open(path))
+base = d["patches"][0]
+d.setdefault("series", [])
+for i in range(2000):
+    if i % 2 == 0:
+        d["series"].append({"id": 3000 + i // 2, "project": "beta", "name": "two %d" % i,
+                            "total": 2, "date": base["date"], "submitter": "dev@example.org"})
+    p = dict(base)
+    p.update({"id": 100 + i, "project": "beta", "msgid": "<two%d@example.org>" % i,
+              "name": "[PATCH %d/2] two %d" % (i % 2 + 1, i), "state": "new",
+              "series": 3000 + i // 2})
+    d["patches"].append(p)
+json.dump(d, open(path, "w"))
+EOP
+standin_start "$TMP/pw.json" || exit 1
+notmuch config set pwnm.url "$STANDIN_URL"
+standin_admin POST settings '{"max_per_page": 20}' >/dev/null
+standin_log_clear
+PWNM_DEBUG=sync PWNM_DEBUG_TAG_BATCH=100 pwnm sync >"$TMP/out" 2>&1
+rc=$?
+cat "$TMP/out" >>"$test_log"
+peak=$(sed -nE 's/.*series: at most ([0-9]+) held at once.*/\1/p' "$TMP/out")
+echo "# series held at once: at most $peak" >&2
+# beta's series pages: 1001 series (and p6's own) 20 a page; asked by the full list, not after it
+test_expect_equal "$rc $([ -n "$peak" ] && [ "$peak" -le 200 ] && echo bounded || echo "peak '$peak'") $(standin_requests '^GET /api/[0-9.]+/series/\?project=2&')" \
+	"0 bounded 51"
+
+test_begin_subtest "... every series in the store, with both its patches"
+test_expect_equal "$(pwnm explain 2099 2>&1 | grep -c 'series: *3999 "two 1998" v1, 2 of 2 patches')" 1
+
+test_begin_subtest "... and the next run changes nothing and lists no series"
+rev=$(revision)
+standin_log_clear
+pwnm_run sync
+test_expect_equal "$(revision) $(standin_requests '/series/')" "$rev 0"
+
 test_done

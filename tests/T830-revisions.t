@@ -90,4 +90,27 @@ test_begin_subtest "supersede of something that is no replaced series: one clear
 pwnm supersede '<o56@example.org>' >"$TMP/out" 2>&1
 test_expect_equal "$? $(grep -c 'names no series replaced by a later revision' "$TMP/out")" "2 1"
 
+test_begin_subtest "a first sync that meets v1 and v2 at once: v1's open patches get the suggestion tag"
+standin_stop
+world_dirs "$TEST_ROOT/both"
+revisions_world || exit 1
+standin_admin POST series "{\"id\": 60, \"project\": \"alpha\", \"name\": \"widget\", \"version\": 2, \"total\": 2, \"date\": \"$(d '-1 hour')\", \"submitter\": \"dev@example.org\"}" >/dev/null
+for i in 61 62; do
+	add_message "<w$i@example.org>" "[PATCH v2 $((i - 60))/2] widget"
+	standin_admin POST patches "{\"id\": $i, \"project\": \"alpha\", \"msgid\": \"<w$i@example.org>\", \"date\": \"$(d '-1 hour')\", \"series\": 60, \"name\": \"[PATCH v2 $((i - 60))/2] widget\", \"state\": \"new\", \"submitter\": \"dev@example.org\"}" >/dev/null
+done
+notmuch new >>"$test_log" 2>&1
+# one patch a page: the series list, asked with the patches', has both series before v1's patches
+standin_admin POST settings '{"max_per_page": 1}' >/dev/null
+PWNM_DEBUG_TAG_BATCH=1 pwnm_run sync
+test_expect_equal "$(pw_tags_of w51@example.org) / $(pw_tags_of w52@example.org) / $(pw_tags_of w53@example.org) / $(pw_tags_of w61@example.org) / $(pw_tags_of o56@example.org)" \
+	"pw/alpha pw/alpha/new pw/alpha/series/newer / pw/alpha pw/alpha/series/newer pw/alpha/under-review / pw/alpha pw/alpha/accepted / pw/alpha pw/alpha/new / pw/alpha pw/alpha/new"
+
+test_begin_subtest "... and the next run is idle"
+standin_admin POST settings '{"max_per_page": 250}' >/dev/null
+rev1=$(revision)
+standin_log_clear
+pwnm_run sync
+test_expect_equal "$(revision) $(standin_requests .)" "$rev1 2"
+
 test_done
