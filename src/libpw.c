@@ -1109,7 +1109,7 @@ list_full_once(pw_client_t *c, struct pw_full_list *f, size_t n, const int *agai
 
 		if (again && !again[i])
 			continue;
-		f[i].status = PWNM_STATUS_SUCCESS;
+		f[i].status = f[i].series_status = PWNM_STATUS_SUCCESS;
 		free(f[i].error);
 		f[i].error = NULL;
 		pp[i].v.size = sizeof(struct pw_patch);
@@ -1139,13 +1139,18 @@ list_full_once(pw_client_t *c, struct pw_full_list *f, size_t n, const int *agai
 		ls[nl].page = series_sink_page;
 		ls[nl].data = &sp[i];
 		ls[nl].by_number = 1;
-		ls[nl].group = (unsigned)i + 1;
+		ls[nl].group = (unsigned)(n + i) + 1; /* its failure does not end the patches' */
 		of[nl++] = i;
 	}
 	paginate(c, ls, nl);
 	for (k = 0; k < nl; k++) {
 		struct pw_full_list *fl = &f[of[k]];
 
+		if (ls[k].page == series_sink_page) {
+			fl->series_status = ls[k].status;
+			listing_free(&ls[k]);
+			continue;
+		}
 		if (ls[k].status && !fl->status) {
 			fl->status = ls[k].status;
 			fl->error = ls[k].error;

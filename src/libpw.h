@@ -71,9 +71,11 @@ pwnm_status_t pw_list_patches_pages(pw_client_t *c, uint32_t project_id, const c
  * called in the caller's thread as each page is decoded; a page may
  * repeat an item of the one before it.  progress (may be NULL) is called
  * as for pw_list_patches_pages, for the patch list, with pdata.  A
- * failure ends only its own project's listings: status and error (one
- * line naming the URL, caller frees).  Returns the first failure (c's
- * error set), or SUCCESS.
+ * failure of a patch list ends only its own project's listings: status
+ * and error (one line naming the URL, caller frees); a failure of a
+ * series list ends only that list (series_status: the caller asks for
+ * the series it still needs some other way).  Returns the first failure
+ * of a patch list (c's error set), or SUCCESS.
  */
 typedef void (*pw_series_cb)(const struct pw_series *a, size_t n, void *data);
 struct pw_full_list {
@@ -90,6 +92,7 @@ struct pw_full_list {
 	/* out */
 	pwnm_status_t status;
 	char *error;
+	pwnm_status_t series_status;
 };
 pwnm_status_t pw_list_full(pw_client_t *c, struct pw_full_list *f, size_t n);
 

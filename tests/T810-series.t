@@ -222,4 +222,16 @@ standin_log_clear
 pwnm_run sync
 test_expect_equal "$(revision) $(standin_requests .)" "$rev4 2"
 
+test_begin_subtest "a first sync whose series list breaks: the patches still go, the series are asked again at the end"
+standin_stop
+world_dirs "$TEST_ROOT/broken-series"
+series_world || exit 1
+standin_admin POST fault '{"mode": "truncated", "count": 1, "match": "series/\\?project=1&"}' >/dev/null
+standin_log_clear
+pwnm sync >"$TMP/out" 2>&1
+rc=$?
+cat "$TMP/out" >>"$test_log"
+test_expect_equal "$rc $(pw_tags_of s12@example.org) | $(pw_tags_of c10@example.org) | $(standin_requests '/series/\?project=1&')" \
+	"0 pw/alpha pw/alpha/new | pw/alpha pw/alpha/new pw/alpha/series/cover | 2"
+
 test_done
