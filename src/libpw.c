@@ -1003,6 +1003,18 @@ rediscovered(pw_client_t *c)
 	return 0;
 }
 
+/* The first page of a project's list of kind ("patches", "series") by id, since the ISO date (NULL: all). */
+static char *
+project_list_url(pw_client_t *c, const char *kind, uint32_t project_id, const char *since)
+{
+	char *enc = since ? pw_urlencode(since) : NULL;
+	char *url = xasprintf("%s%s/?project=%u&order=id&per_page=%d%s%s", c->root, kind, project_id,
+			      PW_PER_PAGE, enc ? "&since=" : "", enc ? enc : "");
+
+	free(enc);
+	return url;
+}
+
 /* ---- projects ---- */
 
 static pwnm_status_t
@@ -1039,14 +1051,11 @@ pw_list_patches_pages_once(pw_client_t *c, uint32_t project_id, const char *sinc
 	struct patch_pages pp = { .v = { .size = sizeof(struct pw_patch) }, .sink = sink,
 				  .sink_data = sdata };
 	struct listing l = { 0 };
-	char *enc = since ? pw_urlencode(since) : NULL;
 	pwnm_status_t st;
 
 	*out = NULL;
 	*n = 0;
-	l.url = xasprintf("%spatches/?project=%u&order=id&per_page=%d%s%s", c->root, project_id,
-			  PW_PER_PAGE, enc ? "&since=" : "", enc ? enc : "");
-	free(enc);
+	l.url = project_list_url(c, "patches", project_id, since);
 	l.page = patch_page;
 	l.data = &pp;
 	l.by_number = 1;
@@ -1094,7 +1103,7 @@ series_sink_page(pw_client_t *c, struct listing *l, const struct http_request *r
 	return PWNM_STATUS_SUCCESS;
 }
 
-/* The lists of f[i] for the i with again[i] (NULL: all), as group i + 1 each. */
+/* The lists of f[i] for the i with again[i] (NULL: all), patches as group i + 1, series n + i + 1. */
 static void
 list_full_once(pw_client_t *c, struct pw_full_list *f, size_t n, const int *again)
 {
@@ -1105,8 +1114,6 @@ list_full_once(pw_client_t *c, struct pw_full_list *f, size_t n, const int *agai
 	size_t *of = xcalloc(2 * n + 1, sizeof(*of));
 
 	for (i = 0; i < n; i++) {
-		char *enc;
-
 		if (again && !again[i])
 			continue;
 		f[i].status = f[i].series_status = PWNM_STATUS_SUCCESS;
@@ -1115,11 +1122,7 @@ list_full_once(pw_client_t *c, struct pw_full_list *f, size_t n, const int *agai
 		pp[i].v.size = sizeof(struct pw_patch);
 		pp[i].sink = f[i].sink;
 		pp[i].sink_data = f[i].sdata;
-		enc = f[i].since ? pw_urlencode(f[i].since) : NULL;
-		ls[nl].url = xasprintf("%spatches/?project=%u&order=id&per_page=%d%s%s", c->root,
-				       f[i].project_id, PW_PER_PAGE, enc ? "&since=" : "",
-				       enc ? enc : "");
-		free(enc);
+		ls[nl].url = project_list_url(c, "patches", f[i].project_id, f[i].since);
 		ls[nl].page = patch_page;
 		ls[nl].data = &pp[i];
 		ls[nl].by_number = 1;
@@ -1131,11 +1134,7 @@ list_full_once(pw_client_t *c, struct pw_full_list *f, size_t n, const int *agai
 			continue;
 		sp[i].sink = f[i].series_sink;
 		sp[i].sink_data = f[i].series_data;
-		enc = f[i].series_since ? pw_urlencode(f[i].series_since) : NULL;
-		ls[nl].url = xasprintf("%sseries/?project=%u&order=id&per_page=%d%s%s", c->root,
-				       f[i].project_id, PW_PER_PAGE, enc ? "&since=" : "",
-				       enc ? enc : "");
-		free(enc);
+		ls[nl].url = project_list_url(c, "series", f[i].project_id, f[i].series_since);
 		ls[nl].page = series_sink_page;
 		ls[nl].data = &sp[i];
 		ls[nl].by_number = 1;
@@ -1390,14 +1389,11 @@ pw_list_series(pw_client_t *c, uint32_t project_id, const char *since, struct pw
 {
 	struct vec v = { .size = sizeof(struct pw_series) };
 	struct listing l = { 0 };
-	char *enc = since ? pw_urlencode(since) : NULL;
 	pwnm_status_t st;
 
 	*out = NULL;
 	*n = 0;
-	l.url = xasprintf("%sseries/?project=%u&order=id&per_page=%d%s%s", c->root, project_id,
-			  PW_PER_PAGE, enc ? "&since=" : "", enc ? enc : "");
-	free(enc);
+	l.url = project_list_url(c, "series", project_id, since);
 	l.page = series_page;
 	l.data = &v;
 	l.by_number = 1;

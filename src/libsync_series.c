@@ -1313,18 +1313,7 @@ series_mark_covers(struct run *r)
 int
 series_covers_pending(struct run *r)
 {
-	size_t b;
-
-	if (r->nstrays)
-		return 1;
-	for (b = 0; b < r->scap; b++) {
-		struct series_work *s;
-
-		for (s = r->stab[b]; s; s = s->hnext)
-			if (s->cover && *s->rec.cover_msgid && s->project)
-				return 1;
-	}
-	return 0;
+	return r->nstrays || series_covers_known(r);
 }
 
 /* The state every patch of the series shows, or NULL when they differ (or none is known). */

@@ -26,6 +26,30 @@ stopped() {
 	cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null
 }
 
+# many_patches NAME EVERY FIRST: 2000 more patches of beta without mail (<NAME0@example.org>
+# ...), a series of EVERY of them each, numbered from FIRST; the stand-in started on them
+many_patches() {
+	standin_stop
+	python3 - "$TMP/pw.json" "$@" <<'EOP'
+import json, sys
+path, name, every, first = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+d = json.load(open(path))
+base = d["patches"][0]
+d.setdefault("series", [])
+for i in range(2000):
+    if i % every == 0:
+        d["series"].append({"id": first + i // every, "project": "beta", "name": "%s %d" % (name, i),
+                            "total": every, "date": base["date"], "submitter": "dev@example.org"})
+    p = dict(base)
+    p.update({"id": 100 + i, "project": "beta", "msgid": "<%s%d@example.org>" % (name, i),
+              "name": "[PATCH] %s %d" % (name, i), "state": "new", "series": first + i // every})
+    d["patches"].append(p)
+json.dump(d, open(path, "w"))
+EOP
+	standin_start "$TMP/pw.json" || return 1
+	notmuch config set pwnm.url "$STANDIN_URL"
+}
+
 world reference || exit 1
 pwnm_run sync
 pw_tags_dump >"$ROOT/want"
@@ -79,25 +103,7 @@ test_expect_equal "$(revision) $(standin_requests '^GET /api/[0-9.]+/patches/\?p
 
 test_begin_subtest "2000 patches without mail: at most a window and a page of work items held at once"
 world many || exit 1
-standin_stop
-python3 - "$TMP/pw.json" <<'EOP'
-import json, sys
-path = sys.argv[1]
-d = json.load(open(path))
-base = d["patches"][0]
-d.setdefault("series", [])
-for i in range(2000):
-    if i % 20 == 0:
-        d["series"].append({"id": 900 + i // 20, "project": "beta", "name": "far %d" % i,
-                            "total": 20, "date": base["date"]})
-    p = dict(base)
-    p.update({"id": 100 + i, "project": "beta", "msgid": "<far%d@example.org>" % i,
-              "name": "[PATCH] far %d" % i, "state": "new", "series": 900 + i // 20})
-    d["patches"].append(p)
-json.dump(d, open(path, "w"))
-EOP
-standin_start "$TMP/pw.json" || exit 1
-notmuch config set pwnm.url "$STANDIN_URL"
+many_patches far 20 900
 standin_admin POST settings '{"max_per_page": 20}' >/dev/null
 PWNM_DEBUG=sync PWNM_DEBUG_TAG_BATCH=100 pwnm -v sync >"$TMP/out" 2>&1
 cat "$TMP/out" >>"$test_log"
@@ -111,26 +117,7 @@ test_expect_equal "$(pwnm explain 2099 2>&1 | grep -c 'far1999@example.org')" 1
 
 test_begin_subtest "1000 series of 2 patches: their list goes with the patches', at most a window's and a page's series held"
 world series || exit 1
-standin_stop
-python3 - "$TMP/pw.json" <<'EOP'
-import json, sys
-path = sys.argv[1]
-d = json.load(open(path))
-base = d["patches"][0]
-d.setdefault("series", [])
-for i in range(2000):
-    if i % 2 == 0:
-        d["series"].append({"id": 3000 + i // 2, "project": "beta", "name": "two %d" % i,
-                            "total": 2, "date": base["date"], "submitter": "dev@example.org"})
-    p = dict(base)
-    p.update({"id": 100 + i, "project": "beta", "msgid": "<two%d@example.org>" % i,
-              "name": "[PATCH %d/2] two %d" % (i % 2 + 1, i), "state": "new",
-              "series": 3000 + i // 2})
-    d["patches"].append(p)
-json.dump(d, open(path, "w"))
-EOP
-standin_start "$TMP/pw.json" || exit 1
-notmuch config set pwnm.url "$STANDIN_URL"
+many_patches two 2 3000
 standin_admin POST settings '{"max_per_page": 20}' >/dev/null
 standin_log_clear
 PWNM_DEBUG=sync PWNM_DEBUG_TAG_BATCH=100 pwnm sync >"$TMP/out" 2>&1

@@ -44,6 +44,16 @@ EOJ
 	notmuch config set pwnm.projects alpha
 }
 
+# post_v2: v2 of widget from v1's submitter (series 60, patches 61 and 62, their mail indexed)
+post_v2() {
+	standin_admin POST series "{\"id\": 60, \"project\": \"alpha\", \"name\": \"widget\", \"version\": 2, \"total\": 2, \"date\": \"$(d '-1 hour')\", \"submitter\": \"dev@example.org\"}" >/dev/null
+	for i in 61 62; do
+		add_message "<w$i@example.org>" "[PATCH v2 $((i - 60))/2] widget"
+		standin_admin POST patches "{\"id\": $i, \"project\": \"alpha\", \"msgid\": \"<w$i@example.org>\", \"date\": \"$(d '-1 hour')\", \"series\": 60, \"name\": \"[PATCH v2 $((i - 60))/2] widget\", \"state\": \"new\", \"submitter\": \"dev@example.org\"}" >/dev/null
+	done
+	notmuch new >>"$test_log" 2>&1
+}
+
 revisions_world || exit 1
 export PWNM_TOKEN=$MAINT_TOKEN
 
@@ -52,12 +62,7 @@ pwnm_run sync
 test_expect_equal "$(count_of tag:pw/alpha/series/newer)" "0"
 
 test_begin_subtest "v2 posted: the open patches of v1 get the suggestion tag, the accepted one not"
-standin_admin POST series "{\"id\": 60, \"project\": \"alpha\", \"name\": \"widget\", \"version\": 2, \"total\": 2, \"date\": \"$(d '-1 hour')\", \"submitter\": \"dev@example.org\"}" >/dev/null
-for i in 61 62; do
-	add_message "<w$i@example.org>" "[PATCH v2 $((i - 60))/2] widget"
-	standin_admin POST patches "{\"id\": $i, \"project\": \"alpha\", \"msgid\": \"<w$i@example.org>\", \"date\": \"$(d '-1 hour')\", \"series\": 60, \"name\": \"[PATCH v2 $((i - 60))/2] widget\", \"state\": \"new\", \"submitter\": \"dev@example.org\"}" >/dev/null
-done
-notmuch new >>"$test_log" 2>&1
+post_v2
 standin_log_clear
 pwnm sync >"$TMP/out" 2>&1
 test_expect_equal "$(pw_tags_of w51@example.org) / $(pw_tags_of w52@example.org) / $(pw_tags_of w53@example.org) / $(pw_tags_of w61@example.org)" \
@@ -94,12 +99,7 @@ test_begin_subtest "a first sync that meets v1 and v2 at once: v1's open patches
 standin_stop
 world_dirs "$TEST_ROOT/both"
 revisions_world || exit 1
-standin_admin POST series "{\"id\": 60, \"project\": \"alpha\", \"name\": \"widget\", \"version\": 2, \"total\": 2, \"date\": \"$(d '-1 hour')\", \"submitter\": \"dev@example.org\"}" >/dev/null
-for i in 61 62; do
-	add_message "<w$i@example.org>" "[PATCH v2 $((i - 60))/2] widget"
-	standin_admin POST patches "{\"id\": $i, \"project\": \"alpha\", \"msgid\": \"<w$i@example.org>\", \"date\": \"$(d '-1 hour')\", \"series\": 60, \"name\": \"[PATCH v2 $((i - 60))/2] widget\", \"state\": \"new\", \"submitter\": \"dev@example.org\"}" >/dev/null
-done
-notmuch new >>"$test_log" 2>&1
+post_v2
 # one patch a page: the series list, asked with the patches', has both series before v1's patches
 standin_admin POST settings '{"max_per_page": 1}' >/dev/null
 PWNM_DEBUG_TAG_BATCH=1 pwnm_run sync
