@@ -1444,11 +1444,13 @@ state_txn_commit(pwnm_txn_t *txn)
 	if (rc != MDB_SUCCESS) {
 		set_err(txn->st, "cannot commit to '%s': %s", txn->st->dir, mdb_strerror(rc));
 		status = rc_status(rc);
-	} else if (txn->write && txn->st->sound) {
+	} else if (txn->write) {
 		char stamp[STAMP_SIZE];
 
-		if (stamp_of(txn->st->dir, stamp) == 0)
+		if (txn->st->sound && stamp_of(txn->st->dir, stamp) == 0)
 			stamp_write(txn->st->dir, stamp);
+		/* what it read and copied of the store stops counting in our memory */
+		state_release_map(txn->st);
 	}
 out:
 	txn_free(txn);
@@ -2613,7 +2615,8 @@ map_find(pwnm_state_t *st, int smaps, uintptr_t *lo, uintptr_t *hi, long *rss_kb
  * process's memory: they stay in the page cache, and a later read maps
  * them again.  A long run that reads and writes much of a big store (a
  * first sync, window after window) calls it between transactions, so its
- * resident size does not grow with the store.
+ * resident size does not grow with the store; every write transaction's
+ * commit calls it too.
  */
 void
 state_release_map(pwnm_state_t *st)

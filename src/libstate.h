@@ -104,7 +104,7 @@ typedef struct pwnm_txn pwnm_txn_t;
 pwnm_status_t state_open(const char *dir, size_t mapsize, pwnm_state_t **out, char **err);
 /* The store's pages read so far stop counting in the process's resident memory (they stay
  * in the page cache); a long run calls it between transactions so it does not grow with the
- * store. */
+ * store.  The commit of a write transaction does it too. */
 void state_release_map(pwnm_state_t *st);
 /* kB of the store's pages resident in this process now, -1 unknown (no /proc). */
 long state_map_resident_kb(pwnm_state_t *st);

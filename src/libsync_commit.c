@@ -1,6 +1,9 @@
 /* libsync_commit.c - step 7 of a run: agreed values, outbox, cursors and revision in one state transaction */
 #include "libsync_p.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 
 #include "libutil.h"
@@ -230,5 +233,9 @@ sync_commit_window(struct run *r, struct work **ws, size_t n)
 		rc = state_txn_commit(txn);
 	if (!rc)
 		run_crash_point(r, "list-batch");
+#ifdef __GLIBC__
+	/* the free room the window's items and pages left inside the heaps goes back too */
+	malloc_trim(0);
+#endif
 	return rc; /* a failure is said by sync_commit, which tries them again */
 }

@@ -1468,6 +1468,15 @@ test_release_map(void)
 	state_patch_foreach(t, 7, count_each, &seen);
 	state_txn_abort(t);
 	is_int(seen, 20000, "the records read again after the release");
+	read_kb = state_map_resident_kb(st);
+	t = begin(st, 1);
+	p = mkpatch(7, 20001, "<release-20001@x>");
+	state_patch_put(t, &p);
+	commit(t);
+	after = state_map_resident_kb(st);
+	ok(read_kb > 4096 && after >= 0 && after < 256,
+	   "a write transaction's commit releases them too: %ld kB, then %ld kB resident", read_kb,
+	   after);
 	state_close(st);
 	free(dir);
 }
