@@ -86,6 +86,40 @@ merge_event(struct work *w, size_t i, const struct pw_event *e, struct field_val
 	}
 }
 
+static int
+cmp_event_ptr(const void *a, const void *b)
+{
+	const struct pw_event *x = *(const struct pw_event *const *)a;
+	const struct pw_event *y = *(const struct pw_event *const *)b;
+
+	return pw_event_order(x->date, x->id, y->date, y->id);
+}
+
+void
+merge_events_unconfirmed(struct run *r, const struct pw_event *ev, size_t n)
+{
+	const struct pw_event **v = xcalloc(n + 1, sizeof(*v));
+	size_t i, k;
+
+	for (i = 0; i < n; i++)
+		v[i] = &ev[i];
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_event_ptr);
+	for (i = 0; i < n; i++) {
+		struct work *w = v[i]->patch_id ? work_find(r, v[i]->project_id, v[i]->patch_id) : NULL;
+
+		if (!w || !w->has_out || !w->out.sent_fields)
+			continue;
+		for (k = 0; k < FIELD_COUNT; k++) {
+			struct field_value fv;
+
+			if (field_event(&field_table[k], v[i], &fv))
+				merge_event(w, k, v[i], fv);
+		}
+	}
+	free(v);
+}
+
 /* The agreed value of field i becomes v (a push found landed). */
 static void
 merge_agree(struct work *w, size_t i, struct field_value v)

@@ -358,6 +358,12 @@ void merge_item(struct run *r, struct work *w);
 void out_ensure(struct work *w);
 /* A patch event's value v of field i, in the server's order (struct work, ev_took). */
 void merge_event(struct work *w, size_t i, const struct pw_event *e, struct field_value v);
+/*
+ * A full list's newest page of events (any order), read only for the
+ * changes sent unconfirmed (merge_event): the events after their send
+ * that the list itself does not show.
+ */
+void merge_events_unconfirmed(struct run *r, const struct pw_event *ev, size_t n);
 void run_describe(struct run *r, const struct work *w, const char *side, const struct field *f,
 		  struct field_value from, struct field_value to);
 

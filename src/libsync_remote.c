@@ -940,6 +940,7 @@ poll_full(struct run *r, const size_t *at, size_t n, int64_t now)
 			continue;
 		}
 		full_start_make(r, newest, nnewest, more, &fs[np]);
+		merge_events_unconfirmed(r, newest, nnewest); /* pushes whose answer was lost */
 		pw_event_array_free(newest, nnewest);
 		pj[np].p = &r->projects[at[i]];
 		pj[np].since = since;

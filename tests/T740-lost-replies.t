@@ -84,8 +84,9 @@ p2_rfc() {
 	pwnm_run sync
 }
 # set_back_after CMD...: p2 tagged new, sent by CMD (its PATCH landing unconfirmed), then set
-# back to rfc on Patchwork; prints the state CMD left on the server, then the next sync's exit
-# code, its PATCHes, the server's state, the tags and the conflicts said.
+# back to rfc on Patchwork; prints the state CMD left on the server, then the next sync's
+# (with $NEXT_SYNC's options) exit code, its PATCHes, the server's state, the tags and the
+# conflicts said.
 set_back_after() {
 	p2_rfc
 	notmuch tag -pw/alpha/rfc +pw/alpha/new -- id:p2@example.org
@@ -93,7 +94,7 @@ set_back_after() {
 	server_state 2 state
 	standin_admin POST patches/2 '{"state": "rfc"}' >/dev/null
 	standin_log_clear
-	pwnm sync >"$TMP/out" 2>&1
+	pwnm sync ${NEXT_SYNC:-} >"$TMP/out" 2>&1
 	echo "$? $(standin_requests '^PATCH') $(server_state 2 state) $(pw_tags_of p2@example.org) $(grep -c '^conflict' "$TMP/out")"
 }
 
@@ -105,6 +106,11 @@ test_expect_equal "$(set_back_after env PWNM_DEBUG_CRASH_AT=after-push pwnm sync
 test_begin_subtest "the same with the PATCH's reply cut"
 standin_admin POST fault '{"mode": "truncated", "count": 1, "match": "^PATCH"}' >/dev/null
 test_expect_equal "$(set_back_after pwnm sync)" \
+	"new
+0 0 rfc pw/alpha pw/alpha/rfc 0"
+
+test_begin_subtest "the same when the next run is a full list (its newest page of events)"
+test_expect_equal "$(NEXT_SYNC=--full set_back_after env PWNM_DEBUG_CRASH_AT=after-push pwnm sync)" \
 	"new
 0 0 rfc pw/alpha pw/alpha/rfc 0"
 
