@@ -43,7 +43,11 @@ test_expect_equal "$missing" ""
 
 test_begin_subtest "usage lines of commands without arguments end without a blank"
 pwnm projects extra >"$TMP/out" 2>&1
-test_expect_equal "$? $(cat "$TMP/out")" "2 usage: pwnm projects"
+rc=$?
+pwnm status extra >"$TMP/out2" 2>&1
+rc2=$?
+test_expect_equal "$rc $(cat "$TMP/out") $rc2 $(cat "$TMP/out2")" \
+	"2 usage: pwnm projects 2 usage: pwnm status [--porcelain]"
 
 test_begin_subtest "a mistyped command: did you mean, exit 2"
 pwnm snyc >"$TMP/out" 2>&1
